@@ -1,0 +1,76 @@
+"""Shared fixtures: the real config tree composed with tiny sizes, and a tiny synthetic clip.
+
+Every test composes configs/ exactly as ``talker.fit`` does and only shrinks sizes, so a test
+that passes here exercises the same code path a user runs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never wait on the hub from a test
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Overrides that shrink any experiment to a seconds-long CPU smoke run.
+TINY = [
+    "data.synthetic.num_frames=12",
+    "data.synthetic.resolution=32",
+    "data.synthetic.val_fraction=0.25",
+    "data.num_rays=128",
+    "data.val_frames=1",
+    "field.position_encoder.num_levels=4",
+    "field.position_encoder.level_dim=2",
+    "field.position_encoder.base_resolution=8",
+    "field.position_encoder.desired_resolution=64",
+    "field.position_encoder.log2_hashmap_size=12",
+    "field.hidden_dim=16",
+    "field.geo_feat_dim=15",
+    "field.hidden_dim_color=16",
+    "conditioning.grid.num_levels=2",
+    "conditioning.grid.log2_hashmap_size=10",
+    "conditioning.fusion.hidden_dim=16",
+    "model.num_samples=16",
+    "model.occupancy.resolution=16",
+    "model.occupancy_warmup=2",
+    "model.occupancy_update_every=2",
+    "schedule.head_steps=4000",
+    "schedule.scale=0.001",
+    "trainer.val_check_interval=2",
+    "trainer.log_every_n_steps=1",
+    "trainer.enable_progress_bar=false",
+    "callbacks.checkpoint.every_n_train_steps=2",
+]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "requires_cuda" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache of generated datasets for the whole session."""
+    return tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture()
+def tiny_overrides(data_dir: Path, tmp_path: Path) -> list[str]:
+    return [*TINY, f"paths.data_dir={data_dir}", f"paths.runs_dir={tmp_path / 'runs'}", f"run_dir={tmp_path / 'run'}"]
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(data_dir: Path) -> Path:
+    """A 12-frame, 32 px synthetic dataset on disk."""
+    from talker.data.synthetic import SyntheticClip
+
+    return SyntheticClip(num_frames=12, resolution=32, val_fraction=0.25).ensure(data_dir)
