@@ -1,0 +1,92 @@
+import math
+
+import pytest
+import torch
+
+from talker.encoders import HashGrid
+from talker.encoders.hashgrid import interpolate
+
+
+def grid(**kw) -> HashGrid:
+    args = dict(input_dim=3, num_levels=3, level_dim=2, base_resolution=4, log2_hashmap_size=8, desired_resolution=16)
+    args.update(kw)
+    g = HashGrid(**args)
+    with torch.no_grad():
+        g.embeddings.normal_()
+    return g
+
+
+def test_level_layout_follows_instant_ngp() -> None:
+    g = HashGrid(3, 16, 4, 32, 16, 2048)
+    # per_level_scale = (2048/32)^(1/15); level l has ceil(32 * s^l - 1) + 1 vertices per axis.
+    s = (2048 / 32) ** (1 / 15)
+    expected = [math.ceil(32 * s**l - 1) + 1 for l in range(16)]
+    assert g.resolutions.tolist() == expected
+    assert g.hashed.tolist() == [r**3 > 2**16 for r in expected]
+    assert g.sizes.tolist() == [min(2**16, math.ceil(r**3 / 8) * 8) for r in expected]
+    assert g.embeddings.shape == (sum(g.sizes.tolist()), 4)
+    assert g.output_dim == 64
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_exact_at_vertices(dim: int) -> None:
+    g = grid(input_dim=dim, num_levels=1, desired_resolution=4, log2_hashmap_size=12)
+    scale = g.scales[0].item()
+    # vertex v of the lattice sits at x01 = (v - 0.5) / scale
+    vertices = torch.tensor([[1, 2, 3][:dim], [2, 1, 1][:dim], [3, 3, 2][:dim]])
+    x01 = (vertices.double() - 0.5) / scale
+    out = g(x01 * 2 - 1)  # bound 1: x = 2 * x01 - 1
+    rows = g.vertex_rows(vertices.unsqueeze(0), torch.tensor([0]))[0, :, 0]
+    torch.testing.assert_close(out.double(), g.embeddings[rows].double(), atol=1e-5, rtol=0)
+
+
+def test_linear_between_vertices() -> None:
+    g = grid(num_levels=1, desired_resolution=4, log2_hashmap_size=12)
+    scale = g.scales[0].item()
+    a = (torch.tensor([[1.0, 2.0, 2.0]]) - 0.5) / scale
+    b = (torch.tensor([[2.0, 2.0, 2.0]]) - 0.5) / scale
+    fa, fb = g(a * 2 - 1), g(b * 2 - 1)
+    for t in (0.25, 0.5, 0.8):
+        x = (1 - t) * a + t * b
+        torch.testing.assert_close(g(x * 2 - 1), (1 - t) * fa + t * fb, atol=1e-5, rtol=0)
+
+
+def test_hashed_levels_collide_but_dense_levels_do_not() -> None:
+    g = grid(num_levels=2, base_resolution=4, desired_resolution=64, log2_hashmap_size=6)
+    assert g.hashed.tolist() == [False, True]
+    coords = torch.stack(torch.meshgrid(*[torch.arange(4)] * 3, indexing="ij"), -1).reshape(1, -1, 3)
+    dense_rows = g.vertex_rows(coords, torch.tensor([0]))[0, :, 0]
+    assert dense_rows.unique().numel() == 64  # a 4^3 lattice fills its 64 rows exactly once
+    fine = torch.stack(torch.meshgrid(*[torch.arange(8)] * 3, indexing="ij"), -1).reshape(1, -1, 3)
+    hashed_rows = g.vertex_rows(fine, torch.tensor([1]))[0, :, 0]
+    assert hashed_rows.min() >= g.offsets[1] and hashed_rows.max() < g.offsets[1] + g.sizes[1]
+
+
+def test_level_mask_zeroes_levels_and_their_gradients() -> None:
+    g = grid()
+    g.level_mask.copy_(torch.tensor([1.0, 0.0, 1.0]))
+    x = torch.rand(50, 3) * 2 - 1
+    out = g(x)
+    assert torch.all(out[:, 2:4] == 0) and out[:, :2].abs().sum() > 0
+    out.sum().backward()
+    level1 = slice(g.offsets[1].item(), g.offsets[1].item() + g.sizes[1].item())
+    assert torch.all(g.embeddings.grad[level1] == 0)
+    assert g.embeddings.grad.abs().sum() > 0
+
+
+def test_gradcheck_float64() -> None:
+    g = grid(num_levels=2, desired_resolution=8).double()
+    x = (torch.rand(6, 3, dtype=torch.float64) * 1.6 - 0.8).requires_grad_()
+    assert torch.autograd.gradcheck(g, (x,))  # through the interpolation weights
+    pos = ((x.detach() + 1) / 2).unsqueeze(0) * g.scales.view(-1, 1, 1) + 0.5
+    rows = g.vertex_rows(pos.floor().long(), torch.arange(2))
+    weights = torch.rand(*rows.shape, dtype=torch.float64, requires_grad=True)
+    table = g.embeddings.detach().clone().requires_grad_()
+    assert torch.autograd.gradcheck(lambda t, w: interpolate(t, rows, w), (table, weights))
+
+
+def test_out_of_bound_inputs_are_clamped() -> None:
+    g = grid()
+    inside = g(torch.tensor([[1.0, -1.0, 0.3]]))
+    outside = g(torch.tensor([[5.0, -7.0, 0.3]]))
+    torch.testing.assert_close(inside, outside)
