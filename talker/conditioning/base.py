@@ -1,0 +1,120 @@
+"""The conditioning contract: the one axis along which the ablation arms differ.
+
+A :class:`ConditioningStrategy` turns the per-frame driving signal of a batch (a landmark window,
+an audio-feature window, ...) into a :class:`Conditioning` that a field consumes. A strategy is
+split into two injected parts:
+
+- ``encode(inputs) -> h_cond``: the strategy's own encoder (hash-grid landmark encoder, AudioNet,
+  ...), producing one conditional feature ``[cond_dim]`` per frame;
+- a :class:`Fusion` that decides *how* ``h_cond`` enters the field: concatenated to the input
+  features (GLO) or as a per-hidden-layer affine transform (M-AGLO).
+
+Fields never ask which strategy they were given; they only read the Conditioning.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from torch import Tensor, nn
+
+
+@dataclass
+class Conditioning:
+    """What a field receives for one frame.
+
+    Attributes:
+        vector: ``[vector_dim]`` global code concatenated to every point's input features, or None.
+        scales, shifts: one ``[width_l]`` tensor per modulated hidden layer (``h * (1 + s) + t``),
+            or empty.
+        spatial: optional per-point features ``(x [N, 3], pos_features [N, P]) -> [N, spatial_dim]``
+            concatenated to the input features (audio-spatial decomposition), or None.
+    """
+
+    vector: Tensor | None = None
+    scales: Sequence[Tensor] = field(default_factory=tuple)
+    shifts: Sequence[Tensor] = field(default_factory=tuple)
+    spatial: Callable[[Tensor, Tensor], Tensor] | None = None
+
+
+@dataclass(frozen=True)
+class ConditioningSpec:
+    """Sizes a field must reserve for a strategy's output, known before the field is built."""
+
+    vector_dim: int = 0
+    spatial_dim: int = 0
+
+
+class Fusion(nn.Module, ABC):
+    """How a conditional feature ``h_cond [cond_dim]`` enters the field."""
+
+    @abstractmethod
+    def vector_dim(self, cond_dim: int) -> int:
+        """Width of the vector this fusion concatenates to the field input (0 if none)."""
+
+    @abstractmethod
+    def build(self, cond_dim: int, modulation_widths: Sequence[int]) -> None:
+        """Create parameters once the field's modulatable hidden widths are known."""
+
+    @abstractmethod
+    def forward(self, h_cond: Tensor) -> Conditioning:
+        """``[cond_dim] -> Conditioning``."""
+
+
+class ConditioningStrategy(nn.Module, ABC):
+    """Base class of the swappable conditioning strategies.
+
+    Subclasses set ``inputs`` (the batch keys they read from ``batch["cond"]``), implement
+    ``cond_dim`` and ``encode``, and may override the step hook or ``regularization``.
+
+    Life cycle, driven by the LightningModule:
+        1. ``strategy = Strategy(fusion=..., ...)`` (Hydra instantiates it from conditioning/*.yaml)
+        2. ``field = Field(cond_spec=strategy.spec, ...)``
+        3. ``strategy.bind(field.modulation_widths)``
+        4. per step: ``cond = strategy(batch["cond"])``; ``field(x, d, cond)``
+    """
+
+    inputs: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, fusion: Fusion) -> None:
+        super().__init__()
+        self.fusion = fusion
+        self._bound = False
+
+    @property
+    @abstractmethod
+    def cond_dim(self) -> int:
+        """Width of ``h_cond`` produced by ``encode``."""
+
+    @abstractmethod
+    def encode(self, inputs: Mapping[str, Tensor]) -> Tensor:
+        """Per-frame driving inputs (``batch["cond"]``) -> ``h_cond [cond_dim]``."""
+
+    @property
+    def spec(self) -> ConditioningSpec:
+        return ConditioningSpec(vector_dim=self.fusion.vector_dim(self.cond_dim))
+
+    def bind(self, modulation_widths: Sequence[int]) -> None:
+        """Size the fusion to the field's hidden layers; called once, before training."""
+        self.fusion.build(self.cond_dim, list(modulation_widths))
+        self._bound = True
+
+    def forward(self, inputs: Mapping[str, Tensor]) -> Conditioning:
+        if not self._bound:
+            raise RuntimeError(f"{type(self).__name__}.bind(widths) must be called before use")
+        missing = [key for key in self.inputs if key not in inputs]
+        if missing:
+            raise KeyError(
+                f"{type(self).__name__} needs batch['cond'] keys {list(self.inputs)}, missing {missing}"
+            )
+        return self.fusion(self.encode(inputs))
+
+    def on_train_step(self, step: int) -> None:
+        """Called before every optimisation step (annealing, schedules); default: nothing."""
+
+    def regularization(self) -> Tensor | None:
+        """An extra loss term of the last forward (e.g. ambient regulariser); default: none."""
+        return None

@@ -1,0 +1,112 @@
+"""Every strategy in configs/conditioning/ satisfies the ConditioningStrategy contract.
+
+A new strategy YAML is picked up automatically by the parametrisation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+import pytest
+import torch
+
+from talker.conditioning import Conditioning, ConditioningStrategy
+from talker.config import compose_config, group_options
+from talker.data.datamodule import frame_conditions
+from talker.data.layout import load_split
+from talker.encoders import HashGrid
+from talker.fields import HeadField
+
+STRATEGIES = group_options("conditioning")
+
+
+def build(name: str, seed: int = 0) -> tuple[ConditioningStrategy, HeadField, int]:
+    cfg = compose_config([f"conditioning={name}"])
+    torch.manual_seed(seed)
+    strategy = hydra.utils.instantiate(cfg.conditioning)
+    grid = HashGrid(input_dim=3, num_levels=4, level_dim=2, base_resolution=8, log2_hashmap_size=12, desired_resolution=64)
+    field = HeadField(grid, cond_spec=strategy.spec, hidden_dim=16, geo_feat_dim=15, hidden_dim_color=16)
+    strategy.bind(field.modulation_widths)
+    return strategy, field, cfg.data.landmark_window
+
+
+@pytest.fixture(scope="module")
+def inputs(tiny_clip: Path):
+    split = load_split(tiny_clip, "train")
+    return lambda window, i=0: frame_conditions(split, i, window)
+
+
+def test_every_strategy_yaml_is_covered() -> None:
+    assert {"landmark_hash", "landmark_hash_concat"} <= set(STRATEGIES)
+
+
+@pytest.mark.parametrize("name", STRATEGIES)
+def test_output_matches_spec(name: str, inputs) -> None:
+    strategy, field, window = build(name)
+    cond = strategy(inputs(window))
+    assert isinstance(cond, Conditioning)
+    spec = strategy.spec
+    if spec.vector_dim:
+        assert cond.vector is not None and cond.vector.shape == (spec.vector_dim,)
+    else:
+        assert cond.vector is None
+    if cond.scales:
+        assert [s.shape[-1] for s in cond.scales] == field.modulation_widths
+        assert [s.shape[-1] for s in cond.shifts] == field.modulation_widths
+    assert cond.vector is not None or cond.scales or cond.spatial is not None, "a strategy must condition something"
+    x = torch.rand(64, 3) * 2 - 1
+    d = torch.nn.functional.normalize(torch.randn(64, 3), dim=-1)
+    out = field(x, d, cond)
+    assert out.sigma.shape == (64,) and out.rgb.shape == (64, 3)
+
+
+@pytest.mark.parametrize("name", STRATEGIES)
+def test_gradients_reach_every_parameter(name: str, inputs) -> None:
+    strategy, field, window = build(name)
+    params = list(strategy.parameters()) + list(field.parameters())
+    opt = torch.optim.Adam(params, lr=1e-2)
+    x = torch.rand(256, 3) * 1.6 - 0.8
+    d = torch.nn.functional.normalize(torch.randn(256, 3), dim=-1)
+    target = torch.rand(256, 3)
+    # Zero-initialised output layers pass gradient on only after the first step.
+    for step in range(2):
+        opt.zero_grad()
+        out = field(x, d, strategy(inputs(window, step)))
+        ((out.rgb - target) ** 2).mean().add(out.sigma.mean()).backward()
+        opt.step() if step == 0 else None
+    silent = [n for n, p in strategy.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
+    assert not silent, f"{name}: no gradient reaches {silent}"
+
+
+@pytest.mark.parametrize("name", STRATEGIES)
+def test_deterministic_under_seed(name: str, inputs) -> None:
+    outs = []
+    for _ in range(2):
+        strategy, field, window = build(name, seed=123)
+        cond = strategy(inputs(window))
+        x = torch.linspace(-0.5, 0.5, 30).view(10, 3)
+        outs.append(field(x, torch.nn.functional.normalize(x + 1, dim=-1), cond).rgb)
+    torch.testing.assert_close(outs[0], outs[1], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", STRATEGIES)
+def test_condition_changes_the_field(name: str, inputs) -> None:
+    strategy, field, window = build(name)
+    with torch.no_grad():  # move the zero-initialised output layers off zero
+        for p in strategy.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    x = torch.rand(128, 3) * 1.6 - 0.8
+    d = torch.nn.functional.normalize(torch.randn(128, 3), dim=-1)
+    a = field(x, d, strategy(inputs(window, 0))).rgb
+    b = field(x, d, strategy(inputs(window, 5))).rgb
+    assert (a - b).abs().max() > 1e-4
+
+
+def test_wrong_landmark_shape_is_a_clear_error(inputs) -> None:
+    strategy, _, window = build("landmark_hash")
+    bad = {"landmarks": inputs(window)["landmarks"][:, :60]}
+    with pytest.raises(ValueError, match=r"expects landmarks of shape \(5, 68, 3\)"):
+        strategy(bad)
+    with pytest.raises(KeyError, match="landmarks"):
+        strategy({})
