@@ -1,0 +1,1 @@
+"""Datasets on disk, the LightningDataModule and ray sampling."""

@@ -1,0 +1,213 @@
+"""LightningDataModule over the dataset layout: per-step ray batches and whole held-out frames."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+from talker.data.cameras import pixel_rays
+from talker.data.landmarks import landmark_box
+from talker.data.layout import Split, load_split, validate_dataset
+from talker.data.synthetic.generator import SyntheticClip
+
+
+class RayBatches(Dataset):
+    """Item ``i``: ``num_rays`` random pixels of training frame ``i`` (one frame per step, as the papers).
+
+    A ``face_fraction`` of the rays is drawn inside the face box (from the frame's 68 landmarks),
+    the rest uniformly over the image: background pixels are known exactly, while the mouth covers
+    well under 1% of a frame and would otherwise get a handful of rays per step.
+
+    Keys: ``rays_o, rays_d, rgb, background [R, 3]``, ``cond`` (the strategy inputs of the frame),
+    ``index`` (frame position in the split).
+    """
+
+    def __init__(self, split: Split, num_rays: int, landmark_window: int, face_fraction: float = 0.0) -> None:
+        self.split, self.num_rays, self.window = split, num_rays, landmark_window
+        self.num_face = int(round(num_rays * face_fraction))
+        self.face_boxes = [landmark_box(lms, split.height, split.width, pad=0.1) for lms in split.lms]
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.sample(index)
+
+    def sample(self, index: int, generator: torch.Generator | None = None) -> dict[str, Any]:
+        s = self.split
+        y0, y1, x0, x1 = self.face_boxes[index]
+        face = torch.stack(
+            [
+                torch.randint(x0, x1, (self.num_face,), generator=generator),
+                torch.randint(y0, y1, (self.num_face,), generator=generator),
+            ],
+            dim=-1,
+        )
+        anywhere = torch.randint(0, s.height * s.width, (self.num_rays - self.num_face,), generator=generator)
+        pixels = torch.cat([face, torch.stack([anywhere % s.width, anywhere // s.width], dim=-1)])
+        flat = pixels[:, 1] * s.width + pixels[:, 0]
+        rays_o, rays_d = pixel_rays(s.poses[index], s.intrinsics, pixels)
+        return {
+            "rays_o": rays_o,
+            "rays_d": rays_d,
+            "rgb": s.images[index].view(-1, 3)[flat].float() / 255.0,
+            "background": s.backgrounds[index].view(-1, 3)[flat].float() / 255.0,
+            "cond": frame_conditions(s, index, self.window),
+            "index": index,
+        }
+
+
+class StepLoader:
+    """The training loader: one :class:`RayBatches` item per step, reproducible and resumable.
+
+    Epoch ``e`` visits the frames in a permutation seeded by ``(seed, e)``; the rays of its
+    ``k``-th batch are seeded by ``(seed, e, k)``. The loader's state (epoch, position) goes into
+    Lightning checkpoints, so a resumed run draws exactly the batches an uninterrupted run would.
+    Under DDP each rank takes every ``world_size``-th frame of the permutation.
+    """
+
+    def __init__(self, batches: RayBatches, seed: int = 0) -> None:
+        self.batches, self.seed = batches, seed
+        self.epoch, self.position = 0, 0
+
+    def _rank(self) -> tuple[int, int]:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            return torch.distributed.get_rank(), torch.distributed.get_world_size()
+        return 0, 1
+
+    def __len__(self) -> int:
+        rank, world = self._rank()
+        return len(range(rank, len(self.batches), world))
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        rank, world = self._rank()
+        order = torch.randperm(len(self.batches), generator=torch.Generator().manual_seed(self.seed * 100_003 + self.epoch))
+        frames = order[rank::world].tolist()
+        while self.position < len(frames):
+            position = self.position
+            self.position += 1
+            generator = torch.Generator().manual_seed(((self.seed * 100_003 + self.epoch) * 1_000_003 + position) * 31 + rank)
+            yield self.batches.sample(frames[position], generator)
+        self.epoch, self.position = self.epoch + 1, 0
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "position": self.position}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.epoch, self.position = int(state["epoch"]), int(state["position"])
+
+
+class Frames(Dataset):
+    """Item ``i``: every ray of frame ``i``, its ground truth and landmarks (for evaluation)."""
+
+    def __init__(self, split: Split, landmark_window: int) -> None:
+        self.split, self.window = split, landmark_window
+        ys, xs = torch.meshgrid(torch.arange(split.height), torch.arange(split.width), indexing="ij")
+        self.pixels = torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=-1)
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        s = self.split
+        rays_o, rays_d = pixel_rays(s.poses[index], s.intrinsics, self.pixels)
+        return {
+            "rays_o": rays_o,
+            "rays_d": rays_d,
+            "image": s.images[index].float() / 255.0,  # [H, W, 3]
+            "background": s.backgrounds[index].view(-1, 3).float() / 255.0,
+            "cond": frame_conditions(s, index, self.window),
+            "lms": s.lms[index],
+            "index": index,
+            "img_id": int(s.img_ids[index]),
+        }
+
+
+def frame_conditions(split: Split, index: int, landmark_window: int) -> dict[str, Tensor]:
+    """The per-frame driving inputs a conditioning strategy may read (``batch["cond"]``)."""
+    return {"landmarks": split.landmark_window(index, landmark_window)}
+
+
+class TalkingHeadDataModule(L.LightningDataModule):
+    """Reads a dataset folder, or generates the synthetic clip first when ``root`` is None.
+
+    Args:
+        root: dataset folder in the layout of ``talker.data.layout``; None uses ``synthetic``.
+        synthetic: generator parameters used when ``root`` is None.
+        cache_dir: where generated datasets are kept.
+        num_rays: rays per training step.
+        face_fraction: share of each step's rays drawn inside the face box.
+        landmark_window: frames of landmarks per condition (R2-Talker: 5).
+        scale, offset: NeRF-json to ngp conversion (RAD-NeRF defaults: 4, [0, 0, 0]).
+        val_frames: held-out frames rendered by the periodic validation loop (evaluation renders all).
+    """
+
+    def __init__(
+        self,
+        root: str | None = None,
+        synthetic: SyntheticClip | None = None,
+        cache_dir: str = "data",
+        num_rays: int = 4096,
+        face_fraction: float = 0.5,
+        landmark_window: int = 5,
+        scale: float = 4.0,
+        offset: tuple[float, float, float] = (0.0, 0.0, 0.0),
+        val_frames: int = 2,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if root is None and synthetic is None:
+            raise ValueError("data.root is not set: give a dataset folder (data.root=<dir>) or use data=synthetic")
+        self.root = Path(root) if root is not None else None
+        self.synthetic = synthetic
+        self.cache_dir = Path(cache_dir)
+        self.num_rays = num_rays
+        self.face_fraction = face_fraction
+        self.landmark_window = landmark_window
+        self.scale, self.offset = scale, tuple(offset)
+        self.val_frames = val_frames
+        self.seed = seed
+        self.train_split: Split | None = None
+        self.val_split: Split | None = None
+
+    def dataset_dir(self) -> Path:
+        if self.root is not None:
+            return self.root
+        assert self.synthetic is not None
+        return self.synthetic.dataset_dir(self.cache_dir)
+
+    def prepare_data(self) -> None:
+        """Runs on one process per node: generate the synthetic clip if needed, then validate."""
+        if self.root is None:
+            assert self.synthetic is not None
+            self.synthetic.ensure(self.cache_dir)
+        validate_dataset(self.dataset_dir())
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_split is None:
+            root = self.dataset_dir()
+            self.train_split = load_split(root, "train", self.scale, self.offset)
+            self.val_split = load_split(root, "val", self.scale, self.offset)
+
+    def train_dataloader(self) -> StepLoader:
+        batches = RayBatches(self.train_split, self.num_rays, self.landmark_window, self.face_fraction)
+        return StepLoader(batches, self.seed)
+
+    def val_dataloader(self) -> DataLoader:
+        frames = Frames(self.val_split, self.landmark_window)
+        subset = torch.utils.data.Subset(frames, range(min(self.val_frames, len(frames))))
+        return DataLoader(subset, batch_size=None)
+
+    def eval_frames(self) -> Frames:
+        """Every held-out frame, for the evaluation callback."""
+        return Frames(self.val_split, self.landmark_window)
+
+    def train_conditions(self) -> list[dict[str, Tensor]]:
+        """The driving inputs of every training frame (for max-over-conditions occupancy)."""
+        return [frame_conditions(self.train_split, i, self.landmark_window) for i in range(len(self.train_split))]

@@ -1,0 +1,32 @@
+"""The 68-point facial landmark scheme (iBUG 300-W) used by AD-NeRF, RAD-NeRF and GeneFace."""
+
+from __future__ import annotations
+
+import math
+
+from torch import Tensor
+
+JAW = slice(0, 17)
+BROWS = slice(17, 27)
+NOSE = slice(27, 36)
+EYE_RIGHT = slice(36, 42)  # the subject's right eye: image left
+EYE_LEFT = slice(42, 48)
+LIPS_OUTER = slice(48, 60)
+LIPS_INNER = slice(60, 68)
+MOUTH = slice(48, 68)
+
+
+def landmark_box(landmarks: Tensor, height: int, width: int, pad: float = 0.25) -> tuple[int, int, int, int]:
+    """Square box ``(y0, y1, x0, x1)`` around ``[K, 2]`` (x, y) landmarks, grown by ``pad`` per side, clipped."""
+    lo = landmarks.min(dim=0).values
+    hi = landmarks.max(dim=0).values
+    cx, cy = float(lo[0] + hi[0]) / 2, float(lo[1] + hi[1]) / 2
+    half = float((hi - lo).max()) / 2 * (1 + 2 * pad) + 1
+    y0, y1 = max(0, math.floor(cy - half)), min(height, math.ceil(cy + half) + 1)
+    x0, x1 = max(0, math.floor(cx - half)), min(width, math.ceil(cx + half) + 1)
+    return y0, y1, x0, x1
+
+
+def mouth_opening(landmarks: Tensor) -> float:
+    """Inner-lip gap: mean distance between the upper (61-63) and lower (67-65) inner-lip points."""
+    return float((landmarks[[67, 66, 65]] - landmarks[[61, 62, 63]]).norm(dim=-1).mean())

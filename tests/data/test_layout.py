@@ -1,0 +1,58 @@
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from talker.data.layout import DatasetError, load_split, validate_dataset
+
+
+@pytest.fixture()
+def clip(tiny_clip: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "clip"
+    shutil.copytree(tiny_clip, copy)
+    return copy
+
+
+def test_generated_clip_validates_and_loads(clip: Path) -> None:
+    validate_dataset(clip)
+    train, val = load_split(clip, "train"), load_split(clip, "val")
+    assert len(train) + len(val) == 12
+    assert train.images.shape[1:] == (32, 32, 3) and train.poses.shape[1:] == (4, 4)
+    assert train.landmark_window(0, 5).shape == (5, 68, 3)
+
+
+def test_missing_frame_is_named(clip: Path) -> None:
+    (clip / "gt_imgs" / "3.jpg").unlink()
+    with pytest.raises(DatasetError, match=r"gt_imgs/3\.jpg: missing"):
+        validate_dataset(clip)
+
+
+def test_landmark_count_mismatch_is_named(clip: Path) -> None:
+    np.save(clip / "aud_idexp.npy", np.zeros((5, 68, 3), dtype=np.float32))
+    with pytest.raises(DatasetError, match=r"aud_idexp\.npy: 5 frames, but transforms_\w+\.json refers to aud_id"):
+        validate_dataset(clip, check_checksums=False)
+
+
+def test_nan_landmarks_are_named(clip: Path) -> None:
+    lms = np.load(clip / "aud_idexp.npy")
+    lms[2, 5, 1] = np.nan
+    np.save(clip / "aud_idexp.npy", lms)
+    with pytest.raises(DatasetError, match="aud_idexp.npy: contains NaN"):
+        validate_dataset(clip)
+
+
+def test_checksum_mismatch_is_named(clip: Path) -> None:
+    path = clip / "torso_imgs" / "1.png"
+    path.write_bytes(path.read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(DatasetError, match=r"torso_imgs/1\.png: checksum differs"):
+        validate_dataset(clip)
+
+
+def test_missing_transform_key_is_named(clip: Path) -> None:
+    meta = json.loads((clip / "transforms_val.json").read_text())
+    del meta["frames"][0]["transform_matrix"]
+    (clip / "transforms_val.json").write_text(json.dumps(meta))
+    with pytest.raises(DatasetError, match="transforms_val.json: frame 0 has no 'transform_matrix'"):
+        validate_dataset(clip, check_checksums=False)
