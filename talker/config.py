@@ -1,0 +1,229 @@
+"""The Hydra config tree: where it lives, its resolvers, composing it, and one-line config errors."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import inspect
+import itertools
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException, InstantiationException, MissingConfigException
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+PRIMARY = "fit"
+
+
+def _steps(paper_steps: int, scale: float) -> int:
+    """Real steps for a paper step count under ``schedule.scale``."""
+    return max(1, round(float(paper_steps) * float(scale)))
+
+
+# Overrides that say where or how a run is stored, not what it is: left out of folder names.
+NOT_IN_NAME = ("experiment", "name", "run_dir", "resume", "paths.", "hydra.")
+MAX_NAME = 120
+
+
+def cell_name(overrides: Sequence[str]) -> str:
+    """Folder name of a run from its overrides: ``conditioning=x,schedule=y,...`` or ``default``.
+
+    Group choices (the axes of a grid) come first, then key overrides, each sorted. Names longer
+    than 120 characters keep their head and end in ``+<n>more-<hash>`` of the full list, so they
+    stay unique and within file-system limits; the full list is in the run's .hydra/overrides.yaml.
+    """
+    kept = [str(o).replace("/", "_") for o in overrides if not str(o).lstrip("+~").startswith(NOT_IN_NAME)]
+    groups = sorted(o for o in kept if "." not in o.split("=", 1)[0])
+    keys = sorted(o for o in kept if "." in o.split("=", 1)[0])
+    items = groups + keys
+    name = ",".join(items)
+    if len(name) <= MAX_NAME:
+        return name or "default"
+    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+    head: list[str] = []
+    for item in items:
+        if len(",".join([*head, item])) > MAX_NAME - 24:
+            break
+        head.append(item)
+    return ",".join(head) + f",+{len(items) - len(head)}more-{digest}"
+
+
+for _name, _fn in (("steps", _steps), ("cell", cell_name)):
+    if not OmegaConf.has_resolver(_name):
+        OmegaConf.register_new_resolver(_name, _fn)
+
+
+class ConfigError(ValueError):
+    """A config problem, explained in one line naming the key and the valid choices."""
+
+
+def config_dir() -> Path:
+    if not (CONFIG_DIR / f"{PRIMARY}.yaml").is_file():
+        raise ConfigError(
+            f"config tree not found at {CONFIG_DIR}: install talker from its source checkout (pip install -e .)"
+        )
+    return CONFIG_DIR
+
+
+def group_options(group: str) -> list[str]:
+    """Names of the configs in a group folder (``conditioning`` -> ``['landmark_hash', ...]``)."""
+    return sorted(p.stem for p in (config_dir() / group).glob("*.yaml") if not p.stem.startswith("_"))
+
+
+def compose_config(overrides: Sequence[str] = (), return_hydra_config: bool = False) -> DictConfig:
+    """Compose ``configs/fit.yaml`` with overrides, outside of a Hydra run (tests, evaluate, checks)."""
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+            return compose(PRIMARY, overrides=list(overrides), return_hydra_config=return_hydra_config)
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise explain(exc, overrides) from exc
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def _close(word: str, choices: Sequence[str]) -> str:
+    near = difflib.get_close_matches(word, choices, n=1)
+    return f" (did you mean {near[0]!r}?)" if near else ""
+
+
+def _keys_at(cfg: DictConfig | None, path: str) -> list[str]:
+    node = OmegaConf.select(cfg, path) if (cfg is not None and path) else cfg
+    return sorted(str(k) for k in node.keys()) if isinstance(node, DictConfig) else []
+
+
+def explain(exc: BaseException, overrides: Sequence[str] = (), cfg: DictConfig | None = None) -> ConfigError:
+    """Turn Hydra / OmegaConf / instantiate errors into a one-line :class:`ConfigError`."""
+    if isinstance(exc, MissingConfigException) and exc.missing_cfg_file and "/" in exc.missing_cfg_file:
+        group, _, choice = exc.missing_cfg_file.rpartition("/")
+        options = group_options(group)
+        return ConfigError(
+            f"{group}={choice}: no such {group} config{_close(choice, options)}; valid choices: {', '.join(options)}"
+        )
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, MissingMandatoryValue) and getattr(cause, "full_key", None):
+            return ConfigError(f"{cause.full_key}: missing mandatory value; set {cause.full_key}=<value>")
+        if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and getattr(cause, "full_key", None):
+            full_key = str(cause.full_key)
+            parent, _, key = full_key.rpartition(".")
+            base = cfg if cfg is not None else _base_config(overrides)
+            valid = _keys_at(base, parent)
+            where = f"under {parent}" if parent else "at the top level"
+            return ConfigError(
+                f"{full_key}: unknown config key{_close(key, valid)}; valid keys {where}: {', '.join(valid)}"
+            )
+        cause = cause.__cause__ or cause.__context__
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return ConfigError(first_line)
+
+
+def _base_config(overrides: Sequence[str]) -> DictConfig | None:
+    """The config composed with only the group-selecting overrides (to list valid keys)."""
+    groups = [o for o in overrides if "=" in o and "." not in o.split("=", 1)[0] and not o.startswith(("+", "~"))]
+    try:
+        return compose_config(groups)
+    except ConfigError:
+        return None
+
+
+def sweep_cells(cfg: DictConfig, cli_overrides: Sequence[str]) -> list[list[str]]:
+    """Every cell of a grid as its override list (command-line sweeps x ``hydra.sweeper.params``)."""
+    parser = OverridesParser.create()
+    axes: list[list[str]] = []
+    fixed: list[str] = []
+    swept_keys = set()
+    for override in parser.parse_overrides(list(cli_overrides)):
+        if override.is_sweep_override():
+            key = override.get_key_element()
+            axes.append([f"{key}={v}" for v in override.sweep_string_iterator()])
+            swept_keys.add(key)
+        else:
+            fixed.append(override.input_line)
+    params = OmegaConf.select(cfg, "hydra.sweeper.params") or {}
+    for key, value in params.items():
+        if key in swept_keys:
+            continue
+        (override,) = parser.parse_overrides([f"{key}={value}"])
+        axes.append([f"{key}={v}" for v in override.sweep_string_iterator()] if override.is_sweep_override() else [f"{key}={value}"])
+    return [fixed + list(cell) for cell in itertools.product(*axes)] if axes else [fixed]
+
+
+def check_overrides(overrides: Sequence[str]) -> list[list[str]]:
+    """Compose the config of every grid cell the overrides ask for; raise ConfigError on the first problem.
+
+    Run before any training so that a typo in the last cell of a grid fails in a second, not after
+    hours. Returns the cells.
+    """
+    plain = [o for o in overrides if not o.startswith("-")]
+    first = compose_config([_first_value(o) for o in plain], return_hydra_config=True)
+    cells = sweep_cells(first, plain)
+    for cell in cells:
+        compose_config(cell)
+    return cells
+
+
+def _first_value(override: str) -> str:
+    parser = OverridesParser.create()
+    (parsed,) = parser.parse_overrides([override])
+    if parsed.is_sweep_override():
+        return f"{parsed.get_key_element()}={next(iter(parsed.sweep_string_iterator()))}"
+    return override
+
+
+def instantiate(node: DictConfig, path: str, root: DictConfig | None = None, **kwargs: Any) -> Any:
+    """``hydra.utils.instantiate`` whose errors name the config key and the valid parameters."""
+    try:
+        return hydra.utils.instantiate(node, **kwargs)
+    except InstantiationException as exc:
+        raise _explain_instantiation(exc, node, path) from exc
+    except OmegaConfBaseException as exc:
+        raise explain(exc, cfg=root) from exc
+
+
+def _explain_instantiation(exc: InstantiationException, node: DictConfig, path: str) -> ConfigError:
+    message = str(exc)
+    match = re.search(r"got an unexpected keyword argument '(\w+)'", message)
+    if match:
+        key = match.group(1)
+        for sub_path, sub in _nodes_with_target(node, path):
+            if key in sub:
+                target = hydra.utils.get_object(sub["_target_"])
+                params = [p for p in inspect.signature(target).parameters if p not in ("self", "args", "kwargs")]
+                return ConfigError(
+                    f"{sub_path}.{key}: not a parameter of {sub['_target_']}{_close(key, params)}; "
+                    f"valid keys: {', '.join(params)}"
+                )
+    explained = explain(exc)
+    if explained.args[0] != message.strip().splitlines()[0]:
+        return explained
+    cause = exc.__cause__ or exc
+    first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+    return ConfigError(f"{path}: {type(cause).__name__}: {first}")
+
+
+def _nodes_with_target(node: Any, path: str):
+    """``(config path, node)`` of every node with a ``_target_``; interpolated nodes (``model.field:
+    ${field}``) are reported at the path they are defined at (``field``)."""
+    if isinstance(node, DictConfig):
+        if "_target_" in node:
+            yield path, node
+        for key in node.keys():
+            child = node._get_node(key)
+            if child is not None and child._is_interpolation():
+                target = child._dereference_node()
+                if isinstance(target, (DictConfig, ListConfig)):
+                    yield from _nodes_with_target(target, target._get_full_key(None))
+            elif isinstance(child, (DictConfig, ListConfig)):
+                yield from _nodes_with_target(child, f"{path}.{key}")
+    elif isinstance(node, ListConfig):
+        for i, child in enumerate(node):
+            yield from _nodes_with_target(child, f"{path}[{i}]")

@@ -1,0 +1,102 @@
+"""Train and evaluate: ``python -m talker.fit experiment=<name> [key=value ...]``.
+
+An experiment file may declare a grid (``hydra.mode: MULTIRUN`` and ``hydra.sweeper.params``);
+every cell is composed and checked before the first one trains, then Hydra runs them, each in
+``runs/<name>/<overrides>``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import hydra
+import lightning as L
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
+from omegaconf import DictConfig, OmegaConf
+
+from talker.config import CONFIG_DIR, ConfigError, check_overrides, instantiate
+from talker.utils.io import write_text_atomic
+
+RESOLVED_CONFIG = "config.yaml"
+LAST_CHECKPOINT = "checkpoints/last.ckpt"
+
+
+def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule]:
+    """Instantiate the datamodule and the LightningModule of a composed config."""
+    datamodule = instantiate(cfg.data, "data")
+    module = instantiate(cfg.model, "model")
+    return datamodule, module
+
+
+def train(cfg: DictConfig) -> Path:
+    """Fit one cell into ``cfg.run_dir`` and evaluate it; returns the run folder."""
+    # Absolute paths, so that the run's config.yaml still works from another directory.
+    for key, value in cfg.paths.items():
+        cfg.paths[key] = str(Path(value).resolve())
+    run_dir = Path(cfg.run_dir).resolve()
+    cfg.run_dir = str(run_dir)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule, module = build(cfg)
+    callbacks = [instantiate(c, f"callbacks.{k}") for k, c in cfg.callbacks.items() if c is not None]
+    loggers = [instantiate(c, f"logger.{k}") for k, c in (cfg.logger or {}).items() if c is not None]
+    trainer = instantiate(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)
+    if trainer.is_global_zero:
+        write_resolved_config(cfg, run_dir)
+        for logger in loggers:
+            logger.log_hyperparams(hparams(cfg))
+    last = run_dir / LAST_CHECKPOINT
+    ckpt_path = str(last) if (cfg.resume and last.is_file()) else None
+    if ckpt_path:
+        rank_zero_info(f"[talker] resuming from {ckpt_path}")
+    started = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    trainer.save_checkpoint(last, weights_only=False)
+    rank_zero_info(
+        f"[talker] run folder: {run_dir.resolve()} ({time.perf_counter() - started:.0f} s)\n"
+        f"[talker] TensorBoard: tensorboard --logdir {run_dir.parent.resolve()}"
+    )
+    return run_dir
+
+
+def hparams(cfg: DictConfig) -> dict:
+    """Flat choices of the axes, for TensorBoard's hparams view."""
+    choices = OmegaConf.select(cfg, "hydra.runtime.choices") or {}
+    flat = {k: v for k, v in dict(choices).items() if not k.startswith("hydra")} if choices else {}
+    flat.update({"seed": cfg.seed, "name": cfg.name})
+    return flat
+
+
+@rank_zero_only
+def write_resolved_config(cfg: DictConfig, run_dir: Path) -> None:
+    """Write the resolved config (what actually ran) next to Hydra's own .hydra/ folder."""
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    plain.pop("hydra", None)
+    write_text_atomic(run_dir / RESOLVED_CONFIG, OmegaConf.to_yaml(plain))
+
+
+@hydra.main(config_path=str(CONFIG_DIR), config_name="fit", version_base="1.3")
+def _hydra_main(cfg: DictConfig) -> None:
+    try:
+        train(cfg)
+    except ConfigError as exc:
+        print(f"talker.fit: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        cells = check_overrides(argv)
+    except ConfigError as exc:
+        print(f"talker.fit: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    if len(cells) > 1:
+        print(f"[talker] grid of {len(cells)} cells: " + "; ".join(" ".join(c) or "(defaults)" for c in cells))
+    sys.argv = [sys.argv[0], *argv]
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()

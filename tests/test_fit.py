@@ -1,0 +1,136 @@
+"""End to end: every experiment trains on a tiny clip through the real entry point; runs resume."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from talker.config import compose_config, group_options
+from talker.evaluate import evaluate_run
+from talker.fit import train
+
+from .conftest import TINY
+
+RUN_FILES = ("config.yaml", "checkpoints/last.ckpt", "metrics.json", "frames.csv", "mouth_strip.png", ".hydra/config.yaml")
+
+
+def assert_complete_run(run: Path) -> dict:
+    for name in RUN_FILES:
+        assert (run / name).is_file(), f"{run}: {name} missing"
+    assert list((run / "tb").glob("events.out.tfevents.*")), f"{run}: no TensorBoard events"
+    assert list((run / "renders").glob("*.png"))
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert math.isfinite(metrics["metrics"]["psnr"]) and metrics["num_frames"] > 0
+    return metrics
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment", group_options("experiment"))
+def test_smoke_train_every_experiment(experiment: str, data_dir: Path, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    proc = subprocess.run(
+        [sys.executable, "-m", "talker.fit", f"experiment={experiment}", *TINY, f"paths.data_dir={data_dir}", f"paths.runs_dir={runs}"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    cells = check_cells(experiment)
+    runs_of_experiment = sorted(p.parent for p in runs.rglob("metrics.json"))
+    assert len(runs_of_experiment) == len(cells), runs_of_experiment
+    for run in runs_of_experiment:
+        assert_complete_run(run)
+        assert not run.name.isdigit(), "run folders are named by overrides, not job numbers"
+    if len(cells) > 1:
+        names = {run.name for run in runs_of_experiment}
+        for cell in cells:
+            swept = [o for o in cell if o.split("=")[0] in ("conditioning", "schedule")]
+            assert any(all(o in name for o in swept) for name in names), (cell, names)
+    assert "tensorboard --logdir" in proc.stderr + proc.stdout
+
+
+def check_cells(experiment: str) -> list[list[str]]:
+    from talker.config import check_overrides
+
+    return check_overrides([f"experiment={experiment}"])
+
+
+def test_quickstart_config_is_cpu_sized_but_paper_shaped() -> None:
+    cfg = compose_config(["experiment=quickstart"])
+    assert cfg.schedule.head_steps == 240000 and cfg.schedule.lr_milestones == [150000, 180000]
+    assert cfg.conditioning.fusion._target_.endswith("AffineFusion")
+    steps = OmegaConf.to_container(cfg, resolve=False)["trainer"]["max_steps"]
+    assert "steps:" in steps  # derived from the schedule, not hard-coded
+
+
+def test_resume_continues_from_the_checkpoint(tiny_overrides: list[str], tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    cfg = compose_config([*tiny_overrides, "schedule=progressive", "schedule.levels.every=2000", "trainer.max_steps=4"])
+    train(cfg)
+    first = torch.load(run_dir / "checkpoints/last.ckpt", weights_only=False)
+    assert first["global_step"] == 4
+    # Paper step 4000 (= real step 4 at scale 0.001): 4 + 4000 // 2000 = 6 levels, capped at 4.
+    assert first["state_dict"]["field.encoder.level_mask"].tolist() == [1.0, 1.0, 1.0, 1.0]
+
+    # Same config, longer: picks up the checkpoint instead of starting over.
+    cfg = compose_config([*tiny_overrides, "schedule=progressive", "schedule.levels.every=2000", "trainer.max_steps=6"])
+    train(cfg)
+    second = torch.load(run_dir / "checkpoints/last.ckpt", weights_only=False)
+    assert second["global_step"] == 6
+    assert json.loads((run_dir / "metrics.json").read_text())["global_step"] == 6
+    first_opt = first["optimizer_states"][0]["state"]
+    second_opt = second["optimizer_states"][0]["state"]
+    assert second_opt[0]["step"].item() == first_opt[0]["step"].item() + 2  # Adam moments carried over
+
+
+def test_resume_restores_state_exactly(tiny_overrides: list[str], tmp_path: Path) -> None:
+    cfg = compose_config([*tiny_overrides, "trainer.max_steps=4"])
+    train(cfg)
+    saved = torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=False)["state_dict"]
+    # A run whose max_steps is already reached loads the checkpoint and trains no further.
+    cfg = compose_config([*tiny_overrides, "trainer.max_steps=4"])
+    train(cfg)
+    again = torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=False)["state_dict"]
+    assert saved.keys() == again.keys()
+    for key in saved:
+        assert torch.equal(saved[key], again[key]), key
+    assert {"occupancy.density", "occupancy.occupied", "field.encoder.level_mask"} <= set(saved)
+
+
+def test_evaluate_rewrites_metrics_reproducibly(tiny_overrides: list[str], tmp_path: Path) -> None:
+    cfg = compose_config([*tiny_overrides, "trainer.max_steps=3"])
+    run = train(cfg)
+    at_fit = json.loads((run / "metrics.json").read_text())["metrics"]
+    first = evaluate_run(run)
+    second = evaluate_run(run)
+    assert first == second
+    for key, value in at_fit.items():
+        assert first[key] == pytest.approx(value, abs=1e-9), key
+    assert json.loads((run / "metrics.json").read_text())["metrics"] == second
+
+
+def test_evaluate_cli_errors_name_the_file(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "talker.evaluate", f"run={tmp_path}"], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "config.yaml: missing" in proc.stderr
+
+
+def test_interrupted_and_resumed_equals_uninterrupted(tiny_overrides: list[str], tmp_path: Path) -> None:
+    def final_state(run: Path, *stops: int) -> dict:
+        for stop in stops:
+            train(compose_config([*tiny_overrides, f"run_dir={run}", f"trainer.max_steps={stop}"]))
+        return torch.load(run / "checkpoints/last.ckpt", weights_only=False)["state_dict"]
+
+    straight = final_state(tmp_path / "straight", 6)
+    resumed = final_state(tmp_path / "resumed", 3, 6)
+    for key in straight:
+        torch.testing.assert_close(resumed[key], straight[key], rtol=0, atol=0, msg=key)
