@@ -23,27 +23,41 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 PRIMARY = "fit"
 
 
+def _gpu_count() -> int:
+    """CUDA devices on this machine (at least 1, so that configs also compose on CPU machines)."""
+    import torch
+
+    return max(1, torch.cuda.device_count())
+
+
 def _steps(paper_steps: int, scale: float) -> int:
     """Real steps for a paper step count under ``schedule.scale``."""
     return max(1, round(float(paper_steps) * float(scale)))
 
 
 # Overrides that say where or how a run is stored, not what it is: left out of folder names.
-NOT_IN_NAME = ("experiment", "name", "run_dir", "resume", "paths.", "hydra.")
+NOT_IN_NAME = (
+    "experiment", "name", "run_dir", "resume", "skip_finished", "claim_device", "launcher", "grid_axes",
+    "paths.", "hydra.",
+)
 MAX_NAME = 120
 
 
-def cell_name(overrides: Sequence[str]) -> str:
+def cell_name(overrides: Sequence[str], axes: Sequence[str] = ()) -> str:
     """Folder name of a run from its overrides: ``conditioning=x,schedule=y,...`` or ``default``.
 
-    Group choices (the axes of a grid) come first, then key overrides, each sorted. Names longer
-    than 120 characters keep their head and end in ``+<n>more-<hash>`` of the full list, so they
-    stay unique and within file-system limits; the full list is in the run's .hydra/overrides.yaml.
+    The grid's axes (keys that differ between its cells) come first, then group choices, then other
+    key overrides, each sorted. Names longer than 120 characters keep their head and end in
+    ``+<n>more-<hash>`` of the full list, so they stay unique and within file-system limits; the
+    full list is in the run's .hydra/overrides.yaml.
     """
     kept = [str(o).replace("/", "_") for o in overrides if not str(o).lstrip("+~").startswith(NOT_IN_NAME)]
-    groups = sorted(o for o in kept if "." not in o.split("=", 1)[0])
-    keys = sorted(o for o in kept if "." in o.split("=", 1)[0])
-    items = groups + keys
+    key = lambda o: o.split("=", 1)[0].lstrip("+~")  # noqa: E731
+    on_axis = sorted(o for o in kept if key(o) in set(axes))
+    rest = [o for o in kept if o not in on_axis]
+    groups = sorted(o for o in rest if "." not in key(o))
+    keys = sorted(o for o in rest if "." in key(o))
+    items = on_axis + groups + keys
     name = ",".join(items)
     if len(name) <= MAX_NAME:
         return name or "default"
@@ -56,7 +70,7 @@ def cell_name(overrides: Sequence[str]) -> str:
     return ",".join(head) + f",+{len(items) - len(head)}more-{digest}"
 
 
-for _name, _fn in (("steps", _steps), ("cell", cell_name)):
+for _name, _fn in (("steps", _steps), ("cell", cell_name), ("gpu_count", _gpu_count)):
     if not OmegaConf.has_resolver(_name):
         OmegaConf.register_new_resolver(_name, _fn)
 
@@ -169,6 +183,22 @@ def check_overrides(overrides: Sequence[str]) -> list[list[str]]:
     for cell in cells:
         compose_config(cell)
     return cells
+
+
+def grid_axes(cells: Sequence[Sequence[str]]) -> list[str]:
+    """Keys whose values differ between the cells of a grid."""
+    values: dict[str, set[str]] = {}
+    for cell in cells:
+        for override in cell:
+            key, _, value = override.partition("=")
+            values.setdefault(key.lstrip("+~"), set()).add(value)
+    return sorted(k for k, v in values.items() if len(v) > 1)
+
+
+def grid_folder(overrides: Sequence[str]) -> Path:
+    """The folder a grid's cells go to (``hydra.sweep.dir``)."""
+    plain = [_first_value(o) for o in overrides if not o.startswith("-")]
+    return Path(OmegaConf.select(compose_config(plain, return_hydra_config=True), "hydra.sweep.dir"))
 
 
 def _first_value(override: str) -> str:

@@ -13,10 +13,14 @@ from pathlib import Path
 
 import hydra
 import lightning as L
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from talker.config import CONFIG_DIR, ConfigError, check_overrides, instantiate
+from talker.config import CONFIG_DIR, ConfigError, check_overrides, grid_axes, grid_folder, instantiate
+from talker.grid import check_existing_run, claim_device, clear_failure, failed_cells, record_failure
 from talker.utils.io import write_text_atomic
 
 RESOLVED_CONFIG = "config.yaml"
@@ -31,12 +35,28 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule]:
 
 
 def train(cfg: DictConfig) -> Path:
-    """Fit one cell into ``cfg.run_dir`` and evaluate it; returns the run folder."""
+    """Fit one cell into ``cfg.run_dir`` and evaluate it; returns the run folder.
+
+    A finished run (metrics.json at ``trainer.max_steps``) is skipped when ``skip_finished``;
+    with ``claim_device`` the cell first takes a GPU of its own (parallel grids on one machine).
+    """
     # Absolute paths, so that the run's config.yaml still works from another directory.
     for key, value in cfg.paths.items():
         cfg.paths[key] = str(Path(value).resolve())
     run_dir = Path(cfg.run_dir).resolve()
     cfg.run_dir = str(run_dir)
+    if check_existing_run(run_dir, cfg) and cfg.skip_finished:
+        rank_zero_info(f"[talker] {run_dir} is finished (metrics.json at step {cfg.trainer.max_steps}); skipping")
+        return run_dir
+    if cfg.claim_device:
+        with claim_device(Path(cfg.paths.runs_dir) / ".device-locks", torch.cuda.device_count()) as index:
+            cfg.trainer.devices = [index]
+            rank_zero_info(f"[talker] {run_dir.name} runs on cuda:{index}")
+            return _fit(cfg, run_dir)
+    return _fit(cfg, run_dir)
+
+
+def _fit(cfg: DictConfig, run_dir: Path) -> Path:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, module = build(cfg)
     callbacks = [instantiate(c, f"callbacks.{k}") for k, c in cfg.callbacks.items() if c is not None]
@@ -78,11 +98,20 @@ def write_resolved_config(cfg: DictConfig, run_dir: Path) -> None:
 
 @hydra.main(config_path=str(CONFIG_DIR), config_name="fit", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> None:
+    in_grid = HydraConfig.get().mode == RunMode.MULTIRUN
+    run_dir = Path(cfg.run_dir)
     try:
         train(cfg)
-    except ConfigError as exc:
-        print(f"talker.fit: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        clear_failure(run_dir)
+    except Exception as exc:
+        if not in_grid:
+            if isinstance(exc, ConfigError):
+                print(f"talker.fit: error: {exc}", file=sys.stderr)
+                sys.exit(2)
+            raise
+        # One failed cell must not stop its siblings: record it, and main() lists it at the end.
+        path = record_failure(run_dir, exc)
+        print(f"talker.fit: cell {run_dir.name} failed ({type(exc).__name__}: {exc}); traceback in {path}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -94,8 +123,20 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     if len(cells) > 1:
         print(f"[talker] grid of {len(cells)} cells: " + "; ".join(" ".join(c) or "(defaults)" for c in cells))
+    started = time.time()
+    if len(cells) > 1:
+        # Cell folders name the grid's axes first; a command-line sweep is a grid too (no -m needed).
+        argv = [*argv, f"grid_axes=[{','.join(grid_axes(cells))}]"]
+        if not {"-m", "--multirun"} & set(argv):
+            argv = ["--multirun", *argv]
     sys.argv = [sys.argv[0], *argv]
     _hydra_main()
+    failures = failed_cells(grid_folder(argv), since=started) if len(cells) > 1 else []
+    if failures:
+        print(f"talker.fit: {len(failures)} of {len(cells)} cells failed:", file=sys.stderr)
+        for run_dir, reason in failures:
+            print(f"  {run_dir}: {reason}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":
