@@ -127,6 +127,7 @@ class LogMel(AudioFeatures):
             raise ValueError(f"frame_length {frame_length} exceeds fft_size {fft_size}")
         self.num_mels, self.fft_size, self.frame_length, self.floor = num_mels, fft_size, frame_length, floor
         self.filters = mel_filterbank(fft_size // 2 + 1, num_mels, fmin, fmax, self.sample_rate)
+        self.centre_frequencies = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), num_mels + 2))[1:-1]
         self.taper = np.hanning(frame_length + 1)[:-1]  # periodic Hann
 
     @property

@@ -31,7 +31,7 @@ def test_missing_frame_is_named(clip: Path) -> None:
 
 def test_landmark_count_mismatch_is_named(clip: Path) -> None:
     np.save(clip / "aud_idexp.npy", np.zeros((5, 68, 3), dtype=np.float32))
-    with pytest.raises(DatasetError, match=r"aud_idexp\.npy: 5 frames, but transforms_\w+\.json refers to aud_id"):
+    with pytest.raises(DatasetError, match=r"aud_idexp\.npy: 5 frames, but the dataset has 12 \(frame count mismatch\)"):
         validate_dataset(clip, check_checksums=False)
 
 
