@@ -156,20 +156,18 @@ class FaceModel:
         return v_upper, v_lower, inside
 
     def eyeball_relief(self, side: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-        """Relief of the eyeball's front: a sphere cap slightly in front of the socket."""
+        """Relief of the visible eyeball: a cap bulging 6 thousandths out of the socket at its centre
+        and sinking just below the lid line towards the corners (so the lids overlap it)."""
         idt = self.identity
-        cu = side * idt.eye_spacing
-        radius = 0.075
-        front = float(self.relief_static(np.array(cu), np.array(idt.eye_v))) + 0.010
-        d2 = np.clip(radius**2 - (u - cu) ** 2 - (v - idt.eye_v) ** 2, 0.0, None)
-        return front + np.sqrt(d2) - radius
+        d2 = ((u - side * idt.eye_spacing) ** 2 + (v - idt.eye_v) ** 2) / idt.eye_size[0] ** 2
+        return self.relief_static(u, v) + 0.006 - 0.008 * d2
 
     def lid_relief(self, side: int, u: np.ndarray, v: np.ndarray, static: np.ndarray) -> np.ndarray:
-        """Skin relief around an eye: the lids hug the eyeball, 4 thousandths in front of it."""
+        """Skin relief around an eye: the lids hug the eyeball, 3 thousandths in front of it."""
         half_w = self.identity.eye_size[0]
         zone = ((u - side * self.identity.eye_spacing) / (1.35 * half_w)) ** 2 + ((v - self.identity.eye_v) / 0.048) ** 2
         weight = 1.0 - _smoothstep(0.6, 1.0, zone)
-        lifted = np.maximum(static, self.eyeball_relief(side, u, v) + 0.004)
+        lifted = np.maximum(static, self.eyeball_relief(side, u, v) + 0.003)
         return static + weight * (lifted - static)
 
     def mouth_shape(self, state: FaceState) -> dict[str, float]:

@@ -344,7 +344,8 @@ class FrameLayers:
     Attributes:
         image: ``head over body over background``.
         head_rgba, body_rgba: the layers (straight, not premultiplied colour; alpha = coverage).
-        parsing: ``[H, W]`` HEAD / NECK / TORSO / BACKGROUND, the part covering most of the pixel.
+        parsing: ``[H, W]`` HEAD / NECK / TORSO / BACKGROUND: head if it covers half the pixel or more,
+            else neck or torso if the body layer does, else background.
         mouth_alpha: ``[H, W]`` coverage of lips, teeth and mouth interior.
         material: ``[H, W]`` head material covering most of the pixel (-1 off the head), or None.
     """
@@ -437,9 +438,12 @@ def render_frame(
     behind = body_a * body_c + (1 - body_a) * background
     image = head_a * head_c + (1 - head_a) * behind
 
-    fractions = [_pool((part == k)[..., None], s) for k in (NECK, TORSO, BACKGROUND)]  # shares of the body layer
-    visible = np.concatenate([head_a, *((1 - head_a) * f for f in fractions)], axis=-1)
-    parsing = np.array([HEAD, NECK, TORSO, BACKGROUND])[visible.argmax(-1)]
+    # Parsing: head where the head covers most of the pixel, else body (neck or torso, whichever has
+    # more of it) where the body layer covers most of it, else background.
+    neck_share, torso_share = _pool((part == NECK)[..., None], s)[..., 0], _pool((part == TORSO)[..., None], s)[..., 0]
+    parsing = np.where(
+        head_a[..., 0] >= 0.5, HEAD, np.where(body_a[..., 0] >= 0.5, np.where(neck_share >= torso_share, NECK, TORSO), BACKGROUND)
+    )
     majority = None
     if with_material:
         majority = _pool(np.eye(16, dtype=np.float32)[material + 1], s).argmax(-1) - 1  # -1: not head
