@@ -44,11 +44,21 @@ def variation(root: Path) -> dict[str, float]:
     mouth = crops(root, lambda lms: lms[MOUTH].mean(0))
     cheek = crops(root, lambda lms: (lms[2] + lms[31]) / 2)  # between the jaw line and the nose
     forehead = crops(root, lambda lms: (lms[19] + lms[24]) / 2)  # between the brows
-    return {k: float(c.std(0).mean()) for k, c in (("mouth", mouth), ("cheek", cheek), ("forehead", forehead))}
+    return {
+        k: float(c.std(0).mean()) for k, c in (("mouth", mouth), ("cheek", cheek), ("forehead", forehead))
+    }
 
 
 def train(run_root: Path, data: Path, overrides: list[str]) -> tuple[dict, float]:
-    cmd = [sys.executable, "-m", "talker.fit", "experiment=quickstart", f"paths.runs_dir={run_root}", f"paths.data_dir={data}", *overrides]
+    cmd = [
+        sys.executable,
+        "-m",
+        "talker.fit",
+        "experiment=quickstart",
+        f"paths.runs_dir={run_root}",
+        f"paths.data_dir={data}",
+        *overrides,
+    ]
     start = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     metrics = json.loads(next(run_root.rglob("metrics.json")).read_text())["metrics"]
@@ -57,7 +67,9 @@ def train(run_root: Path, data: Path, overrides: list[str]) -> tuple[dict, float
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--keep-data", action="store_true", help="reuse ./data instead of a fresh data folder")
+    parser.add_argument(
+        "--keep-data", action="store_true", help="reuse ./data instead of a fresh data folder"
+    )
     parser.add_argument("--overrides", nargs="*", default=[], help="extra overrides for both runs")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -66,8 +78,10 @@ def main() -> None:
         root = instantiate(cfg.data.synthetic, "data.synthetic").ensure(data)
         stats = variation(root)
         control = max(stats["cheek"], stats["forehead"])
-        print(f"dataset {root.name}: pixel std over frames of head-aligned crops: mouth {stats['mouth']:.4f}, "
-              f"cheek {stats['cheek']:.4f}, forehead {stats['forehead']:.4f} (mouth / larger control {stats['mouth'] / control:.1f})")
+        print(
+            f"dataset {root.name}: pixel std over frames of head-aligned crops: mouth {stats['mouth']:.4f}, "
+            f"cheek {stats['cheek']:.4f}, forehead {stats['forehead']:.4f} (mouth / larger control {stats['mouth'] / control:.1f})"
+        )
         results = {}
         for arm, extra in (("landmarks", []), ("zeroed", ["data.zero_condition=true"])):
             results[arm] = train(Path(tmp) / arm, data, [*args.overrides, *extra])

@@ -26,7 +26,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0, help="0: automatic (one per core, at most 4)")
     parser.add_argument("--identity", default="ada")
     args = parser.parse_args()
-    clip = SyntheticClip(num_frames=args.frames, resolution=args.resolution, identity=args.identity, workers=args.workers)
+    clip = SyntheticClip(
+        num_frames=args.frames, resolution=args.resolution, identity=args.identity, workers=args.workers
+    )
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         folder = clip.ensure(tmp)

@@ -27,7 +27,9 @@ VIDEO_FPS = 25
 WINDOW = 16  # feature rows per video frame (RAD-NeRF's hard-coded 16)
 
 
-def video_windows(rows: np.ndarray, num_frames: int, rows_per_frame: int = 2, window: int = WINDOW) -> np.ndarray:
+def video_windows(
+    rows: np.ndarray, num_frames: int, rows_per_frame: int = 2, window: int = WINDOW
+) -> np.ndarray:
     """``[M, C]`` feature rows -> ``[num_frames, window, C]``; frame ``i`` is centred on row ``rows_per_frame * i``.
 
     Window ``i`` holds rows ``c - window // 2 ... c + window // 2 - 1`` with ``c = rows_per_frame * i``;
@@ -77,7 +79,9 @@ class AudioFeatures(ABC):
     def __call__(self, audio: np.ndarray, num_frames: int | None = None, fps: int = VIDEO_FPS) -> np.ndarray:
         """``[T]`` audio -> ``[num_frames, window, dim]`` (``num_frames`` defaults to the audio's length at ``fps``)."""
         if self.rows_per_second % fps:
-            raise ValueError(f"{type(self).__name__}: {self.rows_per_second} rows/s is not a multiple of {fps} fps")
+            raise ValueError(
+                f"{type(self).__name__}: {self.rows_per_second} rows/s is not a multiple of {fps} fps"
+            )
         audio = np.asarray(audio, dtype=np.float32)
         if audio.ndim != 1:
             raise ValueError(f"audio must be mono [T], got shape {audio.shape}")
@@ -99,7 +103,9 @@ def mel_to_hz(mel: np.ndarray | float) -> np.ndarray:
     return np.where(mel >= 15.0, 1000.0 * np.exp(np.log(6.4) / 27.0 * (mel - 15.0)), 200.0 * mel / 3.0)
 
 
-def mel_filterbank(num_fft_bins: int, num_mels: int, fmin: float, fmax: float, sample_rate: int) -> np.ndarray:
+def mel_filterbank(
+    num_fft_bins: int, num_mels: int, fmin: float, fmax: float, sample_rate: int
+) -> np.ndarray:
     """``[num_fft_bins, num_mels]`` triangular filters on the Slaney mel scale, each of unit area (Slaney norm)."""
     fft_freqs = np.linspace(0.0, sample_rate / 2, num_fft_bins)
     edges = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), num_mels + 2))
@@ -119,8 +125,16 @@ class LogMel(AudioFeatures):
 
     file_name = "aud_mel.npy"
 
-    def __init__(self, num_mels: int = 80, fmin: float = 0.0, fmax: float = 8000.0, fft_size: int = 512,
-                 frame_length: int = 400, floor: float = 1e-10, window: int = WINDOW) -> None:
+    def __init__(
+        self,
+        num_mels: int = 80,
+        fmin: float = 0.0,
+        fmax: float = 8000.0,
+        fft_size: int = 512,
+        frame_length: int = 400,
+        floor: float = 1e-10,
+        window: int = WINDOW,
+    ) -> None:
         super().__init__(window)
         self.hop = self.sample_rate // self.rows_per_second
         if frame_length > fft_size:

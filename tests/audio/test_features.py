@@ -7,7 +7,6 @@ import torch
 from talker.audio import SAMPLE_RATE, AudioError, LogMel, load_audio, video_windows, write_wav
 
 
-
 def burst_at(seconds: float, duration: float = 2.0) -> np.ndarray:
     """Silence with a 10 ms 1 kHz tone burst centred at ``seconds``."""
     t = np.arange(int(duration * SAMPLE_RATE)) / SAMPLE_RATE
@@ -46,10 +45,21 @@ def test_log_mel_matches_transformers() -> None:
     audio_utils = pytest.importorskip("transformers.audio_utils")
     audio = np.random.default_rng(1).standard_normal(SAMPLE_RATE // 2).astype(np.float32) * 0.1
     ours = LogMel().rows(audio)
-    filters = audio_utils.mel_filter_bank(257, 80, 0.0, 8000.0, SAMPLE_RATE, norm="slaney", mel_scale="slaney")
+    filters = audio_utils.mel_filter_bank(
+        257, 80, 0.0, 8000.0, SAMPLE_RATE, norm="slaney", mel_scale="slaney"
+    )
     reference = audio_utils.spectrogram(
-        audio, audio_utils.window_function(400, "hann"), frame_length=400, hop_length=320, fft_length=512,
-        power=2.0, center=True, pad_mode="constant", mel_filters=filters, log_mel="log10", mel_floor=1e-10,
+        audio,
+        audio_utils.window_function(400, "hann"),
+        frame_length=400,
+        hop_length=320,
+        fft_length=512,
+        power=2.0,
+        center=True,
+        pad_mode="constant",
+        mel_filters=filters,
+        log_mel="log10",
+        mel_floor=1e-10,
     ).T
     assert ours.shape == reference.shape
     np.testing.assert_allclose(ours, reference, atol=1e-4)

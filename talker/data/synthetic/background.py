@@ -50,6 +50,11 @@ def background_image(identity: Identity, height: int, width: int, rng: np.random
     else:  # wall: a few soft tinted patches of light
         for _ in range(5):
             cx, cy, r = rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.1, 0.3)
-            img += rng.uniform(-0.08, 0.08, size=3) * np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * r * r))[..., None]
-    img = ndimage.gaussian_filter(img, sigma=(0.0025 * h2, 0.0025 * w2, 0), mode="nearest")  # slightly out of focus
+            img += (
+                rng.uniform(-0.08, 0.08, size=3)
+                * np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * r * r))[..., None]
+            )
+    img = ndimage.gaussian_filter(
+        img, sigma=(0.0025 * h2, 0.0025 * w2, 0), mode="nearest"
+    )  # slightly out of focus
     return np.clip(img.reshape(height, 2, width, 2, 3).mean(axis=(1, 3)), 0.0, 1.0)

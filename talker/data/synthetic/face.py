@@ -76,7 +76,9 @@ def skin_albedo(identity: Identity, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     skin = np.asarray(identity.skin)
     s = identity.eye_spacing
     blush = _bump(u, v, -0.15, 0.08, 0.07, 0.06) + _bump(u, v, 0.15, 0.08, 0.07, 0.06)
-    shade = _bump(u, v, -s, identity.eye_v + 0.035, 0.05, 0.02) + _bump(u, v, s, identity.eye_v + 0.035, 0.05, 0.02)
+    shade = _bump(u, v, -s, identity.eye_v + 0.035, 0.05, 0.02) + _bump(
+        u, v, s, identity.eye_v + 0.035, 0.05, 0.02
+    )
     rgb = skin * (1.0 - 0.07 * shade)[..., None]
     return rgb + (0.05 * blush)[..., None] * np.array([1.0, -0.4, -0.4]) * skin
 
@@ -112,19 +114,35 @@ class FaceModel:
         along *= _smoothstep(root_v - 0.05, root_v, v) * (1.0 - _smoothstep(base_v, base_v + 0.012, v))
         width = 0.014 + (0.8 * tip_w - 0.014) * t
         nose = tip_h * along * np.exp(-((u / width) ** 2))
-        nose += 0.3 * tip_h * (_bump(u, v, -tip_w, tip_v + 0.012, 0.018, 0.016) + _bump(u, v, tip_w, tip_v + 0.012, 0.018, 0.016))
+        nose += (
+            0.3
+            * tip_h
+            * (
+                _bump(u, v, -tip_w, tip_v + 0.012, 0.018, 0.016)
+                + _bump(u, v, tip_w, tip_v + 0.012, 0.018, 0.016)
+            )
+        )
         nose += 0.15 * tip_h * _bump(u, v, 0.0, tip_v, 0.018, 0.016)
         relief = nose
-        relief += 0.018 * (_bump(u, v, -s, idt.brow_v + 0.02, 0.08, 0.03) + _bump(u, v, s, idt.brow_v + 0.02, 0.08, 0.03))
+        relief += 0.018 * (
+            _bump(u, v, -s, idt.brow_v + 0.02, 0.08, 0.03) + _bump(u, v, s, idt.brow_v + 0.02, 0.08, 0.03)
+        )
         relief -= 0.022 * (_bump(u, v, -s, ev, 0.07, 0.045) + _bump(u, v, s, ev, 0.07, 0.045))
         relief += 0.012 * (_bump(u, v, -0.15, 0.05, 0.06, 0.05) + _bump(u, v, 0.15, 0.05, 0.06, 0.05))
         relief += 0.022 * _bump(u, v, 0.0, mv, 0.09, 0.07)
-        relief -= 0.003 * np.exp(-((u / 0.007) ** 2)) * _smoothstep(base_v, base_v + 0.01, v) * (1 - _smoothstep(mv - 0.04, mv - 0.025, v))
+        relief -= (
+            0.003
+            * np.exp(-((u / 0.007) ** 2))
+            * _smoothstep(base_v, base_v + 0.01, v)
+            * (1 - _smoothstep(mv - 0.04, mv - 0.025, v))
+        )
         relief -= 0.006 * _bump(u, v, 0.0, mv + 0.072, 0.05, 0.012)
         relief += 0.022 * _bump(u, v, 0.0, mv + 0.135, 0.06, 0.045)
         u0, u1, v0, v1 = FACE_BOX
         border = np.minimum.reduce([u - u0, u1 - u, v - v0, v1 - v])
-        fade = _smoothstep(0.0, 0.03, border) * (1.0 - _smoothstep(RIM_Q - 0.12, RIM_Q - 0.02, skull_q(idt, u, v)))
+        fade = _smoothstep(0.0, 0.03, border) * (
+            1.0 - _smoothstep(RIM_Q - 0.12, RIM_Q - 0.02, skull_q(idt, u, v))
+        )
         return relief * fade
 
     def brow_curve(self, side: int, u: np.ndarray) -> np.ndarray:
@@ -144,7 +162,9 @@ class FaceModel:
 
     # -- dynamic features --------------------------------------------------------------------
 
-    def eye_lids(self, side: int, u: np.ndarray, eye_open: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def eye_lids(
+        self, side: int, u: np.ndarray, eye_open: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Upper and lower lid edges ``v`` and the inside-the-eye mask over ``u``, for one eye."""
         idt = self.identity
         half_w, upper, lower = idt.eye_size
@@ -165,7 +185,9 @@ class FaceModel:
     def lid_relief(self, side: int, u: np.ndarray, v: np.ndarray, static: np.ndarray) -> np.ndarray:
         """Skin relief around an eye: the lids hug the eyeball, 3 thousandths in front of it."""
         half_w = self.identity.eye_size[0]
-        zone = ((u - side * self.identity.eye_spacing) / (1.35 * half_w)) ** 2 + ((v - self.identity.eye_v) / 0.048) ** 2
+        zone = ((u - side * self.identity.eye_spacing) / (1.35 * half_w)) ** 2 + (
+            (v - self.identity.eye_v) / 0.048
+        ) ** 2
         weight = 1.0 - _smoothstep(0.6, 1.0, zone)
         lifted = np.maximum(static, self.eyeball_relief(side, u, v) + 0.003)
         return static + weight * (lifted - static)
@@ -220,7 +242,9 @@ class FaceModel:
         self._paint_mouth(state, relief, albedo, label)
         return FaceTextures(self, relief, albedo, label)
 
-    def _patch(self, cu: float, cv: float, hu: float, hv: float) -> tuple[slice, slice, np.ndarray, np.ndarray]:
+    def _patch(
+        self, cu: float, cv: float, hu: float, hv: float
+    ) -> tuple[slice, slice, np.ndarray, np.ndarray]:
         u0, _, v0, _ = FACE_BOX
         iu = slice(max(0, int((cu - hu - u0) / self.texel)), int((cu + hu - u0) / self.texel) + 2)
         iv = slice(max(0, int((cv - hv - v0) / self.texel)), int((cv + hv - v0) / self.texel) + 2)
@@ -273,7 +297,9 @@ class FaceModel:
         lips = upper_lip | lower_lip
         # Lips bulge across their width (zero at both edges) and more when rounded.
         across_up = np.clip((v - c["outer_up"]) / np.maximum(c["inner_up"] - c["outer_up"], 1e-4), 0, 1)
-        across_down = np.clip((c["outer_down"] - v) / np.maximum(c["outer_down"] - c["inner_down"], 1e-4), 0, 1)
+        across_down = np.clip(
+            (c["outer_down"] - v) / np.maximum(c["outer_down"] - c["inner_down"], 1e-4), 0, 1
+        )
         across = np.where(upper_lip, across_up, across_down)
         along = np.clip(1.0 - (u / m["outer_w"]) ** 2, 0.0, None) ** 0.6
         bulge = (0.010 + 0.016 * state.mouth_round) * along * np.sin(np.pi * across) ** 0.7
@@ -295,7 +321,9 @@ class FaceModel:
         gaps = 0.88 + 0.12 * np.abs(np.cos(np.pi * u / 0.0105))
         depth = np.where(upper_teeth | lower_teeth, 0.014, np.where(tongue, 0.04, 0.075))
         inside_rgb = np.where(
-            (upper_teeth | lower_teeth)[..., None], TEETH_RGB * gaps[..., None], np.where(tongue[..., None], TONGUE_RGB, CAVITY_RGB)
+            (upper_teeth | lower_teeth)[..., None],
+            TEETH_RGB * gaps[..., None],
+            np.where(tongue[..., None], TONGUE_RGB, CAVITY_RGB),
         )
         rgb = np.where(opening[..., None], inside_rgb, rgb)
         lab = np.where(opening, np.where(upper_teeth | lower_teeth, TEETH, MOUTH), lab)
@@ -372,8 +400,13 @@ class FaceTextures:
         # Where the surface can be, per texel: the skull depth minus the highest / plus the deepest relief
         # within 0.05 units (bounds of the ray march; rays tilt by up to ~0.04 over the nose height).
         reach = max(3, int(round(0.1 / texel)) | 1)
-        self.march_near = ndimage.maximum_filter(relief, size=reach, mode="nearest").astype(np.float32) + 0.004
-        self.march_far = np.clip(-ndimage.minimum_filter(relief, size=reach, mode="nearest"), 0.0, None).astype(np.float32) + 0.004
+        self.march_near = (
+            ndimage.maximum_filter(relief, size=reach, mode="nearest").astype(np.float32) + 0.004
+        )
+        self.march_far = (
+            np.clip(-ndimage.minimum_filter(relief, size=reach, mode="nearest"), 0.0, None).astype(np.float32)
+            + 0.004
+        )
         # Per texel: depth, slopes, occlusion, albedo; gathered together by bilinear lookups.
         self.table = np.concatenate(
             [np.stack([self.depth, dz_du, dz_dv, occlusion], axis=-1), albedo], axis=-1

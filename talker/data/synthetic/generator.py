@@ -36,7 +36,7 @@ from talker.audio import LogMel, write_wav
 from talker.data.cameras import ngp_to_nerf
 from talker.data.layout import LANDMARKS_ALL, MANIFEST, DatasetError, eye_area_ratio, sha256, validate_dataset
 from talker.data.synthetic.background import background_image
-from talker.data.synthetic.face import MOUTH_PARTS, FaceModel, FaceState
+from talker.data.synthetic.face import FaceModel, FaceState
 from talker.data.synthetic.identity import IDENTITIES
 from talker.data.synthetic.motion import FPS, Framing, blinks, head_motion, poses
 from talker.data.synthetic.scene import PARSING_COLOURS, Camera, render_frame
@@ -82,7 +82,9 @@ class SyntheticClip:
 
     def __post_init__(self) -> None:
         if self.identity not in IDENTITIES:
-            raise ValueError(f"data.synthetic.identity={self.identity!r}: unknown identity; choices: {sorted(IDENTITIES)}")
+            raise ValueError(
+                f"data.synthetic.identity={self.identity!r}: unknown identity; choices: {sorted(IDENTITIES)}"
+            )
         if self.num_frames < 4:
             raise ValueError(f"data.synthetic.num_frames must be at least 4, got {self.num_frames}")
         if self.resolution < 16:
@@ -203,12 +205,20 @@ class SyntheticClip:
         np.save(out / LANDMARKS_ALL, canonical)
         np.save(out / "aud_idexp_train.npy", canonical[:split_at])
         np.save(out / "aud_idexp_val.npy", canonical[split_at:])
-        common = {"focal_len": camera.focal, "cx": camera.width / 2, "cy": camera.height / 2, "h": camera.height, "w": camera.width}
+        common = {
+            "focal_len": camera.focal,
+            "cx": camera.width / 2,
+            "cy": camera.height / 2,
+            "h": camera.height,
+            "w": camera.width,
+        }
         for split, part in (("train", frames[:split_at]), ("val", frames[split_at:])):
             (out / f"transforms_{split}.json").write_text(json.dumps({**common, "frames": part}, indent=1))
         # OpenFace's AU45 (blink) intensity, 0 open .. about 2 closed; ER-NeRF reads ' AU45_r' from au.csv.
         rows = [f"{i}, {i / FPS:.3f}, 0.98, 1, {2.0 * (1.0 - eye_open[i]):.4f}" for i in range(n)]
-        (out / "au.csv").write_text("frame, timestamp, confidence, success, AU45_r\n" + "\n".join(rows) + "\n")
+        (out / "au.csv").write_text(
+            "frame, timestamp, confidence, success, AU45_r\n" + "\n".join(rows) + "\n"
+        )
         np.savez(
             out / TRUTH,
             eye_open=eye_open,
@@ -238,13 +248,23 @@ class _FrameWriter:
     """Renders frame ``i`` and writes its files; a picklable callable for a process pool."""
 
     def __init__(self, out, face, camera, background, directions, states, heads, torsos) -> None:
-        self.out, self.face, self.camera, self.background, self.directions = out, face, camera, background, directions
+        self.out, self.face, self.camera, self.background, self.directions = (
+            out,
+            face,
+            camera,
+            background,
+            directions,
+        )
         self.states, self.heads, self.torsos = states, heads, torsos
-        self.palette = np.array([PARSING_COLOURS[k] for k in ("head", "neck", "torso", "background")], dtype=np.uint8)
+        self.palette = np.array(
+            [PARSING_COLOURS[k] for k in ("head", "neck", "torso", "background")], dtype=np.uint8
+        )
 
     def __call__(self, i: int) -> dict:
         out, camera, state = self.out, self.camera, self.states[i]
-        layers = render_frame(self.face.textures(state), self.heads[i], self.torsos[i], camera, self.background, self.directions)
+        layers = render_frame(
+            self.face.textures(state), self.heads[i], self.torsos[i], camera, self.background, self.directions
+        )
         canonical = self.face.landmarks_3d(state)
         lms = camera.project(self.heads[i].apply(canonical)) - 0.5  # pixel centres at integer coordinates
         np.savetxt(out / "ori_imgs" / f"{i}.lms", lms, fmt="%.4f")
@@ -257,7 +277,9 @@ class _FrameWriter:
         return {
             "canonical": canonical,
             "lips_rect": np.asarray(_box(layers.mouth_alpha > 0.25)),
-            "eye_ratio": eye_area_ratio(np.loadtxt(out / "ori_imgs" / f"{i}.lms"), camera.height, camera.width),
+            "eye_ratio": eye_area_ratio(
+                np.loadtxt(out / "ori_imgs" / f"{i}.lms"), camera.height, camera.width
+            ),
         }
 
 

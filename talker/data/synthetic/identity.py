@@ -25,7 +25,9 @@ VOICES: dict[str, Voice] = {
     "low": Voice(f0=(85.0, 135.0), formant_scale=0.92, syllable_seconds=(0.11, 0.26)),
     "mid": Voice(f0=(120.0, 190.0), formant_scale=1.0),
     "high": Voice(f0=(175.0, 260.0), formant_scale=1.12, syllable_seconds=(0.09, 0.22)),
-    "fast": Voice(f0=(140.0, 220.0), formant_scale=1.06, syllable_seconds=(0.07, 0.16), pause_probability=0.06),
+    "fast": Voice(
+        f0=(140.0, 220.0), formant_scale=1.06, syllable_seconds=(0.07, 0.16), pause_probability=0.06
+    ),
 }
 
 

@@ -25,7 +25,9 @@ class Framing:
 
 def _wander(n: int, rng: np.random.Generator, seconds: float) -> np.ndarray:
     """Smooth zero-mean noise in about [-1, 1] whose changes take ``seconds``."""
-    noise = ndimage.gaussian_filter1d(rng.standard_normal(n + 4 * FPS), seconds * FPS, mode="wrap")[2 * FPS : 2 * FPS + n]
+    noise = ndimage.gaussian_filter1d(rng.standard_normal(n + 4 * FPS), seconds * FPS, mode="wrap")[
+        2 * FPS : 2 * FPS + n
+    ]
     return np.tanh(noise / (noise.std() + 1e-9) * 0.6)
 
 
@@ -34,8 +36,12 @@ def head_motion(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarra
 
     Amplitudes follow a frontal speech video: a few degrees of nodding and turning, centimetres of sway.
     """
-    angles = np.stack([4.0 * _wander(n, rng, 0.5), 6.0 * _wander(n, rng, 0.7), 2.5 * _wander(n, rng, 0.9)], axis=-1)
-    drift = np.stack([0.03 * _wander(n, rng, 0.8), 0.02 * _wander(n, rng, 0.6), 0.05 * _wander(n, rng, 1.2)], axis=-1)
+    angles = np.stack(
+        [4.0 * _wander(n, rng, 0.5), 6.0 * _wander(n, rng, 0.7), 2.5 * _wander(n, rng, 0.9)], axis=-1
+    )
+    drift = np.stack(
+        [0.03 * _wander(n, rng, 0.8), 0.02 * _wander(n, rng, 0.6), 0.05 * _wander(n, rng, 1.2)], axis=-1
+    )
     return angles, drift
 
 

@@ -18,7 +18,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from talker.data.synthetic.face import EAR, FACE_BOX, HAIR, LIPS, MOUTH_PARTS, OPENING, RIM_Q, SKIN, FaceTextures, skin_albedo
+from talker.data.synthetic.face import (
+    EAR,
+    FACE_BOX,
+    HAIR,
+    LIPS,
+    MOUTH_PARTS,
+    OPENING,
+    RIM_Q,
+    SKIN,
+    FaceTextures,
+    skin_albedo,
+)
 from talker.data.synthetic.identity import Identity
 
 # Parsing colours of the AD-NeRF / RAD-NeRF preprocessing, RGB (their cv2 code tests B, G, R channels).
@@ -69,13 +80,18 @@ class Camera:
         s = supersample
         ys, xs = np.mgrid[0 : self.height * s, 0 : self.width * s]
         px, py = (xs + 0.5) / s, (ys + 0.5) / s
-        dirs = np.stack([(px - self.width / 2) / self.focal, (py - self.height / 2) / self.focal, np.ones_like(px)], -1)
+        dirs = np.stack(
+            [(px - self.width / 2) / self.focal, (py - self.height / 2) / self.focal, np.ones_like(px)], -1
+        )
         return (dirs / np.linalg.norm(dirs, axis=-1, keepdims=True)).astype(np.float32)
 
     def project(self, points: np.ndarray) -> np.ndarray:
         """``[N, 3]`` camera-space points -> ``[N, 2]`` continuous pixel coordinates ``(x, y)``."""
         return np.stack(
-            [self.focal * points[:, 0] / points[:, 2] + self.width / 2, self.focal * points[:, 1] / points[:, 2] + self.height / 2],
+            [
+                self.focal * points[:, 0] / points[:, 2] + self.width / 2,
+                self.focal * points[:, 1] / points[:, 2] + self.height / 2,
+            ],
             axis=-1,
         )
 
@@ -124,7 +140,11 @@ def ellipsoid_normal(points: np.ndarray, centre, radii) -> np.ndarray:
 
 def lambert(normals: np.ndarray) -> np.ndarray:
     """Ambient + key + fill light for unit normals in the frame the lights are fixed to."""
-    return 0.32 + 0.62 * np.clip(dot(normals, KEY_LIGHT), 0, None) + 0.2 * np.clip(dot(normals, FILL_LIGHT), 0, None)
+    return (
+        0.32
+        + 0.62 * np.clip(dot(normals, KEY_LIGHT), 0, None)
+        + 0.2 * np.clip(dot(normals, FILL_LIGHT), 0, None)
+    )
 
 
 # -- head ------------------------------------------------------------------------------------
@@ -179,7 +199,9 @@ class HeadHits:
     points: np.ndarray
 
 
-def cast_head(face: FaceTextures, origin: np.ndarray, dirs: np.ndarray, march_steps: int = 8, refine_steps: int = 7) -> HeadHits:
+def cast_head(
+    face: FaceTextures, origin: np.ndarray, dirs: np.ndarray, march_steps: int = 8, refine_steps: int = 7
+) -> HeadHits:
     """Intersect head-space rays with the skull + face height field, the hair shell and the ears; shade."""
     identity = face.model.identity
     radii = np.asarray(identity.radii, dtype=np.float32)
@@ -194,7 +216,12 @@ def cast_head(face: FaceTextures, origin: np.ndarray, dirs: np.ndarray, march_st
     u0, u1, v0, v1 = FACE_BOX
     q = (base[:, 0] / radii[0]) ** 2 + (base[:, 1] / radii[1]) ** 2
     march = np.flatnonzero(
-        np.isfinite(t_skull) & (base[:, 0] > u0) & (base[:, 0] < u1) & (base[:, 1] > v0) & (base[:, 1] < v1) & (q < RIM_Q)
+        np.isfinite(t_skull)
+        & (base[:, 0] > u0)
+        & (base[:, 0] < u1)
+        & (base[:, 1] > v0)
+        & (base[:, 1] < v1)
+        & (q < RIM_Q)
     )
     if march.size:
         d = dirs[march]
@@ -382,7 +409,10 @@ def _rows_cols(camera: Camera, centre: np.ndarray, radius: float, s: int) -> tup
     w, h = camera.width * s, camera.height * s
 
     def span(lo: float, hi: float, c: float, size: int) -> slice:
-        return slice(int(np.clip(np.floor((lo + c) * s) - 1, 0, size)), int(np.clip(np.ceil((hi + c) * s) + 1, 0, size)))
+        return slice(
+            int(np.clip(np.floor((lo + c) * s) - 1, 0, size)),
+            int(np.clip(np.ceil((hi + c) * s) + 1, 0, size)),
+        )
 
     return span(y0, y1, camera.height / 2, h), span(x0, x1, camera.width / 2, w)
 
@@ -419,16 +449,30 @@ def render_frame(
         cov, rgb, mat = np.zeros(dirs_h.shape[0]), np.zeros_like(dirs_h), np.full(dirs_h.shape[0], -1)
         cov[near], rgb[near], mat[near] = hits.hit, hits.rgb, np.where(hits.hit, hits.material, -1)
         shape = roi.shape[:2]
-        head_cov[rows, cols, 0], head_rgb[rows, cols], material[rows, cols] = cov.reshape(shape), rgb.reshape(*shape, 3), mat.reshape(shape)
+        head_cov[rows, cols, 0], head_rgb[rows, cols], material[rows, cols] = (
+            cov.reshape(shape),
+            rgb.reshape(*shape, 3),
+            mat.reshape(shape),
+        )
 
     # Body: the rays below the top of the neck.
     top, _, _ = _neck(head, torso)
-    first_row = int(np.clip(np.floor((camera.focal * (top[1] - NECK_RADIUS) / (top[2] - NECK_RADIUS) + camera.height / 2) * s) - 1, 0, hs))
+    first_row = int(
+        np.clip(
+            np.floor((camera.focal * (top[1] - NECK_RADIUS) / (top[2] - NECK_RADIUS) + camera.height / 2) * s)
+            - 1,
+            0,
+            hs,
+        )
+    )
     part = np.full((hs, ws), BACKGROUND)
     body_rgb = np.zeros((hs, ws, 3), dtype=np.float32)
     if first_row < hs:
         rgb, prt = cast_body(identity, head, torso, directions[first_row:].reshape(-1, 3))
-        body_rgb[first_row:], part[first_row:] = rgb.reshape(hs - first_row, ws, 3), prt.reshape(hs - first_row, ws)
+        body_rgb[first_row:], part[first_row:] = (
+            rgb.reshape(hs - first_row, ws, 3),
+            prt.reshape(hs - first_row, ws),
+        )
     body_cov = (part != BACKGROUND).astype(np.float32)[..., None]
 
     head_a = _pool(head_cov, s)
@@ -440,9 +484,14 @@ def render_frame(
 
     # Parsing: head where the head covers most of the pixel, else body (neck or torso, whichever has
     # more of it) where the body layer covers most of it, else background.
-    neck_share, torso_share = _pool((part == NECK)[..., None], s)[..., 0], _pool((part == TORSO)[..., None], s)[..., 0]
+    neck_share, torso_share = (
+        _pool((part == NECK)[..., None], s)[..., 0],
+        _pool((part == TORSO)[..., None], s)[..., 0],
+    )
     parsing = np.where(
-        head_a[..., 0] >= 0.5, HEAD, np.where(body_a[..., 0] >= 0.5, np.where(neck_share >= torso_share, NECK, TORSO), BACKGROUND)
+        head_a[..., 0] >= 0.5,
+        HEAD,
+        np.where(body_a[..., 0] >= 0.5, np.where(neck_share >= torso_share, NECK, TORSO), BACKGROUND),
     )
     majority = None
     if with_material:

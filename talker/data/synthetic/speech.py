@@ -29,11 +29,17 @@ from scipy import signal
 from talker.audio import SAMPLE_RATE, AudioError, LogMel, load_audio
 from talker.data.synthetic.identity import VOICES, Voice
 
-FPS = 25
 LEVEL = 0.1  # RMS of the loud frames after normalisation
 # (F1, F2, F3) of a, e, i, o, u and schwa, Hz (an adult male tract; a voice scales them).
 VOWELS = np.array(
-    [[730, 1090, 2440], [530, 1840, 2480], [270, 2290, 3010], [570, 840, 2410], [300, 870, 2240], [500, 1500, 2500]],
+    [
+        [730, 1090, 2440],
+        [530, 1840, 2480],
+        [270, 2290, 3010],
+        [570, 840, 2410],
+        [300, 870, 2240],
+        [500, 1500, 2500],
+    ],
     dtype=np.float64,
 )
 
@@ -58,7 +64,9 @@ def babble(duration: float, rng: np.random.Generator, voice: Voice) -> np.ndarra
         if kind == "stop":  # closure (silence), then a short noise burst
             t += rng.uniform(0.04, 0.08)
             a = int(t * SAMPLE_RATE)
-            burst = rng.standard_normal(min(n - a, int(0.012 * SAMPLE_RATE))) * np.hanning(min(n - a, int(0.012 * SAMPLE_RATE)))
+            burst = rng.standard_normal(min(n - a, int(0.012 * SAMPLE_RATE))) * np.hanning(
+                min(n - a, int(0.012 * SAMPLE_RATE))
+            )
             out[a : a + burst.shape[0]] += 0.25 * burst
             t += 0.012
         elif kind == "fricative":  # band-passed noise: "s", "sh" or "f"
@@ -78,7 +86,9 @@ def babble(duration: float, rng: np.random.Generator, voice: Voice) -> np.ndarra
         phase = np.cumsum(f0) / SAMPLE_RATE
         pulses = (np.diff(np.floor(phase), prepend=0) > 0).astype(np.float64)
         formants = VOWELS[rng.integers(len(VOWELS))] * voice.formant_scale * rng.uniform(0.94, 1.06)
-        voiced = sum(g * _resonate(pulses, f, bw) for f, bw, g in zip(formants, (80.0, 100.0, 140.0), (1.0, 0.7, 0.35)))
+        voiced = sum(
+            g * _resonate(pulses, f, bw) for f, bw, g in zip(formants, (80.0, 100.0, 140.0), (1.0, 0.7, 0.35))
+        )
         envelope = np.sin(np.linspace(0, np.pi, m)) ** 0.5 * rng.uniform(0.45, 1.0)
         out[a:b] += voiced * envelope
         t += length + rng.uniform(0.0, 0.06)
@@ -93,9 +103,13 @@ def espeak(voice: str, text: str) -> np.ndarray:
         raise AudioError(f"espeak:{voice}:{text}: espeak-ng is not installed (apt-get install espeak-ng)")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "speech.wav"
-        proc = subprocess.run([exe, "-v", voice, "-w", str(path), text], capture_output=True, text=True)
+        proc = subprocess.run(
+            [exe, "-v", voice, "-w", str(path), text], capture_output=True, text=True, check=False
+        )
         if proc.returncode != 0 or not path.is_file():
-            raise AudioError(f"espeak:{voice}:{text}: espeak-ng failed ({proc.stderr.strip() or proc.returncode})")
+            raise AudioError(
+                f"espeak:{voice}:{text}: espeak-ng failed ({proc.stderr.strip() or proc.returncode})"
+            )
         return load_audio(path)
 
 
@@ -104,7 +118,9 @@ def describe(source: str | None, default_voice: str) -> str:
     return f"babble:{default_voice}" if source is None else source
 
 
-def driving_audio(source: str | None, duration: float, rng: np.random.Generator, default_voice: str) -> np.ndarray:
+def driving_audio(
+    source: str | None, duration: float, rng: np.random.Generator, default_voice: str
+) -> np.ndarray:
     """The clip's audio: ``duration`` seconds at 16 kHz, normalised (see the module docstring)."""
     source = describe(source, default_voice)
     if source.startswith("babble:"):

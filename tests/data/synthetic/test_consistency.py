@@ -25,10 +25,14 @@ def scene(name: str, state: FaceState, angles: tuple[float, float, float]):
     clip = SyntheticClip(resolution=RESOLUTION, identity=name)
     camera = clip.camera()
     face = FaceModel(IDENTITIES[name], texel=0.25 / (camera.focal / clip.distance))
-    heads, torsos = poses(np.array([angles]), np.array([[0.01, -0.01, 0.02]]), Framing(distance=clip.distance))
+    heads, torsos = poses(
+        np.array([angles]), np.array([[0.01, -0.01, 0.02]]), Framing(distance=clip.distance)
+    )
     background = background_image(IDENTITIES[name], RESOLUTION, RESOLUTION, np.random.default_rng(0))
     textures = face.textures(state)
-    layers = render_frame(textures, heads[0], torsos[0], camera, background, camera.ray_directions(2), with_material=True)
+    layers = render_frame(
+        textures, heads[0], torsos[0], camera, background, camera.ray_directions(2), with_material=True
+    )
     landmarks = face.landmarks_3d(state)
     pixels = camera.project(heads[0].apply(landmarks))  # continuous coordinates, pixel i covers [i, i + 1)
     return camera, textures, heads[0], layers, landmarks, pixels
@@ -43,7 +47,9 @@ def extremes(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Centres ``(x, y)`` of the leftmost and rightmost pixels of a mask (averaged over ties)."""
     ys, xs = np.nonzero(mask)
     left, right = xs == xs.min(), xs == xs.max()
-    return np.array([xs.min() + 0.5, ys[left].mean() + 0.5]), np.array([xs.max() + 0.5, ys[right].mean() + 0.5])
+    return np.array([xs.min() + 0.5, ys[left].mean() + 0.5]), np.array(
+        [xs.max() + 0.5, ys[right].mean() + 0.5]
+    )
 
 
 def test_mouth_corners_on_the_rendered_mouth_corners(case) -> None:
@@ -55,7 +61,7 @@ def test_mouth_corners_on_the_rendered_mouth_corners(case) -> None:
 
 
 def test_eye_corners_on_the_rendered_eye_corners(case) -> None:
-    (_, state, _), (_, _, _, layers, _, pixels) = case
+    _, (_, _, _, layers, _, pixels) = case
     eyes = np.isin(layers.material, (EYE, IRIS))
     middle = int(round(pixels[27, 0]))
     for side, (outer, inner) in ((slice(0, middle), (36, 39)), (slice(middle, None), (42, 45))):
@@ -90,11 +96,13 @@ def test_landmarks_are_visible_where_they_project(case) -> None:
     # Brows, nose, eyes, outer lips (inner lips of an open mouth border the cavity: checked above).
     checked = list(range(17, 60)) + ([] if state.mouth_open > 0 else list(range(60, 68)))
     pixel = 1.0 / (camera.focal / 3.5)
-    assert error[checked].max() < 0.6 * pixel, {i: round(float(error[i] / pixel), 2) for i in checked if error[i] > 0.6 * pixel}
+    assert error[checked].max() < 0.6 * pixel, {
+        i: round(float(error[i] / pixel), 2) for i in checked if error[i] > 0.6 * pixel
+    }
 
 
 def test_nose_tip_is_the_most_protruding_point(case) -> None:
-    (_, state, _), (_, textures, _, _, landmarks, _) = case
+    _, (_, textures, _, _, landmarks, _) = case
     depth = textures.depth
     v, u = np.unravel_index(np.argmin(depth), depth.shape)
     tip = np.array([textures.model.u[u], textures.model.v[v]])
@@ -106,4 +114,6 @@ def test_frame_is_the_composite_of_its_layers(case) -> None:
     background = background_image(IDENTITIES[name], RESOLUTION, RESOLUTION, np.random.default_rng(0))
     head, body = layers.head_rgba, layers.body_rgba
     behind = body[..., 3:] * body[..., :3] + (1 - body[..., 3:]) * background
-    np.testing.assert_allclose(layers.image, head[..., 3:] * head[..., :3] + (1 - head[..., 3:]) * behind, atol=1e-5)
+    np.testing.assert_allclose(
+        layers.image, head[..., 3:] * head[..., :3] + (1 - head[..., 3:]) * behind, atol=1e-5
+    )

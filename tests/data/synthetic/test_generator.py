@@ -49,7 +49,9 @@ def test_layout_is_complete(tiny_clip: Path) -> None:
     manifest = json.loads((tiny_clip / "manifest.json").read_text())
     assert manifest["version"] == 2 and manifest["num_frames"] == 12 and manifest["seed"] == 0
     assert manifest["params"]["identity"] == "ada" and "workers" not in manifest["params"]
-    assert set(manifest["files"]) == {str(p.relative_to(tiny_clip)) for p in tiny_clip.rglob("*") if p.is_file()} - {"manifest.json"}
+    assert set(manifest["files"]) == {
+        str(p.relative_to(tiny_clip)) for p in tiny_clip.rglob("*") if p.is_file()
+    } - {"manifest.json"}
     assert np.load(tiny_clip / "aud_mel.npy").shape == (12, 16, 80)
     assert np.load(tiny_clip / "aud_idexp_train.npy").shape == (9, 68, 3)
     assert np.load(tiny_clip / "aud_idexp_val.npy").shape == (3, 68, 3)
@@ -63,7 +65,9 @@ def test_landmark_files_agree_with_poses_and_intrinsics(tiny_clip: Path) -> None
     canonical = torch.from_numpy(np.load(tiny_clip / "aud_idexp.npy")).double()
     for split in ("train", "val"):
         meta = json.loads((tiny_clip / f"transforms_{split}.json").read_text())
-        intrinsics = torch.tensor([meta["focal_len"], meta["focal_len"], meta["cx"], meta["cy"]], dtype=torch.float64)
+        intrinsics = torch.tensor(
+            [meta["focal_len"], meta["focal_len"], meta["cx"], meta["cy"]], dtype=torch.float64
+        )
         for frame in meta["frames"]:
             c2w = torch.from_numpy(nerf_to_ngp(np.asarray(frame["transform_matrix"]), SCALE))
             projected = project(canonical[frame["aud_id"]], c2w, intrinsics).numpy() - 0.5
@@ -81,7 +85,9 @@ def test_gt_is_the_composite_of_the_layers(tiny_clip: Path) -> None:
         behind = torso[..., 3:] * torso[..., :3] + (1 - torso[..., 3:]) * bc
         composite = head[..., 3:] * head[..., :3] + (1 - head[..., 3:]) * behind
         error = np.abs(composite - gt)
-        assert error.mean() < 2.5 / 255 and np.percentile(error, 99) < 12 / 255, i  # JPEG (q95) + 8-bit layers
+        assert error.mean() < 2.5 / 255 and np.percentile(error, 99) < 12 / 255, (
+            i
+        )  # JPEG (q95) + 8-bit layers
         assert np.array_equal(np.asarray(Image.open(tiny_clip / "ori_imgs" / f"{i}.jpg")), np.round(gt * 255))
 
 
@@ -130,7 +136,12 @@ def aligned_crops(root: Path, centre: slice | list[int], frames: int, size: int 
         half = 0.2 * (lms[45, 0] - lms[36, 0])  # eye corners do not move with the expression
         cx, cy = lms[centre].mean(0) + 0.5
         image = Image.open(root / "gt_imgs" / f"{i}.jpg")
-        out.append(np.asarray(image.resize((size, size), Image.BILINEAR, box=(cx - half, cy - half, cx + half, cy + half))) / 255)
+        out.append(
+            np.asarray(
+                image.resize((size, size), Image.BILINEAR, box=(cx - half, cy - half, cx + half, cy + half))
+            )
+            / 255
+        )
     return np.stack(out)
 
 
@@ -143,12 +154,22 @@ def test_the_mouth_region_varies_much_more_than_the_cheek(tmp_path: Path) -> Non
 
 
 def test_identities_look_different_and_share_a_driving_voice(tmp_path: Path) -> None:
-    folders = {name: SyntheticClip(num_frames=6, resolution=32, identity=name, audio="babble:mid").ensure(tmp_path) for name in ("ada", "bo", "cy", "dee")}
+    folders = {
+        name: SyntheticClip(num_frames=6, resolution=32, identity=name, audio="babble:mid").ensure(tmp_path)
+        for name in ("ada", "bo", "cy", "dee")
+    }
     truths = {name: np.load(folder / TRUTH) for name, folder in folders.items()}
-    frames = {name: np.asarray(Image.open(folder / "gt_imgs" / "3.jpg"), dtype=np.float64) for name, folder in folders.items()}
+    frames = {
+        name: np.asarray(Image.open(folder / "gt_imgs" / "3.jpg"), dtype=np.float64)
+        for name, folder in folders.items()
+    }
     for name in ("bo", "cy", "dee"):
-        np.testing.assert_array_equal(truths[name]["mouth_open"], truths["ada"]["mouth_open"])  # same audio, same mouth
+        np.testing.assert_array_equal(
+            truths[name]["mouth_open"], truths["ada"]["mouth_open"]
+        )  # same audio, same mouth
         assert np.abs(frames[name] - frames["ada"]).mean() > 10  # different person, clothes and room
     own_voice = SyntheticClip(num_frames=25, resolution=16, identity="bo").ensure(tmp_path)  # bo's voice: low
-    mid_voice = SyntheticClip(num_frames=25, resolution=16, identity="bo", audio="babble:mid").ensure(tmp_path)
+    mid_voice = SyntheticClip(num_frames=25, resolution=16, identity="bo", audio="babble:mid").ensure(
+        tmp_path
+    )
     assert (own_voice / "aud.wav").read_bytes() != (mid_voice / "aud.wav").read_bytes()

@@ -23,12 +23,16 @@ def vowel(seconds: float, f1: float, f2: float, f0: float = 140.0) -> np.ndarray
     out = np.zeros_like(t)
     for k in range(1, int(4000 / f0)):
         f = k * f0
-        out += (np.exp(-(((f - f1) / 120) ** 2)) + 0.8 * np.exp(-(((f - f2) / 150) ** 2)) + 0.02) * np.sin(2 * np.pi * f * t)
+        out += (np.exp(-(((f - f1) / 120) ** 2)) + 0.8 * np.exp(-(((f - f2) / 150) ** 2)) + 0.02) * np.sin(
+            2 * np.pi * f * t
+        )
     return (0.3 * out / np.abs(out).max()).astype(np.float32)
 
 
 def test_loud_speech_opens_the_mouth_and_silence_closes_it() -> None:
-    audio = np.concatenate([np.zeros(SAMPLE_RATE, np.float32), vowel(1.0, 730, 1090), np.zeros(SAMPLE_RATE, np.float32)])
+    audio = np.concatenate(
+        [np.zeros(SAMPLE_RATE, np.float32), vowel(1.0, 730, 1090), np.zeros(SAMPLE_RATE, np.float32)]
+    )
     mouth = visemes(audio, 75)
     assert mouth["mouth_open"][5:20].max() < 1e-3  # silence
     assert mouth["mouth_open"][32:43].min() > 0.03  # the vowel
@@ -71,13 +75,25 @@ def test_voices_differ_in_pitch() -> None:
 def test_audio_is_fitted_to_the_clip() -> None:
     short = np.ones(1000, np.float32)
     fitted = fit_duration(short, 20000)
-    assert fitted.shape == (20000,) and fitted[:1000].all() and not fitted[1000:5800].any() and fitted[5800:6800].all()
+    assert (
+        fitted.shape == (20000,)
+        and fitted[:1000].all()
+        and not fitted[1000:5800].any()
+        and fitted[5800:6800].all()
+    )
     assert fit_duration(np.ones(30000, np.float32), 20000).shape == (20000,)
 
 
 def test_audio_file_drives_the_clip(tmp_path: Path) -> None:
     audio = np.concatenate([np.zeros(8000), vowel(0.5, 730, 1090), np.zeros(8000)])
-    wavfile.write(tmp_path / "speech.wav", 22050, (np.interp(np.arange(0, audio.shape[0], SAMPLE_RATE / 22050), np.arange(audio.shape[0]), audio) * 30000).astype(np.int16))
+    wavfile.write(
+        tmp_path / "speech.wav",
+        22050,
+        (
+            np.interp(np.arange(0, audio.shape[0], SAMPLE_RATE / 22050), np.arange(audio.shape[0]), audio)
+            * 30000
+        ).astype(np.int16),
+    )
     clip = SyntheticClip(num_frames=25, resolution=24, audio=str(tmp_path / "speech.wav"))
     folder = clip.ensure(tmp_path / "data")
     mouth = np.load(folder / "synthetic_truth.npz")["mouth_open"]
@@ -97,8 +113,12 @@ def test_bad_audio_sources_are_named(tmp_path: Path) -> None:
         driving_audio("espeak:en", 1.0, rng, "mid")
 
 
-@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed (apt-get install espeak-ng)")
-@pytest.mark.parametrize("source", ["espeak:en-us:Hello there, how are you today?", "espeak:fr+f3:Bonjour, comment allez-vous?"])
+@pytest.mark.skipif(
+    shutil.which("espeak-ng") is None, reason="espeak-ng not installed (apt-get install espeak-ng)"
+)
+@pytest.mark.parametrize(
+    "source", ["espeak:en-us:Hello there, how are you today?", "espeak:fr+f3:Bonjour, comment allez-vous?"]
+)
 def test_espeak_speech(source: str) -> None:
     audio = driving_audio(source, 2.0, np.random.default_rng(0), "mid")
     assert audio.shape == (2 * SAMPLE_RATE,)
