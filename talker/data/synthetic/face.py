@@ -170,7 +170,7 @@ class FaceModel:
         half_w, upper, lower = idt.eye_size
         s = (u - side * idt.eye_spacing) / half_w
         inside = np.abs(s) < 1.0
-        shape = np.clip(1.0 - s**2, 0.0, None) ** 0.7
+        shape = np.clip(1.0 - s**2, 0.0, None) ** 0.55
         v_lower = idt.eye_v + lower * shape
         v_upper = v_lower - eye_open * (upper + lower) * shape
         return v_upper, v_lower, inside
@@ -319,7 +319,7 @@ class FaceModel:
         lower_teeth = opening & (np.abs(u) < 0.85 * teeth_w) & (v > mv + m["open_down"] - 0.007)
         tongue = opening & ~lower_teeth & (np.abs(u) < 0.7 * m["inner_w"]) & (v > mv + 0.5 * m["open_down"])
         gaps = 0.88 + 0.12 * np.abs(np.cos(np.pi * u / 0.0105))
-        depth = np.where(upper_teeth | lower_teeth, 0.014, np.where(tongue, 0.04, 0.075))
+        depth = np.where(upper_teeth | lower_teeth, 0.012, np.where(tongue, 0.03, 0.045))
         inside_rgb = np.where(
             (upper_teeth | lower_teeth)[..., None],
             TEETH_RGB * gaps[..., None],

@@ -76,7 +76,7 @@ class SyntheticClip:
     audio: str | None = None
     val_fraction: float = 0.1
     fov_deg: float = 25.0
-    distance: float = 3.5
+    distance: float = 3.3
     supersample: int = 2
     workers: int = 0
 

@@ -19,7 +19,7 @@ TORSO_PIVOT = np.array([0.0, 1.0, 0.10])  # torso space: about the chest
 class Framing:
     """Where the head sits in front of the camera at rest (camera space, head units)."""
 
-    distance: float = 3.5  # head origin to camera
+    distance: float = 3.3  # head origin to camera
     height: float = -0.2  # head origin above the optical axis (y is down)
 
 

@@ -287,8 +287,8 @@ def cast_head(
 
     shade = lambert(normals) * occlusion
     colour = rgb * shade[:, None]
-    # A small highlight on the wet parts (eyes, lips): view-dependent, as NeRF's colour branch allows.
-    glossy = np.isin(material, (*OPENING, LIPS))
+    # A small highlight on the eyes: view-dependent, as NeRF's colour branch allows.
+    glossy = np.isin(material, OPENING)
     if glossy.any():
         half = KEY_LIGHT - dirs[glossy]
         half /= np.linalg.norm(half, axis=-1, keepdims=True)

@@ -161,7 +161,7 @@ def normalise(audio: np.ndarray) -> np.ndarray:
 
 QUIET_DB, LOUD_DB = -25.0, 8.0  # loudness of the mel rows mapped to a closed / fully open mouth
 TILT_NEUTRAL = -1.8  # log10(high / low formant energy) of a neutral vowel
-MAX_OPEN = 0.075  # inner-lip gap of the widest opening, head units
+MAX_OPEN = 0.095  # inner-lip gap of the widest opening, head units
 
 
 def visemes(audio: np.ndarray, num_frames: int, mel: LogMel | None = None) -> dict[str, np.ndarray]:
@@ -183,7 +183,7 @@ def visemes(audio: np.ndarray, num_frames: int, mel: LogMel | None = None) -> di
     centre = np.minimum(2 * np.arange(num_frames), rows.shape[0] - 1)
     level = np.clip((loud[centre] - QUIET_DB) / (LOUD_DB - QUIET_DB), 0.0, 1.0)
     voiced = np.clip(3.0 * level, 0.0, 1.0)
-    opening = MAX_OPEN * level**1.3
+    opening = MAX_OPEN * level
     width = 1.0 + 0.2 * np.tanh(1.5 * (tilt[centre] - TILT_NEUTRAL)) * voiced
     rounding = np.clip(-0.8 * (tilt[centre] - TILT_NEUTRAL), 0.0, 1.0) * voiced
     smooth = np.array([0.25, 0.5, 0.25])  # the lips cannot jump between frames

@@ -95,7 +95,7 @@ def test_landmarks_are_visible_where_they_project(case) -> None:
     error = np.linalg.norm(hits.points - landmarks, axis=-1)
     # Brows, nose, eyes, outer lips (inner lips of an open mouth border the cavity: checked above).
     checked = list(range(17, 60)) + ([] if state.mouth_open > 0 else list(range(60, 68)))
-    pixel = 1.0 / (camera.focal / 3.5)
+    pixel = 1.0 / (camera.focal / SyntheticClip().distance)
     assert error[checked].max() < 0.6 * pixel, {
         i: round(float(error[i] / pixel), 2) for i in checked if error[i] > 0.6 * pixel
     }
