@@ -173,3 +173,19 @@ def test_identities_look_different_and_share_a_driving_voice(tmp_path: Path) -> 
         tmp_path
     )
     assert (own_voice / "aud.wav").read_bytes() != (mid_voice / "aud.wav").read_bytes()
+
+
+def test_failed_generation_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from talker.data.synthetic import generator
+
+    real_render = generator.render_frame
+
+    def render_until_frame_three(*args, **kwargs):
+        if len(list((tmp_path / "synthetic").rglob("*.lms"))) >= 3:
+            raise KeyboardInterrupt  # the user gives up half way
+        return real_render(*args, **kwargs)
+
+    monkeypatch.setattr(generator, "render_frame", render_until_frame_three)
+    with pytest.raises(KeyboardInterrupt):
+        SyntheticClip(num_frames=6, resolution=16, workers=1).ensure(tmp_path)
+    assert list((tmp_path / "synthetic").iterdir()) == []
