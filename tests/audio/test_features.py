@@ -95,3 +95,26 @@ def test_real_speech_features(shared_data: Path) -> None:
     assert np.isfinite(windows).all()
     loudness = windows[:, 8].max(axis=-1)
     assert loudness.max() - loudness.min() > 2  # speech and pauses differ by over 20 dB somewhere
+
+
+def test_command_line_extraction(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    write_wav(tmp_path / "speech.wav", burst_at(12 / 25, duration=1.0))
+    proc = subprocess.run(
+        [sys.executable, "-m", "talker.audio", str(tmp_path / "speech.wav"), str(tmp_path / "aud_mel.npy")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    windows = np.load(tmp_path / "aud_mel.npy")
+    assert windows.shape == (25, 16, 80) and windows[12].max(-1).argmax() == 8
+    proc = subprocess.run(
+        [sys.executable, "-m", "talker.audio", str(tmp_path / "none.wav"), str(tmp_path / "x.npy")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2 and "none.wav: audio file does not exist" in proc.stderr
