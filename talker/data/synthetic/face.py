@@ -98,6 +98,20 @@ class FaceModel:
         self._paint_brows(uu, vv)
         self.skull = skull_z(identity, uu, vv)
         self.inside = skull_q(identity, uu, vv) < RIM_Q
+        self._march_bounds(uu, vv)
+
+    def _march_bounds(self, u: np.ndarray, v: np.ndarray) -> None:
+        """How far in front of / behind the skull the face can be near each texel, for every expression:
+        the static relief's extremes within 0.05 units (rays tilt by up to ~0.04 over the nose height),
+        widened where the lips bulge and the mouth and eyes open."""
+        idt = self.identity
+        reach = max(3, int(round(0.1 / self.texel)) | 1)
+        near = ndimage.maximum_filter(self.static_relief, size=reach, mode="nearest") + 0.004
+        far = np.clip(-ndimage.minimum_filter(self.static_relief, size=reach, mode="nearest"), 0.0, None) + 0.004
+        mouth = (np.abs(u) < 0.2) & (np.abs(v - idt.mouth_v - 0.015) < 0.15)
+        eyes = (np.abs(np.abs(u) - idt.eye_spacing) < 0.14) & (np.abs(v - idt.eye_v) < 0.11)
+        self.march_near = (near + 0.045 * mouth + 0.015 * eyes).astype(np.float32)
+        self.march_far = (far + 0.06 * mouth + 0.015 * eyes).astype(np.float32)
 
     # -- static features ---------------------------------------------------------------------
 
@@ -397,16 +411,7 @@ class FaceTextures:
         size = max(3, int(round(0.025 / texel)) | 1)
         concavity = np.clip(ndimage.uniform_filter(relief, size=size, mode="nearest") - relief, 0.0, None)
         occlusion = np.exp(-22.0 * concavity)
-        # Where the surface can be, per texel: the skull depth minus the highest / plus the deepest relief
-        # within 0.05 units (bounds of the ray march; rays tilt by up to ~0.04 over the nose height).
-        reach = max(3, int(round(0.1 / texel)) | 1)
-        self.march_near = (
-            ndimage.maximum_filter(relief, size=reach, mode="nearest").astype(np.float32) + 0.004
-        )
-        self.march_far = (
-            np.clip(-ndimage.minimum_filter(relief, size=reach, mode="nearest"), 0.0, None).astype(np.float32)
-            + 0.004
-        )
+        self.march_near, self.march_far = model.march_near, model.march_far
         # Per texel: depth, slopes, occlusion, albedo; gathered together by bilinear lookups.
         self.table = np.concatenate(
             [np.stack([self.depth, dz_du, dz_dv, occlusion], axis=-1), albedo], axis=-1
