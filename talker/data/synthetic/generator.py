@@ -13,8 +13,13 @@ Files (see talker.data.layout for the shared layout), per frame ``i``:
     parsing/i.png                   head / neck / torso / background in AD-NeRF's colours
 and per clip: bc.jpg, aud.wav, aud_mel.npy ([N, 16, 80]), aud_idexp{,_train,_val}.npy, au.csv
 (OpenFace-style AU45_r blink intensity, read by ER-NeRF), transforms_{train,val}.json (with
-RAD-NeRF's per-frame ``eye_ratio``), synthetic_truth.npz (exact expression, poses, lips boxes) and
-manifest.json (generator version, seed, parameters, checksums).
+RAD-NeRF's per-frame ``eye_ratio``), manifest.json (generator version, seed, parameters, frame count,
+checksums) and synthetic_truth.npz, the exact per-frame values behind the images:
+    mouth_open, mouth_width, mouth_round [N]   the expression (see face.FaceState)
+    eye_open [N]                               1 open .. 0 closed; eye_ratio [N] as RAD-NeRF computes it
+    lips_rect [N, 4]                           rows y0:y1, columns x0:x1 of the rendered lips and mouth
+    head_rotation / torso_rotation [N, 3, 3], head_translation / torso_translation [N, 3]
+                                               camera-space poses (local p -> R p + T)
 """
 
 from __future__ import annotations
