@@ -8,7 +8,7 @@ driving audio file's bytes, if one is given), so a changed input never reuses st
 Files (see talker.data.layout for the shared layout), per frame ``i``:
     ori_imgs/i.jpg, gt_imgs/i.jpg   the frame (the backdrop is static, so both are the same image)
     ori_imgs/i.lms                  the 68 landmarks projected through the frame's pose and intrinsics
-    torso_imgs/i.png                RGBA body layer (neck + torso), complete also behind the head
+    torso_imgs/i.png                RGBA body layer (neck + torso) around the head, transparent under it
     head_imgs/i.png                 RGBA head layer (talker's addition): gt = head over torso over bc
     parsing/i.png                   head / neck / torso / background in AD-NeRF's colours
 and per clip: bc.jpg, aud.wav, aud_mel.npy ([N, 16, 80]), aud_idexp{,_train,_val}.npy, au.csv

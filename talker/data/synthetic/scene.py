@@ -7,9 +7,10 @@ have separate poses (the torso follows the head only partly); the neck joins an 
 to an anchor on the torso, so it bends and stretches between the two.
 
 Each frame is rendered as two layers, anti-aliased with ``s x s`` rays per pixel: the head (RGBA) and
-the body (neck + torso, RGBA, *not* cut by the head). The frame is their composite over the backdrop,
-``head over body over background``, which is exactly the image model of the head stage of the
-reference codebases (the head field renders over torso + background).
+the body (neck + torso, RGBA) around it, transparent where the head covers it, as in AD-NeRF's torso
+images. The frame is their composite over the backdrop, ``head over body over background``, exactly
+(per ray), which is the image model of the head stage of the reference codebases (the head field
+renders over torso + background); a head field therefore has to be opaque wherever the head is.
 """
 
 from __future__ import annotations
@@ -245,11 +246,30 @@ def cast_head(
         t_best[march] = t_face
         part[march] = np.where(found, 1, 0)
 
-    # Hair shell (only where it carries hair) and ears: nearer hits win.
+    # Hair: the part of the shell ellipsoid above the hairline. A ray entering the shell below the
+    # hairline may still reach hair inside it (through the cut at the hairline): search along the chord.
     centre, shell = hair_shell(identity)
-    t_hair, _ = ray_ellipsoid(origin, dirs, centre, shell)
-    ok = np.isfinite(t_hair)
-    ok[ok] = hair_mask(identity, origin + t_hair[ok, None] * dirs[ok])
+    t_hair, t_out = ray_ellipsoid(origin, dirs, centre, shell)
+    entered = np.isfinite(t_hair)
+    ok = entered.copy()
+    ok[entered] = hair_mask(identity, origin + t_hair[entered, None] * dirs[entered])
+    inside = np.flatnonzero(entered & ~ok & (t_hair < t_best))
+    if inside.size:
+        d = dirs[inside]
+        t0, t1 = t_hair[inside], np.minimum(t_out[inside], t_best[inside])
+        ts = t0[:, None] + (t1 - t0)[:, None] * np.linspace(0.0, 1.0, 9)[None, 1:]  # [M, 8]
+        pts = origin + ts[..., None] * d[:, None, :]
+        hairy = hair_mask(identity, pts.reshape(-1, 3)).reshape(ts.shape)
+        first = np.argmax(hairy, axis=1)
+        found = hairy[np.arange(inside.size), first]
+        lo = np.where(first > 0, ts[np.arange(inside.size), np.maximum(first - 1, 0)], t0)
+        hi = ts[np.arange(inside.size), first]
+        for _ in range(5):
+            mid = 0.5 * (lo + hi)
+            hit = hair_mask(identity, origin + mid[:, None] * d)
+            hi, lo = np.where(hit, mid, hi), np.where(hit, lo, mid)
+        t_hair[inside] = np.where(found, hi, np.inf)
+        ok[inside] = found
     closer = ok & (t_hair < t_best)
     t_best[closer], part[closer] = t_hair[closer], 2
     ear_centre = np.zeros((n, 3))
@@ -370,7 +390,9 @@ class FrameLayers:
 
     Attributes:
         image: ``head over body over background``.
-        head_rgba, body_rgba: the layers (straight, not premultiplied colour; alpha = coverage).
+        head_rgba: the head layer (straight, not premultiplied colour; alpha = coverage).
+        body_rgba: the neck and torso where the head leaves them visible: alpha is the share of the
+            pixel's rays *not on the head* that hit the body (0 where the head covers the pixel).
         parsing: ``[H, W]`` HEAD / NECK / TORSO / BACKGROUND: head if it covers half the pixel or more,
             else neck or torso if the body layer does, else background.
         mouth_alpha: ``[H, W]`` coverage of lips, teeth and mouth interior.
@@ -473,20 +495,24 @@ def render_frame(
             rgb.reshape(hs - first_row, ws, 3),
             prt.reshape(hs - first_row, ws),
         )
-    body_cov = (part != BACKGROUND).astype(np.float32)[..., None]
+    # The body layer is what shows around the head: its coverage counts the rays the head leaves free
+    # (as in AD-NeRF's torso images, transparent under the head), so that the composite is exact.
+    free = 1.0 - head_cov
+    body_cov = (part != BACKGROUND).astype(np.float32)[..., None] * free
 
     head_a = _pool(head_cov, s)
     head_c = _pool(head_rgb * head_cov, s) / np.maximum(head_a, 1e-9)
-    body_a = _pool(body_cov, s)
-    body_c = _pool(body_rgb * body_cov, s) / np.maximum(body_a, 1e-9)
+    free_a = _pool(free, s)
+    body_a = _pool(body_cov, s) / np.maximum(free_a, 1e-9)  # share of the free rays
+    body_c = _pool(body_rgb * body_cov, s) / np.maximum(_pool(body_cov, s), 1e-9)
     behind = body_a * body_c + (1 - body_a) * background
     image = head_a * head_c + (1 - head_a) * behind
 
     # Parsing: head where the head covers most of the pixel, else body (neck or torso, whichever has
     # more of it) where the body layer covers most of it, else background.
     neck_share, torso_share = (
-        _pool((part == NECK)[..., None], s)[..., 0],
-        _pool((part == TORSO)[..., None], s)[..., 0],
+        _pool((part == NECK)[..., None] * free, s)[..., 0],
+        _pool((part == TORSO)[..., None] * free, s)[..., 0],
     )
     parsing = np.where(
         head_a[..., 0] >= 0.5,
