@@ -82,6 +82,7 @@ def test_gt_is_the_composite_of_the_layers(tiny_clip: Path) -> None:
         head = np.asarray(Image.open(tiny_clip / "head_imgs" / f"{i}.png"), dtype=np.float64) / 255
         torso = np.asarray(Image.open(tiny_clip / "torso_imgs" / f"{i}.png"), dtype=np.float64) / 255
         gt = np.asarray(Image.open(tiny_clip / "gt_imgs" / f"{i}.jpg"), dtype=np.float64) / 255
+        assert not torso[..., 3][head[..., 3] == 1].any()  # the torso layer is transparent under the head
         behind = torso[..., 3:] * torso[..., :3] + (1 - torso[..., 3:]) * bc
         composite = head[..., 3:] * head[..., :3] + (1 - head[..., 3:]) * behind
         error = np.abs(composite - gt)
