@@ -16,6 +16,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never wait on the hub from a tes
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
 REPO = Path(__file__).resolve().parent.parent
+# Real media (speech, video) outside the repository; CI clones may not have it.
+SHARED_DATA = Path(os.environ.get("TALKER_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 # Overrides that shrink any experiment to a seconds-long CPU smoke run.
 TINY = [
@@ -66,6 +68,14 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture()
 def tiny_overrides(data_dir: Path, tmp_path: Path) -> list[str]:
     return [*TINY, f"paths.data_dir={data_dir}", f"paths.runs_dir={tmp_path / 'runs'}", f"run_dir={tmp_path / 'run'}"]
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` (or $TALKER_SHARED_DATA); tests that need real media skip without it."""
+    if not (SHARED_DATA / "audio").is_dir():
+        pytest.skip(f"real media not available: {SHARED_DATA} absent (set TALKER_SHARED_DATA to its location)")
+    return SHARED_DATA
 
 
 @pytest.fixture(scope="session")

@@ -28,8 +28,10 @@ class RayBatches(Dataset):
     ``index`` (frame position in the split).
     """
 
-    def __init__(self, split: Split, num_rays: int, landmark_window: int, face_fraction: float = 0.0) -> None:
-        self.split, self.num_rays, self.window = split, num_rays, landmark_window
+    def __init__(
+        self, split: Split, num_rays: int, landmark_window: int, face_fraction: float = 0.0, zero_condition: bool = False
+    ) -> None:
+        self.split, self.num_rays, self.window, self.zero_condition = split, num_rays, landmark_window, zero_condition
         self.num_face = int(round(num_rays * face_fraction))
         self.face_boxes = [landmark_box(lms, split.height, split.width, pad=0.1) for lms in split.lms]
 
@@ -58,7 +60,7 @@ class RayBatches(Dataset):
             "rays_d": rays_d,
             "rgb": s.images[index].view(-1, 3)[flat].float() / 255.0,
             "background": s.backgrounds[index].view(-1, 3)[flat].float() / 255.0,
-            "cond": frame_conditions(s, index, self.window),
+            "cond": frame_conditions(s, index, self.window, self.zero_condition),
             "index": index,
         }
 
@@ -106,8 +108,8 @@ class StepLoader:
 class Frames(Dataset):
     """Item ``i``: every ray of frame ``i``, its ground truth and landmarks (for evaluation)."""
 
-    def __init__(self, split: Split, landmark_window: int) -> None:
-        self.split, self.window = split, landmark_window
+    def __init__(self, split: Split, landmark_window: int, zero_condition: bool = False) -> None:
+        self.split, self.window, self.zero_condition = split, landmark_window, zero_condition
         ys, xs = torch.meshgrid(torch.arange(split.height), torch.arange(split.width), indexing="ij")
         self.pixels = torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=-1)
 
@@ -122,16 +124,21 @@ class Frames(Dataset):
             "rays_d": rays_d,
             "image": s.images[index].float() / 255.0,  # [H, W, 3]
             "background": s.backgrounds[index].view(-1, 3).float() / 255.0,
-            "cond": frame_conditions(s, index, self.window),
+            "cond": frame_conditions(s, index, self.window, self.zero_condition),
             "lms": s.lms[index],
             "index": index,
             "img_id": int(s.img_ids[index]),
         }
 
 
-def frame_conditions(split: Split, index: int, landmark_window: int) -> dict[str, Tensor]:
-    """The per-frame driving inputs a conditioning strategy may read (``batch["cond"]``)."""
-    return {"landmarks": split.landmark_window(index, landmark_window)}
+def frame_conditions(split: Split, index: int, landmark_window: int, zero: bool = False) -> dict[str, Tensor]:
+    """The per-frame driving inputs a conditioning strategy may read (``batch["cond"]``).
+
+    ``zero`` replaces them by zeros of the same shape: the control arm that tells a model nothing
+    about the frame it renders (what is left is the mean face).
+    """
+    cond = {"landmarks": split.landmark_window(index, landmark_window)}
+    return {key: torch.zeros_like(value) for key, value in cond.items()} if zero else cond
 
 
 class TalkingHeadDataModule(L.LightningDataModule):
@@ -146,6 +153,8 @@ class TalkingHeadDataModule(L.LightningDataModule):
         landmark_window: frames of landmarks per condition (R2-Talker: 5).
         scale, offset: NeRF-json to ngp conversion (RAD-NeRF defaults: 4, [0, 0, 0]).
         val_frames: held-out frames rendered by the periodic validation loop (evaluation renders all).
+        zero_condition: feed all-zero conditions (training and evaluation alike): the control arm
+            that measures how much the driving signal carries (benchmarks/condition_matters.py).
     """
 
     def __init__(
@@ -160,6 +169,7 @@ class TalkingHeadDataModule(L.LightningDataModule):
         offset: tuple[float, float, float] = (0.0, 0.0, 0.0),
         val_frames: int = 2,
         seed: int = 0,
+        zero_condition: bool = False,
     ) -> None:
         super().__init__()
         if root is None and synthetic is None:
@@ -173,6 +183,7 @@ class TalkingHeadDataModule(L.LightningDataModule):
         self.scale, self.offset = scale, tuple(offset)
         self.val_frames = val_frames
         self.seed = seed
+        self.zero_condition = zero_condition
         self.train_split: Split | None = None
         self.val_split: Split | None = None
 
@@ -196,18 +207,20 @@ class TalkingHeadDataModule(L.LightningDataModule):
             self.val_split = load_split(root, "val", self.scale, self.offset)
 
     def train_dataloader(self) -> StepLoader:
-        batches = RayBatches(self.train_split, self.num_rays, self.landmark_window, self.face_fraction)
+        batches = RayBatches(self.train_split, self.num_rays, self.landmark_window, self.face_fraction, self.zero_condition)
         return StepLoader(batches, self.seed)
 
     def val_dataloader(self) -> DataLoader:
-        frames = Frames(self.val_split, self.landmark_window)
+        frames = Frames(self.val_split, self.landmark_window, self.zero_condition)
         subset = torch.utils.data.Subset(frames, range(min(self.val_frames, len(frames))))
         return DataLoader(subset, batch_size=None)
 
     def eval_frames(self) -> Frames:
         """Every held-out frame, for the evaluation callback."""
-        return Frames(self.val_split, self.landmark_window)
+        return Frames(self.val_split, self.landmark_window, self.zero_condition)
 
     def train_conditions(self) -> list[dict[str, Tensor]]:
         """The driving inputs of every training frame (for max-over-conditions occupancy)."""
-        return [frame_conditions(self.train_split, i, self.landmark_window) for i in range(len(self.train_split))]
+        return [
+            frame_conditions(self.train_split, i, self.landmark_window, self.zero_condition) for i in range(len(self.train_split))
+        ]

@@ -4,7 +4,7 @@
 
     <root>/
       transforms_train.json, transforms_val.json   focal_len, cx, cy, (h, w), frames[{img_id, aud_id,
-                                                    transform_matrix (NeRF camera-to-world)}]
+                                  transform_matrix (NeRF camera-to-world), optional eye_ratio}]
       gt_imgs/<img_id>.jpg        frames over the clean background
       ori_imgs/<img_id>.jpg       raw frames; ori_imgs/<img_id>.lms: [68, 2] image landmarks (x, y),
                                   pixel centres at integer coordinates
@@ -12,12 +12,18 @@
       parsing/<img_id>.png        head (0,0,255) / neck (0,255,0) / torso (255,0,0) / bg (255,255,255)
       bc.jpg                      clean background
       aud.wav                     16 kHz mono audio
+      aud.npy, aud_ds.npy, aud_eo.npy, aud_hu.npy   [N, 16, C] audio feature windows per frame
       aud_idexp.npy               [N, 68, 3] canonical (pose-free) landmarks, indexed by aud_id
       aud_idexp_train.npy / aud_idexp_val.npy   the same, per split
-      manifest.json               talker's addition: generator/preprocessor, parameters, checksums
+      au.csv                      OpenFace action units (ER-NeRF reads the blink, ' AU45_r')
 
-talker's own additions live in extra files; existing files keep their meaning so that processed
-datasets of the reference codebases load unchanged.
+talker's additions (extra files; existing files keep their meaning, so that processed datasets of
+the reference codebases load unchanged):
+
+      manifest.json               generator / preprocessor, parameters, num_frames, file checksums
+      aud_mel.npy                 [N, 16, 80] log-mel windows (talker.audio.LogMel)
+      head_imgs/<img_id>.png      RGBA head layer (synthetic data): gt = head over torso over bc
+      synthetic_truth.npz         exact expression, eye openness, poses and lips boxes (synthetic data)
 """
 
 from __future__ import annotations
@@ -37,6 +43,9 @@ from talker.data.cameras import nerf_to_ngp
 SPLITS = ("train", "val")
 MANIFEST = "manifest.json"
 LANDMARKS_ALL = "aud_idexp.npy"
+# Per-frame audio feature windows, [N, 16, C]: DeepSpeech (aud_ds), wav2vec2 (aud_eo / aud), HuBERT
+# (aud_hu, ER-NeRF), and talker's weight-free log-mel (aud_mel).
+AUDIO_FEATURES = ("aud.npy", "aud_ds.npy", "aud_eo.npy", "aud_hu.npy", "aud_mel.npy")
 
 
 class DatasetError(ValueError):
@@ -75,30 +84,72 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def polygon_area(points: np.ndarray) -> float:
+    """Area of a simple polygon ``[K, 2]`` (shoelace formula)."""
+    x, y = points[:, 0], points[:, 1]
+    return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+
+
+def eye_area_ratio(lms: np.ndarray, height: int, width: int) -> float:
+    """RAD-NeRF's eye feature: area of both eye polygons (landmarks 36-47) in percent of the image."""
+    return (polygon_area(lms[36:42]) + polygon_area(lms[42:48])) / (height * width) * 100.0
+
+
+def _check_array(path: Path, array: np.ndarray, what: str) -> None:
+    if not np.issubdtype(array.dtype, np.number):
+        raise DatasetError(f"{path}: dtype {array.dtype} is not numeric ({what})")
+    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+        raise DatasetError(f"{path}: contains NaN or infinite values")
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="r")
+    except (ValueError, OSError) as exc:
+        raise DatasetError(f"{path}: not a readable .npy file ({exc})") from exc
+
+
+def _check_frame_count(path: Path, count: int, frames: dict[str, list[dict]], expected: int | None) -> None:
+    """Per-frame arrays are indexed by aud_id: they must cover every one (and match ``expected`` if known)."""
+    if expected is not None and count != expected:
+        raise DatasetError(f"{path}: {count} frames, but the dataset has {expected} (frame count mismatch)")
+    for split, split_frames in frames.items():
+        worst = max(split_frames, key=lambda f: f["aud_id"])
+        if worst["aud_id"] >= count:
+            raise DatasetError(f"{path}: {count} frames, but transforms_{split}.json refers to aud_id {worst['aud_id']}")
+
+
 def validate_dataset(root: str | Path, check_checksums: bool = True) -> None:
     """Raise :class:`DatasetError` naming the first problem found, or return if the dataset is usable.
 
-    Checks: transforms files and their keys, every referenced image / landmark file, frame size
-    agreement, the landmark array's shape, length (covers every aud_id) and finiteness, and, when a
-    manifest is present, every file checksum it lists.
+    Checks, in order: both transforms files and their keys; every frame's gt image, torso image and
+    landmark file (present, same size as bc.jpg, 68 finite points); finite 4x4 poses; the landmark
+    array ``aud_idexp.npy`` and every audio feature file present (:data:`AUDIO_FEATURES`): shape,
+    finite values, one row per frame; the per-split landmark files against their split's length;
+    and, when a manifest is present, its frame count and every file checksum it lists.
     """
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{root}: dataset folder does not exist")
-    landmarks_path = root / LANDMARKS_ALL
-    if not landmarks_path.is_file():
-        raise DatasetError(f"{landmarks_path}: missing ([N, 68, 3] canonical landmarks)")
-    landmarks = np.load(landmarks_path, mmap_mode="r")
-    if landmarks.ndim != 3 or landmarks.shape[1:] != (68, 3):
-        raise DatasetError(f"{landmarks_path}: shape {landmarks.shape}, expected [N, 68, 3]")
-    if not np.isfinite(landmarks).all():
-        raise DatasetError(f"{landmarks_path}: contains NaN or infinite values")
+    frames = {split: read_transforms(root, split)["frames"] for split in SPLITS}
+    manifest_path = root / MANIFEST
+    manifest = None
+    if manifest_path.is_file():
+        try:
+            manifest = json.loads(manifest_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise DatasetError(f"{manifest_path}: not valid JSON ({exc})") from exc
+    expected = manifest.get("num_frames") if manifest else None
+    if expected is not None:
+        listed = sum(len(f) for f in frames.values())
+        if listed != expected:
+            raise DatasetError(f"{root}: transforms list {listed} frames, {MANIFEST} says {expected} (frame count mismatch)")
+
     if not (root / "bc.jpg").is_file():
         raise DatasetError(f"{root / 'bc.jpg'}: missing (clean background image)")
     size = Image.open(root / "bc.jpg").size
-    for split in SPLITS:
-        meta = read_transforms(root, split)
-        for frame in meta["frames"]:
+    for split, split_frames in frames.items():
+        for frame in split_frames:
             img_id = frame["img_id"]
             for path in (
                 root / "gt_imgs" / f"{img_id}.jpg",
@@ -107,25 +158,56 @@ def validate_dataset(root: str | Path, check_checksums: bool = True) -> None:
             ):
                 if not path.is_file():
                     raise DatasetError(f"{path}: missing (frame {img_id} of transforms_{split}.json)")
-            if frame["aud_id"] >= landmarks.shape[0]:
-                raise DatasetError(
-                    f"{landmarks_path}: {landmarks.shape[0]} frames, but transforms_{split}.json "
-                    f"refers to aud_id {frame['aud_id']}"
-                )
+            for path in (root / "gt_imgs" / f"{img_id}.jpg", root / "torso_imgs" / f"{img_id}.png"):
+                try:
+                    frame_size = Image.open(path).size
+                except OSError as exc:
+                    raise DatasetError(f"{path}: not a readable image ({exc})") from exc
+                if frame_size != size:
+                    raise DatasetError(f"{path}: size {frame_size} differs from bc.jpg {size}")
+            lms_path = root / "ori_imgs" / f"{img_id}.lms"
+            try:
+                lms = np.loadtxt(lms_path, ndmin=2)
+            except ValueError as exc:
+                raise DatasetError(f"{lms_path}: not a table of numbers ({exc})") from exc
+            if lms.shape != (68, 2):
+                raise DatasetError(f"{lms_path}: shape {lms.shape}, expected 68 rows of (x, y)")
+            _check_array(lms_path, lms, "image landmarks")
             matrix = np.asarray(frame["transform_matrix"], dtype=np.float64)
             if matrix.shape != (4, 4) or not np.isfinite(matrix).all():
                 raise DatasetError(f"{transforms_path(root, split)}: frame {img_id} transform_matrix is not a finite 4x4")
-        first = root / "gt_imgs" / f"{meta['frames'][0]['img_id']}.jpg"
-        if Image.open(first).size != size:
-            raise DatasetError(f"{first}: size {Image.open(first).size} differs from bc.jpg {size}")
-    manifest_path = root / MANIFEST
-    if check_checksums and manifest_path.is_file():
-        manifest = json.loads(manifest_path.read_text())
-        for rel, expected in manifest.get("files", {}).items():
+
+    landmarks_path = root / LANDMARKS_ALL
+    if not landmarks_path.is_file():
+        raise DatasetError(f"{landmarks_path}: missing ([N, 68, 3] canonical landmarks)")
+    landmarks = _load_npy(landmarks_path)
+    if landmarks.ndim != 3 or landmarks.shape[1:] != (68, 3):
+        raise DatasetError(f"{landmarks_path}: shape {landmarks.shape}, expected [N, 68, 3]")
+    _check_array(landmarks_path, landmarks, "landmarks")
+    _check_frame_count(landmarks_path, landmarks.shape[0], frames, expected)
+    for split in SPLITS:
+        path = root / f"aud_idexp_{split}.npy"
+        if path.is_file():
+            part = _load_npy(path)
+            if part.shape != (len(frames[split]), 68, 3):
+                raise DatasetError(f"{path}: shape {part.shape}, expected [{len(frames[split])}, 68, 3] (the frames of transforms_{split}.json)")
+            _check_array(path, part, "landmarks")
+    for name in AUDIO_FEATURES:
+        path = root / name
+        if not path.is_file():
+            continue
+        features = _load_npy(path)
+        if features.ndim not in (2, 3):
+            raise DatasetError(f"{path}: shape {features.shape}, expected [N, 16, C] windows (or [N, 16] labels)")
+        _check_array(path, features, "audio features")
+        _check_frame_count(path, features.shape[0], frames, expected)
+
+    if check_checksums and manifest is not None:
+        for rel, expected_sum in manifest.get("files", {}).items():
             path = root / rel
             if not path.is_file():
                 raise DatasetError(f"{path}: listed in {MANIFEST} but missing")
-            if sha256(path) != expected:
+            if sha256(path) != expected_sum:
                 raise DatasetError(f"{path}: checksum differs from {MANIFEST} (corrupted or modified)")
 
 

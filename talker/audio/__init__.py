@@ -1,0 +1,6 @@
+"""Audio input: decoding any ffmpeg-readable file to 16 kHz mono, and per-video-frame features."""
+
+from talker.audio.features import AudioFeatures, LogMel, video_windows
+from talker.audio.io import SAMPLE_RATE, AudioError, load_audio, write_wav
+
+__all__ = ["SAMPLE_RATE", "AudioError", "AudioFeatures", "LogMel", "load_audio", "video_windows", "write_wav"]
