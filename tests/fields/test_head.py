@@ -109,3 +109,18 @@ def test_field_runs_under_autocast_with_fp32_density() -> None:
         out = f(x, d, Conditioning())
     assert out.sigma.dtype == torch.float32  # trunc_exp runs in fp32: no overflow at large logits
     torch.testing.assert_close(out.sigma, f(x, d, Conditioning()).sigma, rtol=0.05, atol=1e-3)
+
+
+@pytest.mark.requires_cuda
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_field_under_cuda_autocast_keeps_fp32_params_and_matches(dtype: torch.dtype) -> None:
+    f = field().cuda()
+    x = torch.rand(4096, 3, device="cuda") * 2 - 1
+    d = torch.nn.functional.normalize(torch.randn(4096, 3, device="cuda"), dim=-1)
+    expected = f(x, d, Conditioning())
+    with torch.autocast("cuda", dtype=dtype):
+        out = f(x, d, Conditioning())
+    assert all(p.dtype == torch.float32 for p in f.parameters())
+    assert out.sigma.dtype == torch.float32
+    torch.testing.assert_close(out.sigma, expected.sigma, rtol=0.05, atol=1e-2)
+    torch.testing.assert_close(out.rgb.float(), expected.rgb, rtol=0, atol=2e-2)
