@@ -209,7 +209,8 @@ class HashGrid(nn.Module):
         # Hashes are uint32 (int32 arithmetic wraps to the same low bits); dense indices are
         # below resolution**D. int32 halves the memory traffic, which bounds this on CPU.
         small = all(self._resolutions[i] ** self.input_dim < 2**31 for i in level_list)
-        itype = torch.int32 if (all_hashed or (none_hashed and small)) and self.embeddings.shape[0] < 2**31 else torch.long
+        fits_int32 = (all_hashed or (none_hashed and small)) and self.embeddings.shape[0] < 2**31
+        itype = torch.int32 if fits_int32 else torch.long
         levels = torch.as_tensor(level_list, dtype=torch.long, device=base.device)
         base = base.to(itype)
         strides = torch.ones(len(level_list), 1, dtype=itype, device=base.device)
@@ -302,7 +303,9 @@ class _Interpolate(torch.autograd.Function):
                 grad_table = torch.stack(
                     [
                         torch.bincount(
-                            flat_rows, weights=(weights * grad_out[..., c : c + 1]).reshape(-1), minlength=table.shape[0]
+                            flat_rows,
+                            weights=(weights * grad_out[..., c : c + 1]).reshape(-1),
+                            minlength=table.shape[0],
                         )
                         for c in range(table.shape[1])
                     ],

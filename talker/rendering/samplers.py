@@ -193,7 +193,9 @@ class RayMarcher:
         """``(smallest, largest)`` step of the rule."""
         coarsest_cell = occupancy.cell_sizes[-1] if occupancy is not None else 2 * bound / 128
         dt_max = self.max_step_size if self.max_step_size is not None else SQRT3 * coarsest_cell
-        dt_min = self.step_size if self.step_size is not None else min(dt_max, 2 * SQRT3 * bound / self.max_steps)
+        dt_min = self.step_size
+        if dt_min is None:
+            dt_min = min(dt_max, 2 * SQRT3 * bound / self.max_steps)
         return dt_min, max(dt_max, dt_min)
 
     def lattice(self, t0: Tensor, k: Tensor, dt_min: float, dt_max: float) -> Tensor:
@@ -208,9 +210,8 @@ class RayMarcher:
         t1 = t0 + n1 * dt_min
         n2 = torch.ceil((torch.log(b / t1) / math.log1p(gamma)).clamp(min=0))
         t2 = t1 * (1 + gamma) ** n2
-        return torch.where(
-            k <= n1, t0 + k * dt_min, torch.where(k <= n1 + n2, t1 * (1 + gamma) ** (k - n1), t2 + (k - n1 - n2) * dt_max)
-        )
+        geometric = torch.where(k <= n1 + n2, t1 * (1 + gamma) ** (k - n1), t2 + (k - n1 - n2) * dt_max)
+        return torch.where(k <= n1, t0 + k * dt_min, geometric)
 
     def __call__(
         self,
@@ -225,13 +226,15 @@ class RayMarcher:
         num_rays, device = rays_o.shape[0], rays_o.device
         box = torch.tensor([[-bound] * 3, [bound] * 3], device=device, dtype=rays_o.dtype)
         if occupancy is not None:  # march only through the box around the occupied cells
-            box = torch.stack([box[0].maximum(occupancy.occupied_box[0]), box[1].minimum(occupancy.occupied_box[1])])
+            occupied = occupancy.occupied_box.to(box)
+            box = torch.stack([box[0].maximum(occupied[0]), box[1].minimum(occupied[1])])
         near, far = ray_aabb(rays_o, rays_d, box, self.min_near)
         dt_min, dt_max = self.step_bounds(bound, occupancy)
         t0 = near
         if perturb:
             first_step = (near * self.dt_gamma).clamp(dt_min, dt_max)
-            t0 = near + torch.rand(num_rays, device=device, dtype=near.dtype, generator=generator) * first_step
+            jitter = torch.rand(num_rays, device=device, dtype=near.dtype, generator=generator)
+            t0 = near + jitter * first_step
 
         width = self.max_steps
         starts = rays_o.new_zeros(num_rays, width)
@@ -252,7 +255,8 @@ class RayMarcher:
             t_start, t_end = t[:, :-1], t[:, 1:].minimum(ray_far)
             valid = t_start < ray_far - 1e-6  # no sliver intervals from rounding at the exit
             if occupancy is not None:
-                mids = rays_o[active].unsqueeze(1) + rays_d[active].unsqueeze(1) * ((t_start + t_end) / 2).unsqueeze(-1)
+                t_mid = ((t_start + t_end) / 2).unsqueeze(-1)
+                mids = rays_o[active].unsqueeze(1) + rays_d[active].unsqueeze(1) * t_mid
                 valid = valid & occupancy.query(mids.reshape(-1, 3)).view_as(valid)
             rank = counts[active].unsqueeze(-1) + torch.cumsum(valid, dim=-1) - 1
             keep = valid & (rank < width)
