@@ -13,7 +13,7 @@ condition (a wide-open mouth) within a few dozen updates. Here:
   conditions, consumed a batch per update (:class:`ConditionSweep`), so every condition is
   evaluated once per sweep. The density function of one update returns ``[B, N]`` for its batch,
   so a field can share the condition-independent work (the positional hash lookup) across the
-  batch (``Field.max_density``).
+  batch (``Field.densities``).
 - **Two-level memory, decay per sweep.** ``sweep_max`` is the running max over the conditions
   seen so far in the current sweep; ``density`` holds the committed grid. At the end of a sweep,
   ``density <- max(decay * density, sweep_max)`` (RAD-NeRF's update rule with "new" being the
@@ -22,8 +22,8 @@ condition (a wide-open mouth) within a few dozen updates. Here:
   cell's value, undecayed until the sweep after it ends; decay only forgets densities that *no*
   condition produces any more (floaters of early training).
 - **Cells per update.** The first update probes every cell the cameras see; later ones probe all
-  currently occupied cells and their neighbours (so that a cell's max over the sweep's conditions
-  is exact, and geometry that grows next to existing geometry -- an opening mouth -- is found at
+  currently occupied cells and their neighbours (so that an occupied cell is probed under every
+  condition of the sweep, and geometry that grows next to existing geometry -- an opening mouth -- is found at
   the first visit of its condition) plus a random ``update_fraction`` of the rest (growth far from
   any occupied cell is found with that probability per visit), each probed at one point jittered
   inside the cell.
