@@ -1,8 +1,8 @@
 """The tiny-cuda-nn backend of :class:`~talker.encoders.hashgrid.HashGrid` (optional, CUDA only).
 
-tiny-cuda-nn is not on PyPI; on a CUDA machine install it from its repository::
+tiny-cuda-nn is not on PyPI; on a CUDA machine install it from its repository (the ``tcnn`` extra)::
 
-    pip install git+https://github.com/NVlabs/tiny-cuda-nn/#subdirectory=bindings/torch
+    pip install -c constraints.txt -e ".[tcnn]"
 
 Parameter layout. tiny-cuda-nn stores a grid encoding as one flat vector ``params``; level ``l``
 occupies rows ``offset_l .. offset_l + size_l`` and row ``r``'s feature ``f`` is
@@ -35,7 +35,9 @@ from torch import Tensor
 if TYPE_CHECKING:
     from talker.encoders.hashgrid import HashGrid
 
-INSTALL_HINT = "pip install git+https://github.com/NVlabs/tiny-cuda-nn/#subdirectory=bindings/torch"
+INSTALL_HINT = (
+    "pip install -e .[tcnn], i.e. pip install git+https://github.com/NVlabs/tiny-cuda-nn/#subdirectory=bindings/torch"
+)
 
 
 @functools.cache
