@@ -1,7 +1,8 @@
-"""Input encodings: multi-resolution hash grid, spherical harmonics, frequency encoding."""
+"""Input encodings: multi-resolution hash grid (torch / tiny-cuda-nn backends), tri-plane, SH, frequency."""
 
 from talker.encoders.frequency import FrequencyEncoding
 from talker.encoders.hashgrid import HashGrid
 from talker.encoders.sh import SphericalHarmonics
+from talker.encoders.triplane import TriPlaneHashGrid
 
-__all__ = ["FrequencyEncoding", "HashGrid", "SphericalHarmonics"]
+__all__ = ["FrequencyEncoding", "HashGrid", "SphericalHarmonics", "TriPlaneHashGrid"]

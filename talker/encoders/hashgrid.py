@@ -1,17 +1,27 @@
-"""Multi-resolution hash encoding (Mueller et al., "Instant NGP", 2022) in pure PyTorch.
+"""Multi-resolution hash encoding (Mueller et al., "Instant NGP", 2022) with swappable backends.
 
-The level layout follows tiny-cuda-nn so that a CUDA backend can share parameters:
+One module, :class:`HashGrid`, owns the parameters (an fp32 table ``embeddings [T, C]``) and the
+level layout; the lookup runs on a backend:
 
-- level ``l`` has scale ``s_l = base_resolution * per_level_scale**l - 1`` and
+- ``"torch"``: pure PyTorch, CPU and CUDA, the reference (this file);
+- ``"tcnn"``: tiny-cuda-nn's fused CUDA kernel (optional, see :mod:`talker.encoders.tcnn`);
+- ``"auto"``: tiny-cuda-nn for CUDA inputs when it is installed and can express the grid, else torch.
+
+Both backends read the same table, so a checkpoint trained with one loads into the other.
+
+The level layout is tiny-cuda-nn's (``encodings/grid.h``), computed with its float32 arithmetic so
+that the table layouts agree entry for entry:
+
+- level ``l`` has scale ``s_l = exp2(l * log2(per_level_scale)) * base_resolution - 1`` and
   ``resolution_l = ceil(s_l) + 1`` vertices per axis, where
   ``per_level_scale = (desired_resolution / base_resolution) ** (1 / (num_levels - 1))``;
 - a point ``x in [0, 1]^D`` sits at ``x * s_l + 0.5`` in level ``l``'s vertex lattice;
-- a level whose dense lattice fits in ``2**log2_hashmap_size`` entries is indexed densely
-  (``sum_d c_d * resolution_l**d``); larger levels are hashed (xor of ``c_d * prime_d``);
-  ``gridtype="tiled"`` never hashes and wraps the dense index instead;
-- each level stores ``min(2**log2_hashmap_size, ceil8(resolution_l**D))`` entries of
-  ``level_dim`` features, and features are interpolated (bi/trilinearly) from the ``2**D``
-  surrounding vertices.
+- level ``l`` stores ``min(2**log2_hashmap_size, ceil8(resolution_l**D))`` rows of ``level_dim``
+  features; a level whose dense lattice fits is indexed densely (``sum_d c_d * resolution_l**d``),
+  a larger one is hashed (xor of ``c_d * prime_d``, in uint32) modulo its size;
+  ``gridtype="tiled"`` never hashes and wraps the dense index instead (torch-ngp's ``tiledgrid``,
+  which RAD-NeRF's encoders use);
+- features are interpolated (bi/trilinearly) from the ``2**D`` surrounding vertices.
 
 Example:
     >>> grid = HashGrid(input_dim=3, num_levels=4, level_dim=2, base_resolution=4,
@@ -25,11 +35,23 @@ from __future__ import annotations
 import math
 from typing import Literal
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 # tiny-cuda-nn's spatial hash primes (the first is 1 so that 1D hashing is the identity).
-_PRIMES = (1, 2654435761, 805459861, 3674653429)
+PRIMES = (1, 2654435761, 805459861, 3674653429)
+
+Backend = Literal["torch", "tcnn", "auto"]
+
+
+def level_scales(num_levels: int, base_resolution: int, per_level_scale: float) -> list[float]:
+    """Per-level lattice scales ``s_l``, computed in float32 exactly as tiny-cuda-nn does."""
+    log2_scale = np.log2(np.float32(per_level_scale))
+    return [
+        float(np.exp2(np.float32(level) * log2_scale) * np.float32(base_resolution) - np.float32(1.0))
+        for level in range(num_levels)
+    ]
 
 
 class HashGrid(nn.Module):
@@ -40,15 +62,19 @@ class HashGrid(nn.Module):
         num_levels: number of resolution levels.
         level_dim: features per level.
         base_resolution: coarsest lattice resolution.
-        log2_hashmap_size: log2 of the maximum number of entries per level.
+        log2_hashmap_size: log2 of the maximum number of rows per level.
         desired_resolution: finest lattice resolution (the papers give ``2048 * bound``).
         bound: inputs are expected in ``[-bound, bound]^D``; outside they are clamped.
         gridtype: ``"hash"`` (instant-NGP) or ``"tiled"`` (dense index wrapped modulo the table).
         init_scale: features start uniform in ``[-init_scale, init_scale]``.
+        backend: ``"torch"``, ``"tcnn"`` or ``"auto"`` (module docstring).
 
     ``level_mask`` (a persistent buffer of shape ``[num_levels]``) scales each level's output; a
     zero entry switches the level off (its features are neither used nor trained). Coarse-to-fine
     schedules write to it; a checkpoint carries it so that inference sees the trained mask.
+
+    Precision: the table stays fp32 and the lookup always runs in fp32 (fine levels need fp32
+    positions), also under ``torch.autocast``; the MLPs after it run in the autocast dtype.
     """
 
     def __init__(
@@ -62,12 +88,15 @@ class HashGrid(nn.Module):
         bound: float = 1.0,
         gridtype: Literal["hash", "tiled"] = "hash",
         init_scale: float = 1e-4,
+        backend: Backend = "torch",
     ) -> None:
         super().__init__()
         if input_dim not in (2, 3):
             raise ValueError(f"HashGrid input_dim must be 2 or 3, got {input_dim}")
         if gridtype not in ("hash", "tiled"):
             raise ValueError(f"HashGrid gridtype must be 'hash' or 'tiled', got {gridtype!r}")
+        if backend not in ("torch", "tcnn", "auto"):
+            raise ValueError(f"HashGrid backend must be 'torch', 'tcnn' or 'auto', got {backend!r}")
         self.input_dim = input_dim
         self.num_levels = num_levels
         self.level_dim = level_dim
@@ -76,19 +105,18 @@ class HashGrid(nn.Module):
         self.desired_resolution = desired_resolution
         self.bound = bound
         self.gridtype = gridtype
+        self.backend = backend
 
-        per_level_scale = (
+        self.per_level_scale = (
             math.exp2(math.log2(desired_resolution / base_resolution) / (num_levels - 1)) if num_levels > 1 else 1.0
         )
-        self.per_level_scale = per_level_scale
-        max_entries = 2**log2_hashmap_size
-        scales, resolutions, sizes, hashed = [], [], [], []
-        for level in range(num_levels):
-            scale = base_resolution * per_level_scale**level - 1.0
+        max_rows = 2**log2_hashmap_size
+        scales = level_scales(num_levels, base_resolution, self.per_level_scale)
+        resolutions, sizes, hashed = [], [], []
+        for scale in scales:
             resolution = math.ceil(scale) + 1
             dense = resolution**input_dim
-            size = min(max_entries, int(math.ceil(dense / 8) * 8))
-            scales.append(scale)
+            size = min(max_rows, int(math.ceil(dense / 8) * 8))
             resolutions.append(resolution)
             sizes.append(size)
             hashed.append(gridtype == "hash" and dense > size)
@@ -102,10 +130,18 @@ class HashGrid(nn.Module):
         self.register_buffer("offsets", torch.tensor(offsets[:-1], dtype=torch.long), persistent=False)
         self.register_buffer("hashed", torch.tensor(hashed, dtype=torch.bool), persistent=False)
         self.register_buffer("level_mask", torch.ones(num_levels))
-        self.register_buffer("corner_offsets", torch.tensor([0, 1]), persistent=False)
-        self.register_buffer("primes", torch.tensor(_PRIMES[:input_dim], dtype=torch.long), persistent=False)
+        self.register_buffer("primes", torch.tensor(PRIMES[:input_dim], dtype=torch.long), persistent=False)
+        # Python copies of the layout: the lookup plans per level group without device syncs.
+        self._hashed = hashed
+        self._sizes = sizes
+        self._resolutions = resolutions
 
         self.embeddings = nn.Parameter(torch.empty(offsets[-1], level_dim).uniform_(-init_scale, init_scale))
+        self._tcnn = None  # the tiny-cuda-nn encoding, built on first CUDA use (never a submodule)
+        if backend == "tcnn":
+            from talker.encoders import tcnn
+
+            tcnn.check_supported(self)
 
     @property
     def output_dim(self) -> int:
@@ -115,63 +151,136 @@ class HashGrid(nn.Module):
         return (
             f"input_dim={self.input_dim}, levels={self.num_levels}, level_dim={self.level_dim}, "
             f"resolution={self.base_resolution}..{self.desired_resolution:g}, "
-            f"log2_hashmap_size={self.log2_hashmap_size}, gridtype={self.gridtype}, bound={self.bound}"
+            f"log2_hashmap_size={self.log2_hashmap_size}, gridtype={self.gridtype}, bound={self.bound}, "
+            f"backend={self.backend}"
         )
 
-    def vertex_rows(self, base: Tensor, levels: Tensor) -> Tensor:
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_tcnn"] = None  # native handles do not pickle; rebuilt on first use
+        return state
+
+    # -- lookup ------------------------------------------------------------------------------
+
+    def normalize(self, x: Tensor) -> Tensor:
+        """``[..., D]`` in ``[-bound, bound]`` -> ``[N, D]`` fp32 in ``[0, 1]`` (clamped)."""
+        x = x.reshape(-1, self.input_dim)
+        dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+        return ((x.to(dtype) + self.bound) / (2 * self.bound)).clamp(0.0, 1.0)
+
+    def use_tcnn(self, x: Tensor) -> bool:
+        if self.backend == "torch":
+            return False
+        from talker.encoders import tcnn
+
+        if self.backend == "tcnn":
+            if not x.is_cuda:
+                raise RuntimeError("HashGrid backend 'tcnn' needs CUDA inputs; use backend='torch' or 'auto' on CPU")
+            return True
+        return x.is_cuda and x.dtype != torch.float64 and tcnn.available() and tcnn.supports(self)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Encode ``x`` of shape ``[..., D]`` (in ``[-bound, bound]``) into ``[..., L * C]`` (fp32)."""
+        batch_shape = x.shape[:-1]
+        with torch.autocast(x.device.type, enabled=False):
+            x01 = self.normalize(x)
+            if self.use_tcnn(x):
+                from talker.encoders import tcnn
+
+                out = tcnn.encode(self, x01)
+            else:
+                out = self.encode_torch(x01)
+        return out.reshape(*batch_shape, self.output_dim)
+
+    def vertex_rows(self, base: Tensor, levels: Tensor | list[int]) -> Tensor:
         """Table rows of the ``2**D`` lattice vertices around each point.
 
         Args:
             base: ``[L, N, D]`` integer lower-corner coordinates in each level's lattice.
-            levels: ``[L]`` level ids.
+            levels: ``[L]`` level ids; fastest when all dense or all hashed.
         Returns:
-            ``[L, N, 2**D]`` rows of ``self.embeddings``, corners in ``itertools.product`` order.
+            ``[L, N, 2**D]`` rows of ``self.embeddings`` (int32 where no index can overflow it,
+            else int64); corner ``k`` has offset bit ``(k >> (D - 1 - d)) & 1`` along axis ``d``
+            (``itertools.product`` order).
         """
-        num_levels, n, dims = base.shape
-        res = self.resolutions[levels].view(-1, 1, 1)
-        hashed_levels = self.hashed[levels].view(-1, 1, 1)
+        level_list = levels.tolist() if isinstance(levels, Tensor) else list(levels)
+        flags = [self._hashed[i] for i in level_list]
+        all_hashed, none_hashed = all(flags), not any(flags)
+        # Hashes are uint32 (int32 arithmetic wraps to the same low bits); dense indices are
+        # below resolution**D. int32 halves the memory traffic, which bounds this on CPU.
+        small = all(self._resolutions[i] ** self.input_dim < 2**31 for i in level_list)
+        fits_int32 = (all_hashed or (none_hashed and small)) and self.embeddings.shape[0] < 2**31
+        itype = torch.int32 if fits_int32 else torch.long
+        levels = torch.as_tensor(level_list, dtype=torch.long, device=base.device)
+        base = base.to(itype)
+        strides = torch.ones(len(level_list), 1, dtype=itype, device=base.device)
         rows = None
-        for d in range(dims):
-            coord = base[..., d : d + 1] + self.corner_offsets  # [L, N, 2]
-            term = torch.where(hashed_levels, coord * self.primes[d], coord * res**d)
+        for d in range(self.input_dim):
+            prime = PRIMES[d] - 2**32 if itype == torch.int32 and PRIMES[d] >= 2**31 else PRIMES[d]
+            if all_hashed:
+                scale = torch.tensor(prime, dtype=itype, device=base.device)
+            elif none_hashed:
+                scale = strides
+            else:
+                scale = torch.where(self.hashed[levels].view(-1, 1), torch.tensor(prime, dtype=itype), strides)
+            strides = strides * self.resolutions[levels].view(-1, 1).to(itype)
+            lower = base[..., d] * scale
+            term = torch.stack([lower, lower + scale], dim=-1)  # [L, N, 2]: (c + 1) * s = c * s + s
             if rows is None:
                 rows = term
             else:  # dense levels sum the per-axis terms, hashed levels xor them
                 a, b = rows.unsqueeze(-1), term.unsqueeze(-2)
-                rows = torch.where(hashed_levels.unsqueeze(-1), a ^ b, a + b).flatten(2)
-        rows = torch.where(hashed_levels, rows & 0xFFFFFFFF, rows)  # tiny-cuda-nn hashes in uint32
-        return rows % self.sizes[levels].view(-1, 1, 1) + self.offsets[levels].view(-1, 1, 1)
+                if all_hashed:
+                    rows = (a ^ b).flatten(2)
+                elif none_hashed:
+                    rows = (a + b).flatten(2)
+                else:
+                    rows = torch.where(self.hashed[levels].view(-1, 1, 1, 1), a ^ b, a + b).flatten(2)
+        sizes = self.sizes[levels].view(-1, 1, 1).to(itype)
+        if all_hashed and all(self._sizes[i] & (self._sizes[i] - 1) == 0 for i in level_list):
+            rows = rows & (sizes - 1)  # power-of-two tables: the modulo of the uint32 hash is a mask
+        else:
+            hashed = self.hashed[levels].view(-1, 1, 1)
+            rows = torch.where(hashed, rows & 0xFFFFFFFF, rows) % sizes  # tiny-cuda-nn hashes in uint32
+        return rows + self.offsets[levels].view(-1, 1, 1).to(itype)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Encode ``x`` of shape ``[..., D]`` (in ``[-bound, bound]``) into ``[..., L * C]``."""
-        batch_shape = x.shape[:-1]
-        x01 = ((x.reshape(-1, self.input_dim) + self.bound) / (2 * self.bound)).clamp(0.0, 1.0)
+    def encode_torch(self, x01: Tensor) -> Tensor:
+        """The pure-PyTorch lookup: ``[N, D]`` in ``[0, 1]`` -> ``[N, L * C]``."""
         out = x01.new_zeros(x01.shape[0], self.num_levels, self.level_dim)
-        active = torch.nonzero(self.level_mask).squeeze(-1)
-        if active.numel() > 0:
-            scales = self.scales[active].to(x01.dtype)
-            pos = x01.unsqueeze(0) * scales.view(-1, 1, 1) + 0.5  # [La, N, D]
+        mask = self.level_mask.tolist()
+        active = [level for level in range(self.num_levels) if mask[level] != 0]
+        # Dense and hashed levels are indexed by different formulas: look each group up separately.
+        for group in (
+            [lv for lv in active if not self._hashed[lv]],
+            [lv for lv in active if self._hashed[lv]],
+        ):
+            if not group:
+                continue
+            levels = torch.tensor(group, device=x01.device)
+            scales = self.scales[levels].to(x01.dtype)
+            pos = x01.unsqueeze(0) * scales.view(-1, 1, 1) + 0.5  # [Lg, N, D]
             base = pos.floor()
             frac = pos - base
-            rows = self.vertex_rows(base.long(), active)  # [La, N, K]
+            rows = self.vertex_rows(base.long(), group)  # [Lg, N, K]
             # Corner weights: outer product over axes of (1 - frac, frac), same order as the rows.
-            axis_weights = torch.stack([1 - frac, frac], dim=-1)  # [La, N, D, 2]
+            axis_weights = torch.stack([1 - frac, frac], dim=-1)  # [Lg, N, D, 2]
             weights = axis_weights[:, :, 0]
             for d in range(1, self.input_dim):
                 weights = (weights.unsqueeze(-1) * axis_weights[:, :, d].unsqueeze(-2)).flatten(2)
-            encoded = interpolate(self.embeddings, rows, weights)  # [La, N, C]
-            encoded = encoded * self.level_mask[active].to(encoded.dtype).view(-1, 1, 1)
+            encoded = interpolate(self.embeddings, rows, weights)  # [Lg, N, C]
+            level_scale = self.level_mask[levels].to(encoded.dtype).view(-1, 1, 1)
             out = out.to(encoded.dtype)
-            out[:, active] = encoded.transpose(0, 1)
-        return out.reshape(*batch_shape, self.output_dim)
+            out[:, levels] = (encoded * level_scale).transpose(0, 1)
+        return out.reshape(x01.shape[0], self.output_dim)
 
 
 class _Interpolate(torch.autograd.Function):
     """``out[l, n] = sum_k weights[l, n, k] * table[rows[l, n, k]]``.
 
-    The backward scatters into the table with one ``bincount`` per feature channel, which is
-    several times faster on CPU than autograd's accumulating ``index_put``, and recomputes the
-    gathered features only when the weights (hence the input points) need a gradient.
+    The backward scatters into the table with one ``bincount`` per feature channel on CPU (several
+    times faster than autograd's accumulating ``index_put``) and ``index_add_`` on CUDA (atomic
+    adds), and recomputes the gathered features only when the weights (hence the input points)
+    need a gradient.
     """
 
     @staticmethod
@@ -186,14 +295,23 @@ class _Interpolate(torch.autograd.Function):
         grad_table = grad_weights = None
         if ctx.needs_input_grad[0]:
             flat_rows = rows.reshape(-1)
-            contrib = (weights.unsqueeze(-1) * grad_out.unsqueeze(2)).reshape(-1, table.shape[1])
-            grad_table = torch.stack(
-                [
-                    torch.bincount(flat_rows, weights=contrib[:, c], minlength=table.shape[0])
-                    for c in range(table.shape[1])
-                ],
-                dim=1,
-            ).to(table.dtype)
+            if table.is_cuda:
+                contrib = (weights.unsqueeze(-1) * grad_out.unsqueeze(2)).reshape(-1, table.shape[1])
+                grad_table = torch.zeros(table.shape, dtype=contrib.dtype, device=table.device)
+                grad_table.index_add_(0, flat_rows, contrib)
+            else:  # one contiguous weight vector per channel: bincount's fast path
+                grad_table = torch.stack(
+                    [
+                        torch.bincount(
+                            flat_rows,
+                            weights=(weights * grad_out[..., c : c + 1]).reshape(-1),
+                            minlength=table.shape[0],
+                        )
+                        for c in range(table.shape[1])
+                    ],
+                    dim=1,
+                )
+            grad_table = grad_table.to(table.dtype)
         if ctx.needs_input_grad[2]:
             feats = table.index_select(0, rows.reshape(-1)).view(*rows.shape, table.shape[1]).to(weights.dtype)
             grad_weights = torch.einsum("lnkc,lnc->lnk", feats, grad_out)

@@ -1,7 +1,24 @@
-"""Radiance fields: the contract (base.py) and the head field."""
+"""Radiance fields: the contract (base.py), the head field, the torso field and per-frame inputs."""
 
 from talker.fields.base import Field, FieldOutput
 from talker.fields.head import HeadField
+from talker.fields.inputs import EyeBlink, FrameInput, IndividualCode, eye_aspect_ratio
 from talker.fields.mlp import MLP, trunc_exp
+from talker.fields.torso import TorsoField, TorsoOutput, composite_torso, pixel_coords, pose_vector
 
-__all__ = ["MLP", "Field", "FieldOutput", "HeadField", "trunc_exp"]
+__all__ = [
+    "MLP",
+    "EyeBlink",
+    "Field",
+    "FieldOutput",
+    "FrameInput",
+    "HeadField",
+    "IndividualCode",
+    "TorsoField",
+    "TorsoOutput",
+    "composite_torso",
+    "eye_aspect_ratio",
+    "pixel_coords",
+    "pose_vector",
+    "trunc_exp",
+]

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor, nn
 
 from talker.conditioning.base import Conditioning
+from talker.fields.inputs import Frame
 
 
 @dataclass
@@ -19,14 +22,17 @@ class FieldOutput:
 
 
 class Field(nn.Module, ABC):
-    """A conditioned radiance field ``(x, d, cond) -> (sigma, rgb)``.
+    """A conditioned radiance field ``(x, d, cond, frame) -> (sigma, rgb)``.
 
     Positions ``x [N, 3]`` are in the field's box ``[-bound, bound]^3``; directions ``d [N, 3]`` are
-    unit vectors. ``modulation_widths`` lists the widths of the hidden layers a fusion may
-    modulate (empty if none).
+    unit vectors. ``cond`` is the conditioning strategy's output for the frame; ``frame`` holds the
+    frame's own inputs that the field declares in ``frame_keys`` (see ``talker.fields.inputs``).
+    ``modulation_widths`` lists the widths of the hidden layers a fusion may modulate (empty if
+    none).
     """
 
     bound: float
+    frame_keys: tuple[str, ...] = ()
 
     @property
     @abstractmethod
@@ -34,9 +40,18 @@ class Field(nn.Module, ABC):
         """Widths of the hidden layers that accept per-layer scale and shift."""
 
     @abstractmethod
-    def density(self, x: Tensor, cond: Conditioning) -> Tensor:
+    def density(self, x: Tensor, cond: Conditioning, frame: Frame | None = None) -> Tensor:
         """``[N, 3] -> [N]`` density (used by the occupancy grid)."""
 
     @abstractmethod
-    def forward(self, x: Tensor, d: Tensor, cond: Conditioning) -> FieldOutput:
+    def forward(self, x: Tensor, d: Tensor, cond: Conditioning, frame: Frame | None = None) -> FieldOutput:
         """``[N, 3], [N, 3] -> FieldOutput``."""
+
+    def densities(
+        self, x: Tensor, conds: Sequence[Conditioning], frames: Sequence[Frame | None] | None = None
+    ) -> Tensor:
+        """``[N, 3] -> [B, N]``: density under each of ``B`` conditions (occupancy updates).
+
+        Fields override this to share condition-independent work (the positional encoding)."""
+        frames = frames if frames is not None else [None] * len(conds)
+        return torch.stack([self.density(x, cond, frame) for cond, frame in zip(conds, frames)])

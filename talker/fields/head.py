@@ -2,35 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from talker.conditioning.base import Conditioning, ConditioningSpec
 from talker.encoders.hashgrid import HashGrid
 from talker.encoders.sh import SphericalHarmonics
 from talker.fields.base import Field, FieldOutput
+from talker.fields.inputs import Frame, FrameInput
 from talker.fields.mlp import MLP, trunc_exp
 
 
 class HeadField(Field):
     """Positional hash grid -> sigma net (modulatable) -> density + geometry feature -> colour net.
 
-    The sigma net's input is ``[pos_enc(x), cond.spatial(x, pos_enc), cond.vector]`` (the
-    conditioning parts that exist); its hidden layers take ``cond.scales``/``cond.shifts``. The
-    colour net sees the spherical-harmonics view direction and the geometry feature.
+    The sigma net's input is ``[pos_enc(x), cond.spatial(x, pos_enc), cond.vector, density_inputs]``
+    (the parts that exist); its hidden layers take ``cond.scales``/``cond.shifts``. The colour net
+    sees ``[SH(d), geometry, color_inputs]``.
 
     Args:
-        position_encoder: the positional hash grid (R2 Table 6: 16 levels, level dim 4,
-            base 32, 2^16 entries, desired 2048 * bound).
+        position_encoder: the positional encoder, ``[N, 3] -> [N, P]`` with ``bound`` and
+            ``output_dim`` (R2 Table 6: a hash grid of 16 levels, level dim 4, base 32, 2^16 rows,
+            desired 2048 * bound; ER-NeRF: a ``TriPlaneHashGrid``).
         cond_spec: sizes reserved for the conditioning strategy's vector / spatial features.
         num_layers, hidden_dim, geo_feat_dim: sigma net (Table 6: 3 layers, hidden 128, out 128+1).
         num_layers_color, hidden_dim_color: colour net.
         sh_degree: degree of the direction encoding.
+        density_inputs: per-frame inputs of the sigma net (RAD-NeRF: ``EyeBlink``).
+        color_inputs: per-frame inputs of the colour net (RAD-NeRF: ``IndividualCode``).
     """
 
     def __init__(
         self,
-        position_encoder: HashGrid,
+        position_encoder: HashGrid | nn.Module,
         cond_spec: ConditioningSpec,
         num_layers: int = 3,
         hidden_dim: int = 128,
@@ -38,6 +44,8 @@ class HeadField(Field):
         num_layers_color: int = 2,
         hidden_dim_color: int = 64,
         sh_degree: int = 4,
+        density_inputs: Sequence[FrameInput] = (),
+        color_inputs: Sequence[FrameInput] = (),
     ) -> None:
         super().__init__()
         self.encoder = position_encoder
@@ -45,29 +53,51 @@ class HeadField(Field):
             raise ValueError(f"HeadField needs a 3D position encoder, got input_dim={self.encoder.input_dim}")
         self.bound = self.encoder.bound
         self.cond_spec = cond_spec
+        self.density_inputs = nn.ModuleList(list(density_inputs))
+        self.color_inputs = nn.ModuleList(list(color_inputs))
         sigma_in = self.encoder.output_dim + cond_spec.spatial_dim + cond_spec.vector_dim
+        sigma_in += sum(i.dim for i in self.density_inputs)
         self.sigma_net = MLP(sigma_in, 1 + geo_feat_dim, hidden_dim, num_layers, bias=False)
         self.dir_encoder = SphericalHarmonics(sh_degree)
-        self.color_net = MLP(self.dir_encoder.output_dim + geo_feat_dim, 3, hidden_dim_color, num_layers_color, bias=False)
+        color_in = self.dir_encoder.output_dim + geo_feat_dim + sum(i.dim for i in self.color_inputs)
+        self.color_net = MLP(color_in, 3, hidden_dim_color, num_layers_color, bias=False)
+        self.frame_keys = tuple(dict.fromkeys(k for i in [*self.density_inputs, *self.color_inputs] for k in i.keys))
 
     @property
     def modulation_widths(self) -> list[int]:
         return self.sigma_net.hidden_widths
 
-    def _sigma_and_geometry(self, x: Tensor, cond: Conditioning) -> tuple[Tensor, Tensor]:
-        pos = self.encoder(x)
+    @staticmethod
+    def _frame_features(inputs: nn.ModuleList, frame: Frame | None, n: int, like: Tensor) -> list[Tensor]:
+        return [inp(frame).to(device=like.device, dtype=like.dtype).expand(n, -1) for inp in inputs]
+
+    def _sigma_and_geometry(
+        self, x: Tensor, cond: Conditioning, frame: Frame | None, pos: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        pos = self.encoder(x) if pos is None else pos
         parts = [pos]
         if cond.spatial is not None:
             parts.append(cond.spatial(x, pos))
         if cond.vector is not None:
             parts.append(cond.vector.to(pos.dtype).expand(x.shape[0], -1))
+        parts += self._frame_features(self.density_inputs, frame, x.shape[0], pos)
         h = self.sigma_net(torch.cat(parts, dim=-1), cond.scales, cond.shifts)
         return trunc_exp(h[:, 0]), h[:, 1:]
 
-    def density(self, x: Tensor, cond: Conditioning) -> Tensor:
-        return self._sigma_and_geometry(x, cond)[0]
+    def density(self, x: Tensor, cond: Conditioning, frame: Frame | None = None) -> Tensor:
+        return self._sigma_and_geometry(x, cond, frame)[0]
 
-    def forward(self, x: Tensor, d: Tensor, cond: Conditioning) -> FieldOutput:
-        sigma, geometry = self._sigma_and_geometry(x, cond)
-        rgb = torch.sigmoid(self.color_net(torch.cat([self.dir_encoder(d), geometry], dim=-1)))
+    def densities(
+        self, x: Tensor, conds: Sequence[Conditioning], frames: Sequence[Frame | None] | None = None
+    ) -> Tensor:
+        """``[B, N]``; the positional encoding, which no condition changes, is computed once."""
+        pos = self.encoder(x)
+        frames = frames if frames is not None else [None] * len(conds)
+        return torch.stack([self._sigma_and_geometry(x, c, f, pos)[0] for c, f in zip(conds, frames)])
+
+    def forward(self, x: Tensor, d: Tensor, cond: Conditioning, frame: Frame | None = None) -> FieldOutput:
+        sigma, geometry = self._sigma_and_geometry(x, cond, frame)
+        parts = [self.dir_encoder(d).to(geometry.dtype), geometry]
+        parts += self._frame_features(self.color_inputs, frame, x.shape[0], geometry)
+        rgb = torch.sigmoid(self.color_net(torch.cat(parts, dim=-1)))
         return FieldOutput(sigma=sigma, rgb=rgb)

@@ -51,17 +51,19 @@ class MLP(nn.Module):
 
 
 class _TruncExp(torch.autograd.Function):
-    """``exp`` whose gradient uses ``exp(min(x, 15))`` so that large densities cannot explode."""
+    """``exp`` whose gradient uses ``exp(min(x, 15))`` so that large densities cannot explode.
+
+    Computed in fp32 whatever the input dtype: under fp16 autocast ``exp`` overflows past 11."""
 
     @staticmethod
     def forward(ctx, x: Tensor) -> Tensor:
         ctx.save_for_backward(x)
-        return torch.exp(x)
+        return torch.exp(x.float())
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> Tensor:
         (x,) = ctx.saved_tensors
-        return grad * torch.exp(x.clamp(max=15))
+        return (grad * torch.exp(x.float().clamp(max=15))).to(x.dtype)
 
 
 def trunc_exp(x: Tensor) -> Tensor:

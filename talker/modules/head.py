@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import functools
-import random
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 
 from talker.conditioning.base import ConditioningStrategy
 from talker.encoders.hashgrid import HashGrid
 from talker.fields.base import Field
 from talker.losses import mse, opacity_entropy
-from talker.rendering import OccupancyGrid, RenderOutput, render_chunked, render_rays
+from talker.rendering import (
+    ConditionSweep,
+    OccupancyGrid,
+    RayMarcher,
+    RaySampler,
+    RenderOutput,
+    render_chunked,
+    render_rays,
+)
 from talker.schedules.levels import LevelSchedule
 
 
@@ -29,15 +37,17 @@ class HeadModule(L.LightningModule):
         conditioning: the conditioning strategy; bound to the field's hidden widths here.
         levels: hash-level schedule of the field's positional encoder.
         occupancy: factory of the occupancy grid over the field's box.
+        sampler: where rays are sampled (default: a ``RayMarcher`` over the occupancy grid).
         schedule_scale: real steps per paper step (``schedule.scale``).
         lr_milestones: paper steps at which the learning rate drops (x0.1, then x0.01).
         lr_encoder, lr_net: AdamW learning rates of hash tables and of MLPs.
         weight_decay: AdamW weight decay of MLP weights.
-        num_samples: samples per ray.
         opacity_weight: weight of the opacity entropy regulariser.
         occupancy_update_every: steps between occupancy-grid updates.
-        occupancy_warmup: step of the first update (until then every cell counts as occupied).
-        occupancy_conditions: training conditions evaluated per update (max over them).
+        occupancy_warmup: step of the first update (until then every cell the training cameras
+            see counts as occupied).
+        occupancy_conditions: training conditions per update; every training condition is
+            visited once per sweep of updates (see ``talker.rendering.occupancy``).
         eval_chunk: rays per chunk when rendering whole frames.
     """
 
@@ -47,17 +57,17 @@ class HeadModule(L.LightningModule):
         conditioning: ConditioningStrategy,
         levels: LevelSchedule,
         occupancy: Callable[..., OccupancyGrid],
+        sampler: RaySampler | None = None,
         schedule_scale: float = 1.0,
         lr_milestones: tuple[int, ...] = (150_000, 180_000),
         lr_encoder: float = 1e-2,
         lr_net: float = 1e-3,
         weight_decay: float = 1e-2,
-        num_samples: int = 64,
         opacity_weight: float = 1e-4,
         occupancy_update_every: int = 16,
         occupancy_warmup: int = 64,
-        occupancy_conditions: int = 4,
-        eval_chunk: int = 8192,
+        occupancy_conditions: int = 8,
+        eval_chunk: int = 32768,
     ) -> None:
         super().__init__()
         self.conditioning = conditioning
@@ -65,14 +75,14 @@ class HeadModule(L.LightningModule):
         self.conditioning.bind(self.field.modulation_widths)
         self.levels = levels
         self.occupancy = occupancy(bound=self.field.bound)
+        self.sampler = sampler if sampler is not None else RayMarcher(max_steps=16, dt_gamma=1 / 256)
+        self.sweep = ConditionSweep(batch_size=occupancy_conditions)
         self.schedule_scale = schedule_scale
         self.lr_milestones = tuple(lr_milestones)
         self.lr_encoder, self.lr_net, self.weight_decay = lr_encoder, lr_net, weight_decay
-        self.num_samples = num_samples
         self.opacity_weight = opacity_weight
         self.occupancy_update_every = occupancy_update_every
         self.occupancy_warmup = occupancy_warmup
-        self.occupancy_conditions = occupancy_conditions
         self.eval_chunk = eval_chunk
 
     # -- rendering ---------------------------------------------------------------------------
@@ -81,24 +91,45 @@ class HeadModule(L.LightningModule):
         """The paper's step count that ``step`` (default: the global step) corresponds to."""
         return (self.global_step if step is None else step) / self.schedule_scale
 
-    def render(self, rays_o: Tensor, rays_d: Tensor, background: Tensor, cond: Mapping[str, Tensor], *, perturb: bool = False) -> RenderOutput:
-        """Render rays of one frame with gradients (training)."""
-        field_fn = functools.partial(self.field, cond=self.conditioning(cond))
+    def render(
+        self,
+        rays_o: Tensor,
+        rays_d: Tensor,
+        background: Tensor,
+        cond: Mapping[str, Tensor],
+        *,
+        frame: Mapping[str, Any] | None = None,
+        perturb: bool = False,
+    ) -> RenderOutput:
+        """Render rays of one frame with gradients (training).
+
+        ``cond`` is the frame's conditioning inputs; ``frame`` the field's per-frame inputs
+        (default: ``cond``; training adds the frame's ``index``)."""
+        frame = cond if frame is None else frame
+        field_fn = functools.partial(self.field, cond=self.conditioning(cond), frame=frame)
         return render_rays(
             field_fn, rays_o, rays_d, background,
-            bound=self.field.bound, num_samples=self.num_samples, occupancy=self.occupancy, perturb=perturb,
+            bound=self.field.bound, sampler=self.sampler, occupancy=self.occupancy, perturb=perturb,
         )
 
     @torch.no_grad()
     def render_frame(self, frame: Mapping[str, Any]) -> RenderOutput:
-        """Render every ray of a frame (``Frames`` item), chunked, without gradients."""
-        field_fn = functools.partial(self.field, cond=self.conditioning(frame["cond"]))
+        """Render every ray of a frame (``Frames`` item), chunked and compacted, without gradients."""
+        field_fn = functools.partial(self.field, cond=self.conditioning(frame["cond"]), frame=frame["cond"])
         return render_chunked(
             field_fn, frame["rays_o"], frame["rays_d"], frame["background"], chunk=self.eval_chunk,
-            bound=self.field.bound, num_samples=self.num_samples, occupancy=self.occupancy,
+            bound=self.field.bound, sampler=self.sampler, occupancy=self.occupancy,
         )
 
     # -- training ----------------------------------------------------------------------------
+
+    def on_fit_start(self) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        split = getattr(datamodule, "train_split", None)
+        if split is not None and not bool(self.occupancy.frustum_marked):
+            self.occupancy.mark_unseen(split.poses, split.intrinsics, split.width, split.height)
+            seen = self.occupancy.seen.float().mean().item()
+            rank_zero_info(f"[talker] occupancy grid: {seen:.1%} of the cells are seen by a training camera")
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         self.levels.apply(self.field.encoder, self.paper_step())
@@ -109,17 +140,26 @@ class HeadModule(L.LightningModule):
 
     @torch.no_grad()
     def update_occupancy(self) -> None:
-        """Max density over a random subset of training conditions (all of them over time)."""
+        """Fold the next batch of a sweep over all training conditions into the occupancy grid.
+
+        Under DDP each rank evaluates its share of the batch; ``synchronize`` takes the max."""
         conditions = self.trainer.datamodule.train_conditions()
-        picked = random.sample(conditions, min(self.occupancy_conditions, len(conditions)))
-        fns = [
-            functools.partial(self.field.density, cond=self.conditioning(_to(c, self.device))) for c in picked
-        ]
-        self.occupancy.update(fns)
+        batch, end_of_sweep = self.sweep.next_batch(len(conditions))
+        rank, world = self.global_rank, self.trainer.world_size
+        mine = batch[rank::world]
+        frames = [{**_to(conditions[i], self.device), "index": i} for i in mine]
+        conds = [self.conditioning(frame) for frame in frames]
+        def density_fn(x: Tensor) -> Tensor:
+            return self.field.densities(x, conds, frames) if conds else x.new_zeros(x.shape[0])
+
+        self.occupancy.update(density_fn, end_of_sweep=end_of_sweep)
         self.occupancy.synchronize()
 
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> Tensor | None:
-        out = self.render(batch["rays_o"], batch["rays_d"], batch["background"], batch["cond"], perturb=True)
+        frame = {**batch["cond"], "index": batch["index"]}
+        out = self.render(
+            batch["rays_o"], batch["rays_d"], batch["background"], batch["cond"], frame=frame, perturb=True
+        )
         if out.num_evaluated == 0:  # every sample fell in empty cells: nothing to learn from
             return None
         loss_rgb = mse(out.rgb, batch["rgb"])

@@ -1,14 +1,19 @@
-"""Rendering engine: occupancy grid, ray sampling and volume compositing over callable fields."""
+"""Rendering engine: occupancy grid, ray marching and volume compositing over callable fields."""
 
-from talker.rendering.occupancy import OccupancyGrid
+from talker.rendering.occupancy import ConditionSweep, OccupancyGrid
 from talker.rendering.renderer import FieldFn, RenderOutput, render_chunked, render_rays
-from talker.rendering.samplers import ray_aabb, stratified_samples
-from talker.rendering.volrend import accumulate, composite, render_weights
+from talker.rendering.samplers import RayMarcher, RaySampler, RaySamples, UniformSampler, ray_aabb, stratified_samples
+from talker.rendering.volrend import accumulate, composite, render_weights, transmittance
 
 __all__ = [
+    "ConditionSweep",
     "FieldFn",
     "OccupancyGrid",
+    "RayMarcher",
+    "RaySampler",
+    "RaySamples",
     "RenderOutput",
+    "UniformSampler",
     "accumulate",
     "composite",
     "ray_aabb",
@@ -16,4 +21,5 @@ __all__ = [
     "render_rays",
     "render_weights",
     "stratified_samples",
+    "transmittance",
 ]

@@ -1,4 +1,4 @@
-"""Volume rendering along rays (R2-Talker eqs. 2-3), written for ``[rays, samples]`` tensors.
+"""Volume rendering along rays (R2-Talker eqs. 2-3), written for padded ``[rays, samples]`` tensors.
 
 Example:
     >>> sigmas = torch.tensor([[0.0, 1e4, 1e4]])          # empty, then opaque
@@ -6,6 +6,8 @@ Example:
     >>> weights = render_weights(sigmas, deltas)
     >>> round(weights.sum().item(), 4)
     1.0
+    >>> render_weights(sigmas, deltas, transmittance_threshold=1e-4)[0, 2].item()  # ray terminated
+    0.0
 """
 
 from __future__ import annotations
@@ -14,20 +16,29 @@ import torch
 from torch import Tensor
 
 
-def render_weights(sigmas: Tensor, deltas: Tensor) -> Tensor:
+def transmittance(sigmas: Tensor, deltas: Tensor) -> Tensor:
+    """``T_i = exp(-sum_{j<i} sigma_j delta_j)``, the light reaching sample ``i`` (eq. 3): ``[R, S]``."""
+    optical_depth = sigmas * deltas
+    return torch.exp(-(torch.cumsum(optical_depth, dim=-1) - optical_depth))
+
+
+def render_weights(sigmas: Tensor, deltas: Tensor, transmittance_threshold: float = 0.0) -> Tensor:
     """Compositing weights ``w_i = T_i * (1 - exp(-sigma_i * delta_i))``.
 
     Args:
         sigmas: ``[R, S]`` densities (>= 0).
-        deltas: ``[R, S]`` sample lengths ``t_{i+1} - t_i``.
+        deltas: ``[R, S]`` sample lengths ``t_{i+1} - t_i`` (0 for padding).
+        transmittance_threshold: early ray termination: samples reached by less light than this
+            get weight 0 (and no gradient), as instant-NGP's compositing kernels stop there.
     Returns:
-        ``[R, S]`` weights; ``T_i = exp(-sum_{j<i} sigma_j delta_j)`` (eq. 3).
+        ``[R, S]`` weights.
     """
-    optical_depth = sigmas * deltas
-    alphas = 1.0 - torch.exp(-optical_depth)
-    # Exclusive cumulative sum: transmittance before sample i.
-    accumulated = torch.cumsum(optical_depth, dim=-1) - optical_depth
-    return torch.exp(-accumulated) * alphas
+    alphas = 1.0 - torch.exp(-sigmas * deltas)
+    light = transmittance(sigmas, deltas)
+    weights = light * alphas
+    if transmittance_threshold > 0:
+        weights = weights * (light >= transmittance_threshold)
+    return weights
 
 
 def accumulate(weights: Tensor, values: Tensor | None = None) -> Tensor:
@@ -48,8 +59,8 @@ def composite(
         t_mids: ``[R, S]`` sample distances along the ray.
         background: ``[R, 3]`` colour behind each ray.
     Returns:
-        ``rgb [R, 3]``, ``depth [R]`` (expected distance where opaque, weighted by opacity) and
-        ``opacity [R]``.
+        ``rgb [R, 3]`` = ``sum_i w_i c_i + (1 - opacity) * background``, ``depth [R]`` =
+        ``sum_i w_i t_i`` (not normalised by opacity) and ``opacity [R]`` = ``sum_i w_i``.
     """
     opacity = weights.sum(dim=-1)
     rgb = accumulate(weights, rgbs) + (1.0 - opacity).unsqueeze(-1) * background

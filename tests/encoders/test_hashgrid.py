@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -18,9 +19,11 @@ def grid(**kw) -> HashGrid:
 
 def test_level_layout_follows_instant_ngp() -> None:
     g = HashGrid(3, 16, 4, 32, 16, 2048)
-    # per_level_scale = (2048/32)^(1/15); level l has ceil(32 * s^l - 1) + 1 vertices per axis.
-    s = (2048 / 32) ** (1 / 15)
-    expected = [math.ceil(32 * s**l - 1) + 1 for l in range(16)]
+    # per_level_scale = (2048/32)^(1/15); level l has ceil(32 * s^l - 1) + 1 vertices per axis, with
+    # s^l evaluated as tiny-cuda-nn does, exp2f(l * log2f(s)) in float32 (level 5 gives 129, not 128).
+    log2_s = np.log2(np.float32((2048 / 32) ** (1 / 15)))
+    expected = [int(np.ceil(np.exp2(np.float32(l) * log2_s) * np.float32(32) - np.float32(1))) + 1 for l in range(16)]
+    assert expected[5] == 129
     assert g.resolutions.tolist() == expected
     assert g.hashed.tolist() == [r**3 > 2**16 for r in expected]
     assert g.sizes.tolist() == [min(2**16, math.ceil(r**3 / 8) * 8) for r in expected]

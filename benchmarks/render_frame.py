@@ -1,0 +1,149 @@
+"""Full-frame render time of an R2-Talker head at 450 x 450: samplers side by side; on CUDA, torch vs tiny-cuda-nn.
+
+    python benchmarks/render_frame.py                                  # paper-sized field, head proxy
+    python benchmarks/render_frame.py --run runs/quickstart/default    # a trained run's field
+
+Without ``--run``, the field has R2-Talker's paper sizes (Table 6: 16 x 4 positional grid, 128-wide
+sigma net, landmark hash grid + M-AGLO) with untrained weights, and the occupancy grid (128^3) is
+set to an ellipsoidal head proxy: every ray through the proxy takes up to ``max_steps`` samples
+and an untrained field never saturates a ray, so this is the marcher's worst case. With ``--run``,
+a trained run renders its first held-out frame at 450 x 450 (intrinsics scaled), where early
+termination and the learned occupancy apply. Figures are the best of ``--repeats`` renders.
+CUDA targets (issue): a 450 x 450 R2 head frame under 10 ms; torch backend within 3x of
+tiny-cuda-nn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import time
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from talker.config import compose_config, instantiate
+from talker.data.cameras import pixel_rays
+from talker.encoders import HashGrid
+from talker.encoders import tcnn as tcnn_backend
+from talker.modules.head import HeadModule
+from talker.rendering import RayMarcher, UniformSampler, render_chunked
+
+
+def paper_module() -> tuple[HeadModule, dict, torch.Tensor, torch.Tensor]:
+    cfg = compose_config([])
+    module: HeadModule = instantiate(cfg.model, "model")
+    grid = module.occupancy
+    centers = grid.cell_centers(0, torch.arange(grid.resolution**3))
+    head = ((centers / torch.tensor([0.35, 0.45, 0.4])) ** 2).sum(-1) < 1  # a head-sized ellipsoid
+    grid.density.view(-1)[:] = head.float() * 100.0
+    grid.updates.fill_(1)
+    grid._threshold()
+    cond = {"landmarks": torch.rand(cfg.data.landmark_window, 68, 3) * 0.6 - 0.3}
+    c2w = torch.eye(4)
+    c2w[2, 3] = -3.0  # ngp frame: the camera looks down +z at the box centre
+    fov = torch.deg2rad(torch.tensor(24.0))
+    focal = 450 / 2 / torch.tan(fov / 2)
+    intrinsics = torch.tensor([focal, focal, 225.0, 225.0])
+    return module, cond, c2w, intrinsics
+
+
+def run_module(run: Path) -> tuple[HeadModule, dict, torch.Tensor, torch.Tensor]:
+    cfg = OmegaConf.load(run / "config.yaml")
+    module: HeadModule = instantiate(cfg.model, "model")
+    state = torch.load(run / "checkpoints/last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+    module.load_state_dict(state)
+    datamodule = instantiate(cfg.data, "data")
+    datamodule.setup("fit")
+    split = datamodule.val_split
+    scale = 450 / split.width
+    intrinsics = split.intrinsics * torch.tensor([scale, scale, scale, scale])
+    cond = {"landmarks": split.landmark_window(0, datamodule.landmark_window)}
+    return module, cond, split.poses[0], intrinsics
+
+
+def time_render(module: HeadModule, frame: dict, sampler, compact: bool, repeats: int, device: str) -> tuple[float, int]:
+    module.sampler = sampler
+    field_fn = functools.partial(module.field, cond=module.conditioning(frame["cond"]), frame=frame["cond"])
+
+    def render():
+        return render_chunked(
+            field_fn, frame["rays_o"], frame["rays_d"], frame["background"], chunk=module.eval_chunk,
+            bound=module.field.bound, sampler=sampler, occupancy=module.occupancy, compact=compact,
+        )
+
+    if device == "cuda":
+        render()  # warm-up (allocator, tiny-cuda-nn set-up)
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        out = render()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return best, out.num_evaluated
+
+
+def make_frame(cond: dict, c2w: torch.Tensor, intrinsics: torch.Tensor, size: int, device: str) -> dict:
+    ys, xs = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    pixels = torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=-1)
+    rays_o, rays_d = pixel_rays(c2w.float(), intrinsics.float(), pixels)
+    return {
+        "rays_o": rays_o.to(device),
+        "rays_d": rays_d.to(device),
+        "background": torch.ones(size * size, 3, device=device),
+        "cond": {k: v.to(device) for k, v in cond.items()},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=Path, default=None, help="a run folder (config.yaml, checkpoints/last.ckpt)")
+    parser.add_argument("--size", type=int, default=450)
+    parser.add_argument("--repeats", type=int, default=1)
+    args = parser.parse_args()
+    module, cond, c2w, intrinsics = run_module(args.run) if args.run else paper_module()
+    module.eval()
+    marcher = module.sampler
+    what = f"trained run {args.run}" if args.run else "paper-sized R2 field (untrained), ellipsoid head proxy"
+    print(f"{what}; {args.size} x {args.size} rays; torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
+    variants = [
+        ("uniform 64 samples/ray, skip empty (skeleton)", UniformSampler(num_samples=64), False),
+        (f"ray marcher (max_steps={marcher.max_steps}), no compaction", marcher, False),
+        (f"ray marcher (max_steps={marcher.max_steps}), compacted", marcher, True),
+    ]
+    frame = make_frame(cond, c2w, intrinsics, args.size, "cpu")
+    print(f"{'CPU':60s} {'s/frame':>9s} {'evals/frame':>12s} {'speed-up':>9s}")
+    baseline = None
+    with torch.no_grad():
+        for name, sampler, compact in variants:
+            seconds, evals = time_render(module, frame, sampler, compact, args.repeats, "cpu")
+            baseline = baseline or seconds
+            print(f"{name:60s} {seconds:9.2f} {evals:12d} {baseline / seconds:8.2f}x")
+    if not torch.cuda.is_available():
+        print("CUDA: not available here; the GPU frame time (target < 10 ms) and torch vs tiny-cuda-nn need a GPU")
+        return
+    module.cuda()
+    frame = make_frame(cond, c2w, intrinsics, args.size, "cuda")
+    print(f"\nCUDA ({torch.cuda.get_device_name()}): {'backend':10s} {'ms/frame':>9s}")
+    times = {}
+    for backend in ("torch", "tcnn"):
+        if backend == "tcnn" and not tcnn_backend.available():
+            print(f"  tcnn: missing ({tcnn_backend.INSTALL_HINT})")
+            continue
+        for grid in module.modules():
+            if isinstance(grid, HashGrid):
+                grid.backend = backend if (backend == "torch" or tcnn_backend.supports(grid)) else "torch"
+        with torch.no_grad(), torch.autocast("cuda", dtype=torch.float16):
+            seconds, _ = time_render(module, frame, marcher, True, max(args.repeats, 5), "cuda")
+        times[backend] = seconds
+        print(f"  {backend:10s} {seconds * 1000:9.2f} (target < 10 ms)")
+    if len(times) == 2:
+        print(f"  torch / tcnn: {times['torch'] / times['tcnn']:.2f} (target <= 3)")
+
+
+if __name__ == "__main__":
+    main()
