@@ -16,6 +16,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never wait on the hub from a tes
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
 REPO = Path(__file__).resolve().parent.parent
+# Real media and MediaPipe's face_landmarker.task (../shared next to a checkout; a worktree sits one level deeper).
+SHARED = next((p for p in (REPO.parent / "shared", REPO.parent.parent / "shared") if p.is_dir()), None)
 
 # Overrides that shrink any experiment to a seconds-long CPU smoke run.
 TINY = [
@@ -45,6 +47,8 @@ TINY = [
     "trainer.log_every_n_steps=1",
     "trainer.enable_progress_bar=false",
     "callbacks.checkpoint.every_n_train_steps=2",
+    "callbacks.evaluation.speed.frames=2",
+    "callbacks.evaluation.speed.warmup=1",
 ]
 
 
