@@ -118,7 +118,7 @@ def _load_images(source: Path) -> tuple[list[tuple[int, np.ndarray]], float | No
 
 
 def _tensor(image: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(image)).float() / 255.0
+    return torch.from_numpy(np.array(image, copy=True)).float() / 255.0  # decoded frames may be read-only
 
 
 def evaluate_frames(

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import hydra
 import lightning as L
+from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from talker.config import CONFIG_DIR, ConfigError, check_overrides, instantiate
+from talker.config import CONFIG_DIR, NOT_IN_NAME, ConfigError, check_overrides, instantiate
 from talker.utils.io import write_text_atomic
 
 RESOLVED_CONFIG = "config.yaml"
@@ -61,9 +62,16 @@ def train(cfg: DictConfig) -> Path:
 
 
 def hparams(cfg: DictConfig) -> dict:
-    """Flat choices of the axes, for TensorBoard's hparams view."""
-    choices = OmegaConf.select(cfg, "hydra.runtime.choices") or {}
-    flat = {k: v for k, v in dict(choices).items() if not k.startswith("hydra")} if choices else {}
+    """Flat choices of the axes and the run's key overrides, for TensorBoard's hparams view."""
+    choices = OmegaConf.select(cfg, "hydra.runtime.choices")
+    overrides = OmegaConf.select(cfg, "hydra.overrides.task")
+    if choices is None and HydraConfig.initialized():  # inside a Hydra run the node lives in HydraConfig
+        choices, overrides = HydraConfig.get().runtime.choices, HydraConfig.get().overrides.task
+    flat = {k: v for k, v in dict(choices or {}).items() if not k.startswith("hydra")}
+    for item in overrides or []:  # e.g. field.position_encoder.level_dim=4 of a Table 8 grid
+        key, _, value = str(item).lstrip("+~").partition("=")
+        if "." in key and not key.startswith(NOT_IN_NAME):
+            flat[key] = value
     flat.update({"seed": cfg.seed, "name": cfg.name})
     return flat
 

@@ -100,6 +100,7 @@ def score_frames(
 ) -> tuple[EvalResult, np.ndarray | None]:
     """Score a stream of frames and write metrics.json, frames.csv (and renders/, mouth_strip.png) into ``out_dir``."""
     out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     columns: list[tuple[float, np.ndarray]] = []  # (mouth opening, tiles) per frame, for the strip
 
     def stream() -> Iterator[EvalFrame]:
@@ -190,14 +191,17 @@ class EvaluationCallback(L.Callback):
             scalars.update({f"speed/{k}_ms": v for k, v in speed["stages_ms"].items()})
             scalars.update({"speed/total_ms": speed["total_ms"], "speed/fps": speed["fps"]})
         for logger in trainer.loggers:
-            logger.log_metrics(scalars, step=trainer.global_step)
-            if isinstance(logger, TensorBoardLogger):
-                if strip is not None:
-                    logger.experiment.add_image("eval/mouth_strip", strip, trainer.global_step, dataformats="HWC")
-                # Re-log the run's hyperparameters with its final metrics: TensorBoard's hparams view
-                # then lists every run of a grid with its held-out scores.
-                logger.log_hyperparams(logger.hparams, scalars)
-                logger.experiment.flush()
+            if not isinstance(logger, TensorBoardLogger):
+                logger.log_metrics(scalars, step=trainer.global_step)
+                continue
+            if strip is not None:
+                logger.experiment.add_image("eval/mouth_strip", strip, trainer.global_step, dataformats="HWC")
+            # The run's hyperparameters with its final metrics (also logged as scalars at this step):
+            # TensorBoard's hparams view then lists every run of a grid with its held-out scores.
+            # train() logged the hyperparameters without metrics, which writes no hparams summary,
+            # so this is the run's first one -- the one TensorBoard reads.
+            logger.log_hyperparams(logger.hparams, scalars, step=trainer.global_step)
+            logger.experiment.flush()
         summary = ", ".join(f"{k}={v:.3f}" for k, v in result.summary.items())
         rank_zero_info(f"[talker] held-out metrics ({len(result.per_frame)} frames): {summary}")
         for name, reason in result.unavailable.items():
