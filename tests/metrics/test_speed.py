@@ -54,3 +54,10 @@ def test_frames_at_the_dataset_resolution_are_the_evaluation_rays(tiny_clip: Pat
     # The centre ray is unchanged by the scaled intrinsics.
     centre = lambda f, n: f["rays_d"].view(n, n, 3)[n // 2 - 1 : n // 2 + 1, n // 2 - 1 : n // 2 + 1].mean((0, 1))  # noqa: E731
     torch.testing.assert_close(centre(double, 64), centre(native, 32), atol=1e-3, rtol=0)
+
+
+@pytest.mark.requires_cuda
+def test_cuda_pipelines_are_timed_with_events() -> None:
+    x = torch.randn(512, 512, device="cuda")
+    result = SpeedProfile(frames=3, warmup=1).run([("matmul", lambda a: a @ a)], [x], device="cuda")
+    assert result["timer"] == "cuda events" and result["stages_ms"]["matmul"] > 0
