@@ -3,8 +3,11 @@ PYTHON ?= python
 
 .PHONY: install quickstart test
 
+# mediapipe 0.10.21 (LMD's landmark detector) goes in without its declared pins, which would
+# downgrade numpy and protobuf; what it needs at run time is in the `landmarks` extra.
 install:
 	$(PYTHON) -m pip install -c constraints.txt -e ".[all,dev]"
+	$(PYTHON) -m pip install -c constraints.txt --no-deps mediapipe==0.10.21
 	$(PYTHON) -m talker.install
 
 quickstart: install

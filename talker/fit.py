@@ -19,7 +19,7 @@ from hydra.types import RunMode
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from talker.config import CONFIG_DIR, ConfigError, check_overrides, grid_axes, grid_folder, instantiate
+from talker.config import CONFIG_DIR, NOT_IN_NAME, ConfigError, check_overrides, grid_axes, grid_folder, instantiate
 from talker.grid import check_existing_run, claim_device, clear_failure, failed_cells, record_failure
 from talker.utils.io import write_text_atomic
 
@@ -81,9 +81,16 @@ def _fit(cfg: DictConfig, run_dir: Path) -> Path:
 
 
 def hparams(cfg: DictConfig) -> dict:
-    """Flat choices of the axes, for TensorBoard's hparams view."""
-    choices = OmegaConf.select(cfg, "hydra.runtime.choices") or {}
-    flat = {k: v for k, v in dict(choices).items() if not k.startswith("hydra")} if choices else {}
+    """Flat choices of the axes and the run's key overrides, for TensorBoard's hparams view."""
+    choices = OmegaConf.select(cfg, "hydra.runtime.choices")
+    overrides = OmegaConf.select(cfg, "hydra.overrides.task")
+    if choices is None and HydraConfig.initialized():  # inside a Hydra run the node lives in HydraConfig
+        choices, overrides = HydraConfig.get().runtime.choices, HydraConfig.get().overrides.task
+    flat = {k: v for k, v in dict(choices or {}).items() if not k.startswith("hydra")}
+    for item in overrides or []:  # e.g. field.position_encoder.level_dim=4 of a Table 8 grid
+        key, _, value = str(item).lstrip("+~").partition("=")
+        if "." in key and not key.startswith(NOT_IN_NAME):
+            flat[key] = value
     flat.update({"seed": cfg.seed, "name": cfg.name})
     return flat
 

@@ -7,17 +7,23 @@ that passes here exercises the same code path a user runs.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never wait on the hub from a test
+# Tests make the weights they need: never read whatever the user's torch cache holds.
+os.environ["TORCH_HOME"] = tempfile.mkdtemp(prefix="talker-tests-torch-")
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
 REPO = Path(__file__).resolve().parent.parent
-# Real media (speech, video) outside the repository; CI clones may not have it.
-SHARED_DATA = Path(os.environ.get("TALKER_SHARED_DATA", REPO.parent / "shared" / "data"))
+# Real media and MediaPipe's face_landmarker.task: $TALKER_SHARED, or ../shared next to a checkout
+# (a worktree sits one level deeper). CI clones may not have it.
+_CANDIDATES = [Path(os.environ["TALKER_SHARED"])] if "TALKER_SHARED" in os.environ else []
+SHARED = next((p for p in (*_CANDIDATES, REPO.parent / "shared", REPO.parent.parent / "shared") if p.is_dir()), None)
+SHARED_DATA = SHARED / "data" if SHARED else REPO.parent / "shared" / "data"
 
 # Overrides that shrink any experiment to a seconds-long CPU smoke run.
 TINY = [
@@ -47,6 +53,8 @@ TINY = [
     "trainer.log_every_n_steps=1",
     "trainer.enable_progress_bar=false",
     "callbacks.checkpoint.every_n_train_steps=2",
+    "callbacks.evaluation.speed.frames=2",
+    "callbacks.evaluation.speed.warmup=1",
 ]
 
 
@@ -72,9 +80,9 @@ def tiny_overrides(data_dir: Path, tmp_path: Path) -> list[str]:
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """``../shared/data`` (or $TALKER_SHARED_DATA); tests that need real media skip without it."""
+    """``../shared/data`` (or $TALKER_SHARED/data); tests that need real media skip without it."""
     if not (SHARED_DATA / "audio").is_dir():
-        pytest.skip(f"real media not available: {SHARED_DATA} absent (set TALKER_SHARED_DATA to its location)")
+        pytest.skip(f"real media not available: {SHARED_DATA} absent (set TALKER_SHARED to the folder holding data/ and models/)")
     return SHARED_DATA
 
 

@@ -18,7 +18,7 @@ from talker.fit import train
 
 from .conftest import TINY
 
-RUN_FILES = ("config.yaml", "checkpoints/last.ckpt", "metrics.json", "frames.csv", "mouth_strip.png", ".hydra/config.yaml")
+RUN_FILES = ("config.yaml", "checkpoints/last.ckpt", "metrics.json", "frames.csv", "mouth_strip.png", "speed.json", ".hydra/config.yaml")
 
 
 def assert_complete_run(run: Path) -> dict:
@@ -29,6 +29,13 @@ def assert_complete_run(run: Path) -> dict:
     metrics = json.loads((run / "metrics.json").read_text())
     assert math.isfinite(metrics["metrics"]["psnr"]) and metrics["num_frames"] > 0
     return metrics
+
+
+def assert_hparams_view(run: Path) -> None:
+    """Through the real entry point the hparams view shows the config choices with the final metrics."""
+    from .callbacks.tb_views import assert_hparams_view_has_final_metrics
+
+    assert_hparams_view_has_final_metrics(run / "tb", "conditioning", "schedule", "seed")
 
 
 @pytest.mark.slow
@@ -47,6 +54,7 @@ def test_smoke_train_every_experiment(experiment: str, data_dir: Path, tmp_path:
     assert len(runs_of_experiment) == len(cells), runs_of_experiment
     for run in runs_of_experiment:
         assert_complete_run(run)
+        assert_hparams_view(run)
         assert not run.name.isdigit(), "run folders are named by overrides, not job numbers"
     if len(cells) > 1:
         names = {run.name for run in runs_of_experiment}
@@ -54,6 +62,12 @@ def test_smoke_train_every_experiment(experiment: str, data_dir: Path, tmp_path:
             swept = [o for o in cell if o.split("=")[0] in ("conditioning", "schedule")]
             assert any(all(o in name for o in swept) for name in names), (cell, names)
     assert "tensorboard --logdir" in proc.stderr + proc.stdout
+    if experiment == "ablation":  # the grid's run folders are what Table 4 is built from
+        from talker.reporting import build_table, collect_runs
+
+        table = build_table(collect_runs(runs), "table4")
+        for row in ("+ Landmark encoding", "+ M-AGLO", "+ Progressive optimization"):
+            assert table.cells[(row, "PSNR")].n == 1, row
 
 
 def check_cells(experiment: str) -> list[list[str]]:

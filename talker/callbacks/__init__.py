@@ -1,7 +1,8 @@
-"""Lightning callbacks: evaluation (metrics.json) and image logging."""
+"""Lightning callbacks: evaluation (metrics.json, speed.json), image panels, conditioning projector, step seeding."""
 
-from talker.callbacks.evaluation import EvaluationCallback, evaluate_module
+from talker.callbacks.evaluation import EvaluationCallback, evaluate_module, score_frames
 from talker.callbacks.images import ImageLogger
+from talker.callbacks.projector import ConditioningProjector
 from talker.callbacks.seeding import StepSeed
 
-__all__ = ["EvaluationCallback", "ImageLogger", "StepSeed", "evaluate_module"]
+__all__ = ["ConditioningProjector", "EvaluationCallback", "ImageLogger", "StepSeed", "evaluate_module", "score_frames"]

@@ -1,7 +1,36 @@
-"""Metrics: one implementation of each, shared by every arm, baseline and external render."""
+"""Metrics: one implementation of each, shared by every arm, baseline and external render.
 
-from talker.metrics.base import EvalFrame, Metric
+Image quality: :class:`PSNR`, :class:`SSIM` (full frame, face, mouth), :class:`LPIPS`, :class:`FID`.
+Lip motion: :class:`LMD` (MediaPipe landmarks), :class:`Sync` (SyncNet confidence / distance).
+Speed: :class:`SpeedProfile` (per-module times and FPS). Weights that cannot be downloaded load from
+the standard cache or a configured file; when missing, a metric is reported unavailable with why.
+"""
+
+from talker.metrics.base import EvalContext, EvalFrame, Metric, MetricUnavailable, MetricUnavailableWarning
 from talker.metrics.evaluator import EvalResult, Evaluator
+from talker.metrics.fid import FID
+from talker.metrics.lmd import LMD
+from talker.metrics.perceptual import LPIPS
 from talker.metrics.psnr import PSNR, psnr
+from talker.metrics.speed import SpeedProfile
+from talker.metrics.ssim import SSIM, ssim
+from talker.metrics.sync import Sync
 
-__all__ = ["EvalFrame", "EvalResult", "Evaluator", "Metric", "PSNR", "psnr"]
+__all__ = [
+    "FID",
+    "LMD",
+    "LPIPS",
+    "PSNR",
+    "SSIM",
+    "EvalContext",
+    "EvalFrame",
+    "EvalResult",
+    "Evaluator",
+    "Metric",
+    "MetricUnavailable",
+    "MetricUnavailableWarning",
+    "SpeedProfile",
+    "Sync",
+    "psnr",
+    "ssim",
+]

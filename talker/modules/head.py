@@ -11,7 +11,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 
-from talker.conditioning.base import ConditioningStrategy
+from talker.conditioning.base import Conditioning, ConditioningStrategy
 from talker.encoders.hashgrid import HashGrid
 from talker.fields.base import Field
 from talker.losses import mse, opacity_entropy
@@ -115,7 +115,12 @@ class HeadModule(L.LightningModule):
     @torch.no_grad()
     def render_frame(self, frame: Mapping[str, Any]) -> RenderOutput:
         """Render every ray of a frame (``Frames`` item), chunked and compacted, without gradients."""
-        field_fn = functools.partial(self.field, cond=self.conditioning(frame["cond"]), frame=frame["cond"])
+        return self.render_conditioned(frame, self.conditioning(frame["cond"]))
+
+    @torch.no_grad()
+    def render_conditioned(self, frame: Mapping[str, Any], cond: Conditioning) -> RenderOutput:
+        """:meth:`render_frame` after the conditioning step (the speed profile times the two apart)."""
+        field_fn = functools.partial(self.field, cond=cond, frame=frame["cond"])
         return render_chunked(
             field_fn, frame["rays_o"], frame["rays_d"], frame["background"], chunk=self.eval_chunk,
             bound=self.field.bound, sampler=self.sampler, occupancy=self.occupancy,
@@ -191,8 +196,9 @@ class HeadModule(L.LightningModule):
         nets = [p for p in self.parameters() if id(p) not in encoder_ids]
         optimizer = torch.optim.AdamW(
             [
-                {"params": encoders, "lr": self.lr_encoder, "weight_decay": 0.0},
-                {"params": nets, "lr": self.lr_net, "weight_decay": self.weight_decay},
+                # Named groups: LearningRateMonitor logs them as lr-AdamW/encoder and lr-AdamW/net.
+                {"name": "encoder", "params": encoders, "lr": self.lr_encoder, "weight_decay": 0.0},
+                {"name": "net", "params": nets, "lr": self.lr_net, "weight_decay": self.weight_decay},
             ],
             betas=(0.9, 0.99),
             eps=1e-15,

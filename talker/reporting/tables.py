@@ -1,0 +1,279 @@
+"""Paper-shaped tables from collected runs: mean +- std over seeds, best and second best, the paper's numbers.
+
+A table is specified in ``experiments/<name>.yaml``::
+
+    title: "Table 4. Ablation study on modules"
+    row_header: Method                       # first column's header (optional)
+    where: {name: ablation}                 # runs this table considers (optional)
+    rows:                                    # one per method / arm, selected by run columns
+      - {label: "+ M-AGLO", where: {conditioning: landmark_hash, schedule: constant}}
+    columns:                                 # one per metric
+      - {label: PSNR, metric: psnr, better: higher, digits: 2}
+      - {label: Sync (cross gender), metric: sync_conf, better: higher, where: {setting: cross_gender}}
+    paper:                                   # reference numbers by row and column label (null: N/A)
+      "+ M-AGLO": {PSNR: 26.7414}
+
+A cell averages the ``metric`` over every run matching the table's, the row's and the column's
+``where`` (a value or a list of accepted values); runs differing only in seed are what it averages
+over. Standard deviations are sample standard deviations (n - 1); with one run only the mean is shown.
+In every column, the best mean is bold and the second best underlined, as in the papers; the paper's
+numbers sit next to ours and are ranked among themselves.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from talker.reporting.runs import ReportError, _read_yaml
+
+EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent.parent / "experiments"
+MISSING = "–"
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    where: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Column:
+    label: str
+    metric: str
+    better: str = "higher"  # or "lower"
+    digits: int = 4
+    where: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def arrow(self) -> str:
+        return "↑" if self.better == "higher" else "↓"
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    title: str
+    rows: tuple[Row, ...]
+    columns: tuple[Column, ...]
+    where: dict[str, Any] = field(default_factory=dict)
+    paper: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    source: str = ""
+    row_header: str = "Method"
+
+
+def load_table_spec(name: str | Path) -> TableSpec:
+    """A table specification: a YAML path, or a name in the repository's ``experiments/`` folder."""
+    path = Path(name)
+    if not path.is_file():
+        path = EXPERIMENTS_DIR / f"{name}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.yaml")) if EXPERIMENTS_DIR.is_dir() else []
+        raise ReportError(f"{name}: no such table specification (known: {', '.join(known) or 'none'})")
+    raw = _read_yaml(path) or {}
+    for key in ("title", "rows", "columns"):
+        if key not in raw:
+            raise ReportError(f"{path}: missing key '{key}'")
+    try:
+        rows = tuple(Row(label=str(r["label"]), where=dict(r.get("where") or {})) for r in raw["rows"])
+        columns = tuple(
+            Column(str(c["label"]), str(c["metric"]), str(c.get("better", "higher")), int(c.get("digits", 4)), dict(c.get("where") or {}))
+            for c in raw["columns"]
+        )
+    except (KeyError, TypeError) as exc:
+        raise ReportError(f"{path}: every row needs a label and every column a label and a metric ({exc})") from exc
+    for column in columns:
+        if column.better not in ("higher", "lower"):
+            raise ReportError(f"{path}: column {column.label!r}: better must be 'higher' or 'lower', not {column.better!r}")
+    labels = {r.label for r in rows}
+    paper = {str(k): dict(v or {}) for k, v in (raw.get("paper") or {}).items()}
+    for row_label, values in paper.items():
+        unknown_cols = set(values) - {c.label for c in columns}
+        if row_label not in labels or unknown_cols:
+            raise ReportError(f"{path}: paper numbers for unknown row {row_label!r} or columns {sorted(unknown_cols)}")
+    return TableSpec(
+        path.stem, str(raw["title"]), rows, columns, dict(raw.get("where") or {}), paper, str(raw.get("source", "")),
+        str(raw.get("row_header", "Method")),
+    )
+
+
+def _matches(runs: pd.DataFrame, where: dict[str, Any]) -> pd.Series:
+    """Runs whose ``key`` column equals one of the accepted values (numbers compare as numbers: 2 == 2.0)."""
+    mask = pd.Series(True, index=runs.index)
+    for key, accepted in where.items():
+        if key not in runs.columns:
+            return pd.Series(False, index=runs.index)
+        column = runs[key]
+        hit = pd.Series(False, index=runs.index)
+        for value in accepted if isinstance(accepted, list) else [accepted]:
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                hit |= pd.to_numeric(column, errors="coerce") == value
+            else:
+                hit |= column.astype(str) == str(value)
+        mask &= hit
+    return mask
+
+
+@dataclass
+class Cell:
+    """``n`` runs have the metric, out of ``runs`` matching the row and column (the others lack it)."""
+
+    mean: float | None
+    std: float | None
+    n: int
+    runs: int = 0
+
+
+def _rank(values: dict[str, float | None], better: str) -> dict[str, str]:
+    """Row -> "best" / "second" by value (ties share a rank)."""
+    present = sorted({v for v in values.values() if v is not None and not math.isnan(v)}, reverse=better == "higher")
+    marks = {}
+    for row, value in values.items():
+        if value is not None and present and value == present[0]:
+            marks[row] = "best"
+        elif value is not None and len(present) > 1 and value == present[1]:
+            marks[row] = "second"
+    return marks
+
+
+@dataclass
+class Table:
+    """A built table; ``frame()`` for numbers, ``markdown()`` and ``latex()`` for the paper's shape."""
+
+    spec: TableSpec
+    cells: dict[tuple[str, str], Cell]
+    runs: dict[str, int]  # row label -> runs matching the row (all its columns)
+
+    def paper_value(self, row: str, column: str) -> float | None:
+        value = self.spec.paper.get(row, {}).get(column)
+        return None if value is None else float(value)
+
+    def marks(self) -> tuple[dict[tuple[str, str], str], dict[tuple[str, str], str]]:
+        """Best / second marks of our means and of the paper's numbers, by (row, column)."""
+        ours, paper = {}, {}
+        for col in self.spec.columns:
+            for source, out in ((lambda r: self.cells[(r, col.label)].mean, ours), (lambda r: self.paper_value(r, col.label), paper)):
+                ranked = _rank({row.label: source(row.label) for row in self.spec.rows}, col.better)
+                out.update({(row, col.label): mark for row, mark in ranked.items()})
+        return ours, paper
+
+    def frame(self) -> pd.DataFrame:
+        """Numbers: one row per table row, columns ``(label, mean | std | n | paper)``."""
+        data = {}
+        for col in self.spec.columns:
+            for part in ("mean", "std", "n"):
+                data[(col.label, part)] = [getattr(self.cells[(r.label, col.label)], part) for r in self.spec.rows]
+            data[(col.label, "paper")] = [self.paper_value(r.label, col.label) for r in self.spec.rows]
+        frame = pd.DataFrame(data, index=[r.label for r in self.spec.rows])
+        frame.columns = pd.MultiIndex.from_tuples(frame.columns)
+        return frame.astype({c: float for c in frame.columns if c[1] != "n"})
+
+    def _ours_text(self, row: str, col: Column, pm: str) -> str:
+        """``mean ± std``; ``(n=k)`` when only k of the row's runs have this metric."""
+        cell = self.cells[(row, col.label)]
+        if cell.mean is None:
+            return MISSING
+        text = f"{cell.mean:.{col.digits}f}"
+        text += f" {pm} {cell.std:.{col.digits}f}" if cell.std is not None else ""
+        return text + (f" (n={cell.n})" if cell.n < cell.runs else "")
+
+    def _paper_text(self, row: str, col: Column) -> str:
+        value = self.paper_value(row, col.label)
+        if value is None:
+            return "N/A" if col.label in self.spec.paper.get(row, {}) else MISSING
+        return f"{value:.{col.digits}f}"
+
+    def runs_per_row(self) -> list[str]:
+        return [str(self.runs[row.label]) if self.runs[row.label] else MISSING for row in self.spec.rows]
+
+    def markdown(self) -> str:
+        """GitHub markdown: ``**best**``, ``<u>second</u>``; "ours" is mean ± std over seeds."""
+        ours_marks, paper_marks = self.marks()
+        wrap = {"best": "**{}**", "second": "<u>{}</u>"}
+        header = [self.spec.row_header] + [h for c in self.spec.columns for h in (f"{c.label}{c.arrow}", f"{c.label} (paper)")] + ["runs"]
+        lines = [f"**{self.spec.title}**", "", "| " + " | ".join(header) + " |", "|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|"]
+        for row, runs in zip(self.spec.rows, self.runs_per_row()):
+            cells = [row.label.replace("|", "\\|")]
+            for col in self.spec.columns:
+                key = (row.label, col.label)
+                cells.append(wrap.get(ours_marks.get(key), "{}").format(self._ours_text(row.label, col, "±")))
+                cells.append(wrap.get(paper_marks.get(key), "{}").format(self._paper_text(row.label, col)))
+            cells.append(runs)
+            lines.append("| " + " | ".join(cells) + " |")
+        return "\n".join(lines) + "\n"
+
+    def latex(self) -> str:
+        """A booktabs table: two sub-columns (ours, paper) per metric; \\textbf best, \\underline second."""
+        ours_marks, paper_marks = self.marks()
+        wrap = {"best": "\\textbf{{{}}}", "second": "\\underline{{{}}}"}
+        arrows = {"↑": "$\\uparrow$", "↓": "$\\downarrow$"}
+        n = len(self.spec.columns)
+        lines = [
+            "\\begin{table}[t]",
+            "\\centering",
+            f"\\caption{{{_latex_escape(self.spec.title)}}}",
+            f"\\label{{tab:{self.spec.name}}}",
+            "\\begin{tabular}{l" + "rr" * n + "r}",
+            "\\toprule",
+            f"{_latex_escape(self.spec.row_header)} & " + " & ".join(f"\\multicolumn{{2}}{{c}}{{{_latex_escape(c.label)}{arrows[c.arrow]}}}" for c in self.spec.columns) + " & runs \\\\",
+            " ".join(f"\\cmidrule(lr){{{2 + 2 * i}-{3 + 2 * i}}}" for i in range(n)),
+            " & " + " & ".join("ours & paper" for _ in self.spec.columns) + " & \\\\",
+            "\\midrule",
+        ]
+        for row, runs in zip(self.spec.rows, self.runs_per_row()):
+            cells = [_latex_escape(row.label)]
+            for col in self.spec.columns:
+                key = (row.label, col.label)
+                ours = self._ours_text(row.label, col, "$\\pm$").replace(MISSING, "--")
+                cells.append(wrap.get(ours_marks.get(key), "{}").format(ours))
+                cells.append(wrap.get(paper_marks.get(key), "{}").format(self._paper_text(row.label, col).replace(MISSING, "--")))
+            cells.append(runs.replace("–", "--"))
+            lines.append(" & ".join(cells) + " \\\\")
+        lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
+        return "\n".join(lines) + "\n"
+
+    def write(self, folder: str | Path) -> tuple[Path, Path]:
+        """``<folder>/<name>.md`` and ``<name>.tex``."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        md, tex = folder / f"{self.spec.name}.md", folder / f"{self.spec.name}.tex"
+        md.write_text(self.markdown())
+        tex.write_text(self.latex())
+        return md, tex
+
+
+def _latex_escape(text: str) -> str:
+    for char, escaped in (("\\", "\\textbackslash{}"), ("&", "\\&"), ("%", "\\%"), ("_", "\\_"), ("#", "\\#"), ("†", "$^\\dagger$")):
+        text = text.replace(char, escaped)
+    return text
+
+
+def build_table(runs: pd.DataFrame, spec: TableSpec | str | Path) -> Table:
+    """Average each (row, column) cell over the matching runs (seeds)."""
+    if not isinstance(spec, TableSpec):
+        spec = load_table_spec(spec)
+    scope = _matches(runs, spec.where) if len(runs) else pd.Series(dtype=bool)
+    cells, counts = {}, {}
+    for row in spec.rows:
+        counts[row.label] = int((scope & _matches(runs, row.where)).sum()) if len(runs) else 0
+        for col in spec.columns:
+            if not len(runs):
+                cells[(row.label, col.label)] = Cell(None, None, 0)
+                continue
+            mask = scope & _matches(runs, row.where) & _matches(runs, col.where)
+            matching = int(mask.sum())
+            if col.metric not in runs.columns:
+                cells[(row.label, col.label)] = Cell(None, None, 0, matching)
+                continue
+            values = pd.to_numeric(runs.loc[mask, col.metric], errors="coerce").dropna().to_numpy(dtype=float)
+            if len(values) == 0:
+                cells[(row.label, col.label)] = Cell(None, None, 0, matching)
+            else:
+                std = float(np.std(values, ddof=1)) if len(values) > 1 else None
+                cells[(row.label, col.label)] = Cell(float(np.mean(values)), std, len(values), matching)
+    return Table(spec, cells, counts)

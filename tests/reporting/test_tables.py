@@ -1,0 +1,80 @@
+"""Tables from fixture run folders: collected rows, hand-checked cells, and golden markdown / LaTeX.
+
+Regenerate the golden files after an intended format change with
+``TALKER_UPDATE_GOLDEN=1 python -m pytest tests/reporting/test_tables.py`` and review the diff.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import pytest
+
+from talker.reporting import ReportError, build_table, collect_runs, load_table_spec
+
+HERE = Path(__file__).resolve().parent
+RUNS = HERE / "fixtures" / "runs"
+GOLDEN = HERE / "golden"
+TABLES = ("table1", "table2", "table4", "table5", "table8")
+
+
+@pytest.fixture(scope="module")
+def runs():
+    return collect_runs(RUNS)
+
+
+def test_runs_are_keyed_by_config_choices_overrides_and_tags(runs) -> None:
+    assert len(runs) == 14
+    row = runs.set_index("run").loc["ablation/conditioning=landmark_hash,schedule=progressive,seed=0"]
+    assert (row["conditioning"], row["schedule"], row["name"], row["seed"]) == ("landmark_hash", "progressive", "ablation", 0)
+    assert row["psnr"] == 27.0 and row["time_render_module_ms"] == pytest.approx(121.5)
+    unavailable = runs.set_index("run").loc["ablation/conditioning=landmark_hash,schedule=progressive,seed=1"]
+    assert math.isnan(unavailable["sync_conf"]) and unavailable["unavailable"] == "sync"  # never a made-up value
+    assert set(runs["field.position_encoder.level_dim"].dropna()) == {2, 4, 8}
+    assert set(runs["method"].dropna()) == {"wav2lip", "ours", "geneface_pp"}
+    assert "hydra/launcher" not in runs.columns
+
+
+def test_cells_are_mean_and_sample_std_over_seeds(runs) -> None:
+    table = build_table(runs, "table4")
+    cell = table.cells[("+ Landmark encoding", "PSNR")]
+    assert (cell.mean, cell.n) == (pytest.approx(26.2), 2)
+    assert cell.std == pytest.approx(math.sqrt(2 * 0.1**2 / 1))  # n - 1 in the denominator
+    # The quickstart run has the same choices (psnr 20) but is not part of the ablation: excluded.
+    assert table.cells[("+ M-AGLO", "PSNR")].mean == pytest.approx(26.7)
+    # One seed lacks Sync: its cell averages the other, and says so.
+    assert table.cells[("+ Progressive optimization", "Sync")].n == 1 and table.runs["+ Progressive optimization"] == 2
+    assert table.cells[("RAD-NeRF", "PSNR")].n == 0  # no runs of that arm yet
+    ours, paper = table.marks()
+    assert ours[("+ M-AGLO", "LPIPS")] == "best" and ours[("+ Progressive optimization", "LPIPS")] == "second"  # lower is better
+    assert ours[("+ Progressive optimization", "PSNR")] == "best" and ("RAD-NeRF", "PSNR") not in ours
+    assert paper[("+ M-AGLO", "LPIPS")] == "best"
+    frame = table.frame()
+    assert frame.loc["+ M-AGLO", ("PSNR", "paper")] == 26.7414 and frame.loc["+ M-AGLO", ("PSNR", "n")] == 2
+
+
+@pytest.mark.parametrize("name", TABLES)
+def test_golden_tables(runs, name: str) -> None:
+    table = build_table(runs, name)
+    for suffix, text in ((".md", table.markdown()), (".tex", table.latex())):
+        golden = GOLDEN / f"{name}{suffix}"
+        if os.environ.get("TALKER_UPDATE_GOLDEN"):
+            golden.parent.mkdir(exist_ok=True)
+            golden.write_text(text)
+        assert text == golden.read_text(), f"{golden} differs (see the module docstring to regenerate)"
+
+
+def test_bad_specifications_fail_in_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ReportError, match="no such table specification"):
+        load_table_spec("table99")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("title: x\nrows: [{label: a}]\ncolumns: [{label: PSNR, metric: psnr, better: up}]\n")
+    with pytest.raises(ReportError, match="bad.yaml: column 'PSNR': better must be"):
+        load_table_spec(bad)
+    bad.write_text("title: x\nrows: [{label: a}]\ncolumns: [{label: PSNR, metric: psnr}]\npaper: {b: {PSNR: 1}}\n")
+    with pytest.raises(ReportError, match="unknown row 'b'"):
+        load_table_spec(bad)
+    with pytest.raises(ReportError, match="does not exist"):
+        collect_runs(tmp_path / "nowhere")
