@@ -15,6 +15,7 @@ from talker.data.cameras import pixel_rays
 from talker.data.landmarks import landmark_box
 from talker.data.layout import Split, load_split, validate_dataset
 from talker.data.synthetic.generator import SyntheticClip
+from talker.rendering.samplers import RayNoise
 
 
 class RayBatches(Dataset):
@@ -65,13 +66,29 @@ class RayBatches(Dataset):
         }
 
 
+RAY_KEYS = ("rays_o", "rays_d", "rgb", "background")
+
+
+def shard_rays(batch: dict[str, Any], rank: int, world: int) -> dict[str, Any]:
+    """This rank's rays ``[rank::world]`` of a ray batch; ``ray_noise`` then draws the jitter of
+    exactly those rays of the whole batch. Frame-level entries (``cond``, ``index``) are shared."""
+    total = batch["rays_o"].shape[0]
+    if total % world:
+        raise ValueError(f"data.num_rays={total} must be a multiple of the number of processes ({world})")
+    shard = {**batch, **{key: batch[key][rank::world] for key in RAY_KEYS}}
+    shard["ray_noise"] = RayNoise(seed=batch["noise_seed"], total=total, rank=rank, world=world)
+    del shard["noise_seed"]
+    return shard
+
+
 class StepLoader:
     """The training loader: one :class:`RayBatches` item per step, reproducible and resumable.
 
     Epoch ``e`` visits the frames in a permutation seeded by ``(seed, e)``; the rays of its
-    ``k``-th batch are seeded by ``(seed, e, k)``. The loader's state (epoch, position) goes into
+    ``k``-th batch (and their jitter, ``ray_noise``) are seeded by ``(seed, e, k)``. The loader's state (epoch, position) goes into
     Lightning checkpoints, so a resumed run draws exactly the batches an uninterrupted run would.
-    Under DDP each rank takes every ``world_size``-th frame of the permutation.
+    Under DDP every rank draws the same batch and keeps its share of the rays (``[rank::world]``,
+    see :func:`shard_rays`), so the ranks together train on exactly the batch one process would.
     """
 
     def __init__(self, batches: RayBatches, seed: int = 0) -> None:
@@ -84,18 +101,19 @@ class StepLoader:
         return 0, 1
 
     def __len__(self) -> int:
-        rank, world = self._rank()
-        return len(range(rank, len(self.batches), world))
+        return len(self.batches)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         rank, world = self._rank()
         order = torch.randperm(len(self.batches), generator=torch.Generator().manual_seed(self.seed * 100_003 + self.epoch))
-        frames = order[rank::world].tolist()
+        frames = order.tolist()
         while self.position < len(frames):
             position = self.position
             self.position += 1
-            generator = torch.Generator().manual_seed(((self.seed * 100_003 + self.epoch) * 1_000_003 + position) * 31 + rank)
-            yield self.batches.sample(frames[position], generator)
+            generator = torch.Generator().manual_seed((self.seed * 100_003 + self.epoch) * 1_000_003 + position)
+            batch = self.batches.sample(frames[position], generator)
+            batch["noise_seed"] = int(torch.randint(2**62, (1,), generator=generator))
+            yield shard_rays(batch, rank, world)
         self.epoch, self.position = self.epoch + 1, 0
 
     def state_dict(self) -> dict[str, int]:

@@ -19,6 +19,7 @@ from talker.rendering import (
     ConditionSweep,
     OccupancyGrid,
     RayMarcher,
+    RayNoise,
     RaySampler,
     RenderOutput,
     render_chunked,
@@ -100,16 +101,17 @@ class HeadModule(L.LightningModule):
         *,
         frame: Mapping[str, Any] | None = None,
         perturb: bool = False,
+        noise: RayNoise | None = None,
     ) -> RenderOutput:
         """Render rays of one frame with gradients (training).
 
         ``cond`` is the frame's conditioning inputs; ``frame`` the field's per-frame inputs
-        (default: ``cond``; training adds the frame's ``index``)."""
+        (default: ``cond``; training adds the frame's ``index``); ``noise`` the jitter's source."""
         frame = cond if frame is None else frame
         field_fn = functools.partial(self.field, cond=self.conditioning(cond), frame=frame)
         return render_rays(
             field_fn, rays_o, rays_d, background,
-            bound=self.field.bound, sampler=self.sampler, occupancy=self.occupancy, perturb=perturb,
+            bound=self.field.bound, sampler=self.sampler, occupancy=self.occupancy, perturb=perturb, noise=noise,
         )
 
     @torch.no_grad()
@@ -163,19 +165,25 @@ class HeadModule(L.LightningModule):
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> Tensor | None:
         frame = {**batch["cond"], "index": batch["index"]}
         out = self.render(
-            batch["rays_o"], batch["rays_d"], batch["background"], batch["cond"], frame=frame, perturb=True
+            batch["rays_o"], batch["rays_d"], batch["background"], batch["cond"], frame=frame, perturb=True,
+            noise=batch.get("ray_noise"),
         )
         if out.num_evaluated == 0:  # every sample fell in empty cells: nothing to learn from
-            return None
+            if self.trainer.world_size == 1:
+                return None
+            # Under DDP every rank must reduce a gradient for every parameter: this one adds zeros.
+            return sum(p.sum() for p in self.parameters() if p.requires_grad) * 0.0
         loss_rgb = mse(out.rgb, batch["rgb"])
         loss = loss_rgb + self.opacity_weight * opacity_entropy(out.opacity)
         reg = self.conditioning.regularization()
         if reg is not None:
             loss = loss + reg
             self.log("train/loss_conditioning", reg)
-        self.log("train/loss", loss, prog_bar=True)
-        self.log("train/loss_rgb", loss_rgb)
+        # Mean over DDP ranks (each holds an equal share of the rays): the whole batch's loss.
+        self.log("train/loss", loss, prog_bar=True, sync_dist=True)
+        self.log("train/loss_rgb", loss_rgb, sync_dist=True)
         self.log("train/psnr", -10 * torch.log10(loss_rgb.detach()), prog_bar=True)
+        self.log("train/rays", float(batch["rays_o"].shape[0]))  # this process's share under DDP
         self.log("train/samples_per_ray", out.num_evaluated / batch["rays_o"].shape[0])
         self.log("train/occupancy", self.occupancy.occupancy_ratio)
         self.log("train/active_levels", self.field.encoder.level_mask.sum())

@@ -2,7 +2,7 @@
 
 from talker.rendering.occupancy import ConditionSweep, OccupancyGrid
 from talker.rendering.renderer import FieldFn, RenderOutput, render_chunked, render_rays
-from talker.rendering.samplers import RayMarcher, RaySampler, RaySamples, UniformSampler, ray_aabb, stratified_samples
+from talker.rendering.samplers import RayMarcher, RayNoise, RaySampler, RaySamples, UniformSampler, ray_aabb, stratified_samples
 from talker.rendering.volrend import accumulate, composite, render_weights, transmittance
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "FieldFn",
     "OccupancyGrid",
     "RayMarcher",
+    "RayNoise",
     "RaySampler",
     "RaySamples",
     "RenderOutput",

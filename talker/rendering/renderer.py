@@ -22,7 +22,7 @@ from torch import Tensor
 
 from talker.fields.base import FieldOutput
 from talker.rendering.occupancy import OccupancyGrid
-from talker.rendering.samplers import RayMarcher, RaySampler, RaySamples
+from talker.rendering.samplers import RayMarcher, RayNoise, RaySampler, RaySamples
 from talker.rendering.volrend import composite, render_weights
 
 FieldFn = Callable[[Tensor, Tensor], FieldOutput]
@@ -60,6 +60,7 @@ def render_rays(
     sampler: RaySampler | None = None,
     occupancy: OccupancyGrid | None = None,
     perturb: bool = False,
+    noise: RayNoise | None = None,
     compact: bool = False,
     transmittance_threshold: float = TRANSMITTANCE_THRESHOLD,
 ) -> RenderOutput:
@@ -73,6 +74,7 @@ def render_rays(
         sampler: where to sample (default: a :class:`RayMarcher`).
         occupancy: skip samples in cells this grid marks empty.
         perturb: jitter the samples (training).
+        noise: source of that jitter (default: torch's global generator; see :class:`RayNoise`).
         compact: march alive rays in rounds and stop evaluating a ray once its transmittance
             falls below ``transmittance_threshold`` (inference; same image within that threshold).
         transmittance_threshold: early termination; samples reached by less light get weight 0.
@@ -80,7 +82,7 @@ def render_rays(
         :class:`RenderOutput`.
     """
     sampler = sampler if sampler is not None else RayMarcher()
-    samples = sampler(rays_o, rays_d, bound=bound, occupancy=occupancy, perturb=perturb)
+    samples = sampler(rays_o, rays_d, bound=bound, occupancy=occupancy, perturb=perturb, noise=noise)
     if compact:
         return _render_compacted(field_fn, rays_o, rays_d, background, samples, transmittance_threshold)
     rows, cols = samples.mask.nonzero(as_tuple=True)

@@ -54,14 +54,49 @@ def ray_aabb(
     return near, far
 
 
+@dataclass  # not frozen: Lightning moves batches (and the dataclasses in them) field by field
+class RayNoise:
+    """Uniform draws for rays ``rank::world`` of a ``total``-ray batch, all from one seed.
+
+    A ray's jitter then depends on its place in the global batch, not on how the batch is split
+    across DDP ranks, so N ranks train as one process on the whole batch does.
+
+    Example:
+        >>> whole = RayNoise(seed=7, total=4).rand(2, like=torch.zeros(4))
+        >>> half = RayNoise(seed=7, total=4, rank=1, world=2).rand(2, like=torch.zeros(2))
+        >>> torch.equal(whole[1::2], half)
+        True
+    """
+
+    seed: int
+    total: int
+    rank: int = 0
+    world: int = 1
+
+    def rand(self, *shape: int, like: Tensor) -> Tensor:
+        """``[R, *shape]`` uniform in ``[0, 1)``, ``R`` this rank's rays; ``like`` gives dtype and device."""
+        full = torch.rand((self.total, *shape), generator=torch.Generator().manual_seed(self.seed), dtype=like.dtype)
+        return full[self.rank :: self.world].to(like.device)
+
+
+def _uniform(noise: RayNoise | None, rows: int, *shape: int, like: Tensor) -> Tensor:
+    if noise is None:
+        return torch.rand((rows, *shape), device=like.device, dtype=like.dtype)
+    draws = noise.rand(*shape, like=like)
+    if draws.shape[0] != rows:
+        raise ValueError(f"RayNoise gives {draws.shape[0]} rays ({noise}), the batch has {rows}")
+    return draws
+
+
 def stratified_samples(
-    near: Tensor, far: Tensor, num_samples: int, perturb: bool = False, generator: torch.Generator | None = None
+    near: Tensor, far: Tensor, num_samples: int, perturb: bool = False, noise: RayNoise | None = None
 ) -> tuple[Tensor, Tensor]:
     """Split ``[near, far]`` into ``num_samples`` equal bins, one sample per bin.
 
     Args:
         near, far: ``[R]``.
         perturb: jitter each sample uniformly inside its bin (training); else bin centres.
+        noise: where the jitter comes from (default: torch's global generator).
     Returns:
         ``t_mids [R, S]`` sample distances and ``deltas [R, S]`` bin lengths (0 for missed rays).
     """
@@ -69,7 +104,7 @@ def stratified_samples(
     delta = span / num_samples
     offsets = torch.arange(num_samples, device=near.device, dtype=near.dtype)
     if perturb:
-        jitter = torch.rand((near.shape[0], num_samples), device=near.device, dtype=near.dtype, generator=generator)
+        jitter = _uniform(noise, near.shape[0], num_samples, like=near)
     else:
         jitter = torch.full((near.shape[0], num_samples), 0.5, device=near.device, dtype=near.dtype)
     t_mids = near.unsqueeze(-1) + (offsets + jitter) * delta.unsqueeze(-1)
@@ -132,10 +167,17 @@ def pack_prefix(t_starts: Tensor, t_ends: Tensor, keep: Tensor, width: int | Non
 
 
 class RaySampler(Protocol):
-    """``(rays_o [R, 3], rays_d [R, 3], bound=, occupancy=, perturb=) -> RaySamples``."""
+    """``(rays_o [R, 3], rays_d [R, 3], bound=, occupancy=, perturb=, noise=) -> RaySamples``."""
 
     def __call__(
-        self, rays_o: Tensor, rays_d: Tensor, *, bound: float, occupancy: OccupancyGrid | None = None, perturb: bool = False
+        self,
+        rays_o: Tensor,
+        rays_d: Tensor,
+        *,
+        bound: float,
+        occupancy: OccupancyGrid | None = None,
+        perturb: bool = False,
+        noise: RayNoise | None = None,
     ) -> RaySamples: ...
 
 
@@ -148,10 +190,17 @@ class UniformSampler:
     min_near: float = 0.05
 
     def __call__(
-        self, rays_o: Tensor, rays_d: Tensor, *, bound: float, occupancy: OccupancyGrid | None = None, perturb: bool = False
+        self,
+        rays_o: Tensor,
+        rays_d: Tensor,
+        *,
+        bound: float,
+        occupancy: OccupancyGrid | None = None,
+        perturb: bool = False,
+        noise: RayNoise | None = None,
     ) -> RaySamples:
         near, far = ray_aabb(rays_o, rays_d, bound, self.min_near)
-        t_mids, deltas = stratified_samples(near, far, self.num_samples, perturb)
+        t_mids, deltas = stratified_samples(near, far, self.num_samples, perturb, noise)
         keep = (far > near).unsqueeze(-1).expand_as(t_mids)
         if occupancy is not None:
             points = rays_o.unsqueeze(1) + rays_d.unsqueeze(1) * t_mids.unsqueeze(-1)
@@ -221,7 +270,7 @@ class RayMarcher:
         bound: float,
         occupancy: OccupancyGrid | None = None,
         perturb: bool = False,
-        generator: torch.Generator | None = None,
+        noise: RayNoise | None = None,
     ) -> RaySamples:
         num_rays, device = rays_o.shape[0], rays_o.device
         box = torch.tensor([[-bound] * 3, [bound] * 3], device=device, dtype=rays_o.dtype)
@@ -233,7 +282,7 @@ class RayMarcher:
         t0 = near
         if perturb:
             first_step = (near * self.dt_gamma).clamp(dt_min, dt_max)
-            jitter = torch.rand(num_rays, device=device, dtype=near.dtype, generator=generator)
+            jitter = _uniform(noise, num_rays, like=near)
             t0 = near + jitter * first_step
 
         width = self.max_steps
