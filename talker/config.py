@@ -38,7 +38,7 @@ def _steps(paper_steps: int, scale: float) -> int:
 # Overrides that say where or how a run is stored, not what it is: left out of folder names.
 NOT_IN_NAME = (
     "experiment", "name", "run_dir", "resume", "skip_finished", "claim_device", "launcher", "grid_axes",
-    "paths.", "hydra.",
+    "paths.", "hydra.", "trainer.enable_progress_bar",
 )
 MAX_NAME = 120
 
