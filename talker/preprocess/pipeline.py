@@ -118,8 +118,6 @@ def step_decode(ctx: Context) -> list[Path]:
         _save_jpg(path, frame)
         written.append(path)
     audio = decode_audio(opts.video, len(written), opts.audio_tolerance)
-    if opts.seconds:
-        audio = audio[: int(round(opts.seconds * 16000))]
     write_wav(ctx.out / "aud.wav", audio)
     ctx.info.update(num_frames=len(written), width=out_w, height=out_h)
     write_json(ctx.state / "video.json", {**ctx.info, "source_size": [width, height], "fps": FPS})
