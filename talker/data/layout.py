@@ -24,6 +24,10 @@ the reference codebases load unchanged):
       aud_mel.npy                 [N, 16, 80] log-mel windows (talker.audio.LogMel)
       head_imgs/<img_id>.png      RGBA head layer (synthetic data): gt = head over torso over bc
       synthetic_truth.npz         exact expression, eye openness, poses and lips boxes (synthetic data)
+      boxes.npz                   face_rect, lips_rect [N, 4] (y0, y1, x0, x1) from the landmarks (talker.preprocess)
+      preprocess_report.json, preview.png   talker.preprocess: frames without a face and how they were
+                                  filled, tracking and reprojection errors; a contact sheet of the results
+      .preprocess/                talker.preprocess's step stamps and intermediates (resume state)
 """
 
 from __future__ import annotations
