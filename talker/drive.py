@@ -9,7 +9,7 @@
   dataset's head poses played forwards and backwards and Gaussian-smoothed, over the dataset's
   torso-and-background frames; a landmark-conditioned head needs ``motion=<motion run>``
   (``python -m talker.fit experiment=motion`` on the same identity).
-- ``run`` a motion run: the landmarks alone, drawn as a frontal point cloud video.
+- ``run`` a motion (or post-net) run: the landmarks alone, drawn as a frontal point cloud video.
 
 Writes ``<out>.mp4`` (H.264 + AAC, the audio muxed in, via imageio-ffmpeg) and
 ``<out>_landmarks.npy`` (``[N, 68, 3]`` driving landmarks); ``out`` defaults to
@@ -42,7 +42,7 @@ USAGE = (
     "[device=cpu|cuda] [temperature=<t>] [smoothing=<frames>] [pose_smoothing=<frames>] [seed=<n>]"
 )
 KEYS = {"run", "audio", "motion", "out", "device", "temperature", "smoothing", "pose_smoothing", "seed"}
-MOTION_TARGET = "talker.modules.motion.MotionModule"
+MOTION_TARGETS = ("talker.modules.motion.MotionModule", "talker.modules.postnet.PostNetModule")
 
 
 class Stage:
@@ -60,7 +60,7 @@ class Stage:
 
     @property
     def is_motion(self) -> bool:
-        return OmegaConf.select(self.cfg, "model._target_") == MOTION_TARGET
+        return OmegaConf.select(self.cfg, "model._target_") in MOTION_TARGETS
 
     def load(self, device: torch.device) -> torch.nn.Module:
         module = instantiate(self.cfg.model, "model")

@@ -60,3 +60,22 @@ def test_audio_dim_mismatch_is_one_line(data_dir: Path, tmp_path: Path) -> None:
     cfg = compose_config([*MOTION_TINY, "model.audio_dim=99", f"paths.data_dir={data_dir}", f"run_dir={tmp_path / 'run'}"])
     with pytest.raises(ConfigError, match=r"model.audio_dim=99, but aud_mel.npy gives 160-wide frame rows \(set model.audio_dim=160\)"):
         train(cfg)
+
+
+def test_postnet_stage_refines_a_frozen_motion_stage(data_dir: Path, tmp_path: Path) -> None:
+    motion_run = train(compose_config([*MOTION_TINY, f"paths.data_dir={data_dir}", f"run_dir={tmp_path / 'motion'}"]))
+    tiny = [o for o in MOTION_TINY if not o.startswith(("experiment=", "generator.", "model."))]
+    cfg = compose_config(
+        ["experiment=postnet", *tiny, f"model.motion_run={motion_run}", "model.postnet.hidden=8", "model.discriminator.hidden=8",
+         "model.lr=1e-2", f"paths.data_dir={data_dir}", f"run_dir={tmp_path / 'postnet'}"]
+    )
+    run = train(cfg)
+    result = json.loads((run / "metrics.json").read_text())
+    assert math.isfinite(result["metrics"]["l2"])
+    state = torch.load(run / "checkpoints/last.ckpt", weights_only=False)["state_dict"]
+    motion_state = torch.load(motion_run / "checkpoints/last.ckpt", weights_only=False)["state_dict"]
+    for name, value in motion_state.items():  # the motion stage stayed frozen
+        torch.testing.assert_close(state[f"motion.{name}"], value)
+    assert state["postnet.out.weight"].abs().sum() > 0  # ... and the post-net left the identity
+    with pytest.raises(ConfigError, match="model.motion_run must be a trained motion run"):
+        train(compose_config(["experiment=postnet", *tiny, f"model.motion_run={tmp_path / 'none'}", f"paths.data_dir={data_dir}", f"run_dir={tmp_path / 'x'}"]))
