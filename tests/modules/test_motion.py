@@ -19,6 +19,7 @@ from talker.modules.motion import MotionModule
 from ..conftest import MOTION_TINY
 
 
+@pytest.mark.slow
 def test_experiment_motion_trains_through_the_entry_point(data_dir: Path, tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     proc = subprocess.run(
