@@ -73,7 +73,9 @@ class Stage:
         return instantiate(node, "data.features") if node is not None else LogMel()
 
 
-def drive_landmarks(motion: Stage, audio: np.ndarray, device: torch.device, temperature: float | None, smoothing: float | None, seed: int) -> np.ndarray:
+def drive_landmarks(
+    motion: Stage, audio: np.ndarray, device: torch.device, temperature: float | None, smoothing: float | None, seed: int
+) -> np.ndarray:
     """``[T]`` 16 kHz audio -> ``[N, 68, 3]`` landmarks from a motion stage (N = video frames of the audio)."""
     rows = frame_rows(motion.features()(audio, fps=FPS))
     module = motion.load(device)
@@ -219,7 +221,8 @@ def drive(
                 )
             motion_stage = Stage(motion, "motion stage")
             if not motion_stage.is_motion:
-                raise ConfigError(f"motion={motion}: not a motion run (its model is {OmegaConf.select(motion_stage.cfg, 'model._target_')})")
+                target = OmegaConf.select(motion_stage.cfg, "model._target_")
+                raise ConfigError(f"motion={motion}: not a motion run (its model is {target})")
             landmarks = drive_landmarks(motion_stage, samples, dev, temperature, smoothing, seed)
         frames = render_head(main, landmarks, samples, num_frames, dev, pose_smoothing)
     write_video(video_path, frames, audio)

@@ -36,8 +36,9 @@ def score_motion(module: L.LightningModule, sequences: list, seed: int = 0) -> t
             landmarks = landmarks.to(module.device)
             n = landmarks.shape[0]
             pred = module.predict_landmarks(audio, seed=seed)
-            scores = {k: v for k, v in landmark_errors(pred, landmarks).items()}
-            scores.update({f"{k}_mode": v for k, v in landmark_errors(module.predict_landmarks(audio, temperature=0.0), landmarks).items()})
+            scores = landmark_errors(pred, landmarks)
+            mode = module.predict_landmarks(audio, temperature=0.0)
+            scores.update({f"{k}_mode": v for k, v in landmark_errors(mode, landmarks).items()})
             scores.update({f"baseline_{k}": v for k, v in landmark_errors(mean_face.expand_as(landmarks), landmarks).items()})
             expert = getattr(module, "sync_expert", None)
             if expert is not None and n >= 3 * expert.window:

@@ -34,7 +34,9 @@ def load_motion_run(run: str | Path) -> MotionModule:
     config, checkpoint = run / RESOLVED_CONFIG, run / LAST_CHECKPOINT
     for path in (config, checkpoint):
         if not path.is_file():
-            raise ConfigError(f"{path}: missing; model.motion_run must be a trained motion run (python -m talker.fit experiment=motion)")
+            raise ConfigError(
+                f"{path}: missing; model.motion_run must be a trained motion run (python -m talker.fit experiment=motion)"
+            )
     cfg = OmegaConf.load(config)
     if OmegaConf.select(cfg, "model._target_") != "talker.modules.motion.MotionModule":
         raise ConfigError(f"model.motion_run={run}: not a motion run")
@@ -66,7 +68,8 @@ class PostNetModule(L.LightningModule):
         self.motion = load_motion_run(motion_run).requires_grad_(False)
         self.postnet = postnet(audio_dim=self.motion.audio_dim)
         self.discriminator = discriminator()
-        self.adversarial_weight, self.sync_weight, self.identity_weight, self.lr = adversarial_weight, sync_weight, identity_weight, lr
+        self.adversarial_weight, self.sync_weight = adversarial_weight, sync_weight
+        self.identity_weight, self.lr = identity_weight, lr
 
     @property
     def audio_dim(self) -> int:
@@ -84,7 +87,9 @@ class PostNetModule(L.LightningModule):
             return self.motion.generator.generate(a, temperature=t, generator=generator)
 
     @torch.no_grad()
-    def predict_landmarks(self, audio: Tensor, temperature: float | None = None, smoothing_sigma: float | None = None, seed: int = 0) -> Tensor:
+    def predict_landmarks(
+        self, audio: Tensor, temperature: float | None = None, smoothing_sigma: float | None = None, seed: int = 0
+    ) -> Tensor:
         """Per-frame audio rows ``[T, A]`` -> refined landmarks ``[T, 68, 3]`` (as :meth:`MotionModule.predict_landmarks`)."""
         a = self.motion.normalize_audio(audio.to(self.device, torch.float32))[None]
         refined = self.postnet(self._generate(a, temperature, seed), a)[0]
@@ -139,7 +144,7 @@ class PostNetModule(L.LightningModule):
         opt_post.zero_grad()
         self.manual_backward(loss)
         opt_post.step()
-        self.log_dict({"train/d_loss": d_loss, "train/adversarial": adversarial, "train/identity": identity, "train/loss": loss}, prog_bar=False)
+        self.log_dict({"train/d_loss": d_loss, "train/adversarial": adversarial, "train/identity": identity, "train/loss": loss})
 
     def validation_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> None:
         target = batch["landmarks"][0]

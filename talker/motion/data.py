@@ -109,7 +109,9 @@ class MotionDataModule(L.LightningDataModule):
         landmarks = torch.from_numpy(np.load(root / LANDMARKS_ALL)).float()
         audio = self.audio_rows()
         if audio.shape[0] < landmarks.shape[0]:
-            raise DatasetError(f"{root / self.features.file_name}: {audio.shape[0]} frames, {LANDMARKS_ALL} has {landmarks.shape[0]}")
+            raise DatasetError(
+                f"{root / self.features.file_name}: {audio.shape[0]} frames, {LANDMARKS_ALL} has {landmarks.shape[0]}"
+            )
         self.splits = {}
         for split in ("train", "val"):
             ids = np.array([f["aud_id"] for f in read_transforms(root, split)["frames"]])

@@ -50,14 +50,18 @@ class MotionGenerator(nn.Module, ABC):
         """-> (loss, named parts to log, differentiable prediction ``[B, T, D]``)."""
 
     @abstractmethod
-    def generate(self, audio: Tensor, mask: Tensor | None = None, temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
+    def generate(
+        self, audio: Tensor, mask: Tensor | None = None, temperature: float = 1.0, generator: torch.Generator | None = None
+    ) -> Tensor:
         """``audio [B, T, A]`` -> landmarks ``[B, T, D]`` (normalised)."""
 
 
 class RegressionMotion(MotionGenerator):
     """Deterministic baseline: audio features -> WaveNet -> landmarks, trained with L2."""
 
-    def __init__(self, audio_dim: int, landmark_dim: int = 68 * 3, hidden: int = 128, dilations: Sequence[int] = DILATIONS) -> None:
+    def __init__(
+        self, audio_dim: int, landmark_dim: int = 68 * 3, hidden: int = 128, dilations: Sequence[int] = DILATIONS
+    ) -> None:
         super().__init__(audio_dim, landmark_dim)
         self.audio = AudioEncoder(audio_dim, hidden)
         self.decoder = WaveNet(hidden, hidden, dilations=dilations)
@@ -73,7 +77,9 @@ class RegressionMotion(MotionGenerator):
         recon = masked_mse(pred, landmarks, mask)
         return recon, {"recon": recon}, pred
 
-    def generate(self, audio: Tensor, mask: Tensor | None = None, temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
+    def generate(
+        self, audio: Tensor, mask: Tensor | None = None, temperature: float = 1.0, generator: torch.Generator | None = None
+    ) -> Tensor:
         mask = torch.ones(audio.shape[:2], device=audio.device) if mask is None else mask
         return self._decode(audio, mask)
 
@@ -128,7 +134,9 @@ class VariationalMotion(MotionGenerator):
         recon = masked_mse(pred, landmarks, mask)
         return recon + self.kl_weight * kl, {"recon": recon, "kl": kl}, pred
 
-    def generate(self, audio: Tensor, mask: Tensor | None = None, temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
+    def generate(
+        self, audio: Tensor, mask: Tensor | None = None, temperature: float = 1.0, generator: torch.Generator | None = None
+    ) -> Tensor:
         mask = torch.ones(audio.shape[:2], device=audio.device) if mask is None else mask
         a, m = self.audio(audio, mask), mask[:, None]
         shape = (audio.shape[0], self.latent_dim, audio.shape[1])

@@ -58,7 +58,9 @@ def windows_at(seq: Tensor, starts: Tensor, window: int) -> Tensor:
     return seq[b, index].flatten(0, 1)
 
 
-def pair_starts(length: int, batch: int, count: int, window: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+def pair_starts(
+    length: int, batch: int, count: int, window: int, generator: torch.Generator | None = None
+) -> tuple[Tensor, Tensor]:
     """Window starts ``[B, K]`` and the starts of audio shifted by ``window ... length - window`` frames
     (wrapping around inside the sequence, so a shifted window never overlaps its own)."""
     if length < 3 * window:
