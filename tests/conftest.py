@@ -57,6 +57,28 @@ TINY = [
     "callbacks.evaluation.speed.warmup=1",
 ]
 
+# The motion stage (experiment=motion) shrunk the same way: a short clip, a tiny generator and expert.
+MOTION_TINY = [
+    "experiment=motion",
+    "data.synthetic.num_frames=80",
+    "data.synthetic.resolution=32",
+    "data.synthetic.val_fraction=0.25",
+    "data.sequence_frames=20",
+    "data.batch_size=2",
+    "data.crops_per_epoch=4",
+    "generator.hidden=8",
+    "generator.flow_hidden=8",
+    "generator.flow_layers=2",
+    "model.sync_expert.hidden=8",
+    "model.sync_expert.embed=8",
+    "model.sync_start=2",
+    "trainer.max_steps=4",
+    "trainer.val_check_interval=2",
+    "trainer.log_every_n_steps=1",
+    "trainer.enable_progress_bar=false",
+    "callbacks.checkpoint.every_n_train_steps=2",
+]
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if torch.cuda.is_available():

@@ -2,5 +2,18 @@
 
 from talker.audio.features import AudioFeatures, LogMel, video_windows
 from talker.audio.io import SAMPLE_RATE, AudioError, load_audio, write_wav
+from talker.audio.pretrained import HuBERT, PretrainedSpeechFeatures, Wav2Vec2, WeightsMissing
 
-__all__ = ["SAMPLE_RATE", "AudioError", "AudioFeatures", "LogMel", "load_audio", "video_windows", "write_wav"]
+__all__ = [
+    "SAMPLE_RATE",
+    "AudioError",
+    "AudioFeatures",
+    "HuBERT",
+    "LogMel",
+    "PretrainedSpeechFeatures",
+    "Wav2Vec2",
+    "WeightsMissing",
+    "load_audio",
+    "video_windows",
+    "write_wav",
+]

@@ -118,3 +118,18 @@ def test_command_line_extraction(tmp_path: Path) -> None:
         check=False,
     )
     assert proc.returncode == 2 and "none.wav: audio file does not exist" in proc.stderr
+
+
+@pytest.mark.parametrize("rate", [8000, 22050, 44100, 48000])
+def test_mel_frame_count_equals_the_videos(tmp_path: Path, rate: int) -> None:
+    """A clip of N video frames (N / 25 s of audio, at any sample rate) gives exactly N windows;
+    a clip that ends inside a frame counts that frame, as a video of it would."""
+    from scipy.io import wavfile
+
+    for frames, extra in [(1, 0.0), (13, 0.0), (50, 0.0), (77, 0.0), (77, 0.013), (200, 0.0399)]:
+        seconds = frames / 25 + extra
+        t = np.arange(int(round(seconds * rate))) / rate
+        stereo = np.stack([np.sin(2 * np.pi * 300 * t), np.cos(2 * np.pi * 500 * t)], axis=-1) * 0.3
+        wavfile.write(tmp_path / "clip.wav", rate, (stereo * 32767).astype(np.int16))
+        windows = LogMel()(load_audio(tmp_path / "clip.wav"))
+        assert windows.shape == (frames + (extra > 0), 16, 80), (rate, frames, extra)

@@ -1,0 +1,98 @@
+"""talker.drive: a tiny quickstart head driven through a tiny motion stage by real speech -> mp4 with audio."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from talker.audio import load_audio, write_wav
+from talker.config import ConfigError, compose_config
+from talker.drive import drive, main, pingpong, smooth_poses
+from talker.fit import train
+from talker.utils.media import read_audio, read_video
+
+from .conftest import MOTION_TINY, TINY
+
+NO_SCORING = ["callbacks.evaluation=null", "callbacks.projector=null", "callbacks.images=null"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("drive")
+    head = train(compose_config(["experiment=quickstart", *TINY, *NO_SCORING, f"paths.data_dir={data_dir}", f"run_dir={root / 'head'}"]))
+    motion = train(compose_config([*MOTION_TINY, f"paths.data_dir={data_dir}", f"run_dir={root / 'motion'}"]))
+    return {"head": head, "motion": motion, "root": root}
+
+
+@pytest.fixture(scope="module")
+def speech(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first 2.3 s of real speech from ../shared/data/audio (44.1 kHz stereo is fine too: ffmpeg reads it)."""
+    audio = load_audio(shared_data / "audio" / "Obama_5s.wav")[: int(2.3 * 16000)]
+    path = tmp_path_factory.mktemp("speech") / "obama.wav"
+    write_wav(path, audio)
+    return path
+
+
+def test_driven_video_and_audio_durations_match(runs: dict[str, Path], speech: Path) -> None:
+    out = runs["root"] / "out" / "obama"
+    video_path, landmark_path = drive(runs["head"], speech, motion=runs["motion"], out=out, device="cpu")
+    frames, fps = read_video(video_path)
+    audio = read_audio(video_path)
+    assert fps == 25 and frames[0].shape == (32, 32, 3)
+    video_seconds, audio_seconds = len(frames) / fps, audio.shape[0] / 16000
+    source_seconds = load_audio(speech).shape[0] / 16000
+    assert abs(video_seconds - audio_seconds) <= 1 / fps, (video_seconds, audio_seconds)
+    assert abs(audio_seconds - source_seconds) <= 1 / fps
+    landmarks = np.load(landmark_path)
+    assert landmarks.shape == (len(frames), 68, 3) and np.isfinite(landmarks).all()
+    assert frames[0].std() > 1  # a rendered head over the dataset's backdrop, not a blank frame
+
+
+def test_motion_run_alone_gives_landmarks_video(runs: dict[str, Path], speech: Path) -> None:
+    video_path, landmark_path = drive(runs["motion"], speech, out=runs["root"] / "out" / "lm", device="cpu")
+    frames, _ = read_video(video_path)
+    assert np.load(landmark_path).shape[0] == len(frames) == 58  # ceil(2.3 * 25)
+
+
+def test_missing_stages_are_one_line_errors(runs: dict[str, Path], speech: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"conditioned on landmarks \(LandmarkHash\) and the run has no motion stage: pass motion="):
+        drive(runs["head"], speech, out=tmp_path / "x")
+    with pytest.raises(ConfigError, match=r"nowhere/config.yaml: missing; is .* a talker run folder"):
+        drive(tmp_path / "nowhere", speech)
+    (tmp_path / "untrained").mkdir()
+    (tmp_path / "untrained" / "config.yaml").write_text((runs["motion"] / "config.yaml").read_text())
+    with pytest.raises(ConfigError, match=r"untrained/checkpoints/last.ckpt: missing; the motion stage of .* was never trained"):
+        drive(runs["head"], speech, motion=tmp_path / "untrained")
+    with pytest.raises(ConfigError, match="motion=.*: not a motion run"):
+        drive(runs["head"], speech, motion=runs["head"])
+    assert not list(tmp_path.rglob("*.mp4"))  # nothing half-written
+
+
+def test_command_line(runs: dict[str, Path], speech: Path, capsys: pytest.CaptureFixture) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "talker.drive", f"run={runs['motion']}", f"audio={speech.parent / 'none.wav'}"],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == 2 and "none.wav: audio file does not exist" in proc.stderr
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run=x", "voice=y"])
+    assert exit_info.value.code == 2
+    assert "usage: python -m talker.drive" in capsys.readouterr().err
+
+
+def test_pingpong_and_pose_smoothing() -> None:
+    assert pingpong(9, 4).tolist() == [0, 1, 2, 3, 2, 1, 0, 1, 2]
+    import torch
+
+    angles = torch.linspace(0, 0.5, 30) + torch.randn(30, generator=torch.Generator().manual_seed(0)) * 0.05
+    poses = torch.eye(4).repeat(30, 1, 1)
+    poses[:, 0, 0], poses[:, 0, 1], poses[:, 1, 0], poses[:, 1, 1] = angles.cos(), -angles.sin(), angles.sin(), angles.cos()
+    poses[:, :3, 3] = torch.randn(30, 3)
+    smoothed = smooth_poses(poses, 2.0)
+    rotations = smoothed[:, :3, :3]
+    torch.testing.assert_close(rotations @ rotations.transpose(1, 2), torch.eye(3).expand(30, 3, 3), atol=1e-5, rtol=0)
+    assert (smoothed[:, :3, 3].diff(dim=0).norm(dim=-1).mean()) < 0.5 * poses[:, :3, 3].diff(dim=0).norm(dim=-1).mean()
