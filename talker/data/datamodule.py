@@ -131,13 +131,22 @@ class Frames(Dataset):
         }
 
 
+# Frames of audio feature windows per condition: RAD-NeRF's attention smoothing window.
+AUDIO_WINDOW = 8
+
+
 def frame_conditions(split: Split, index: int, landmark_window: int, zero: bool = False) -> dict[str, Tensor]:
     """The per-frame driving inputs a conditioning strategy may read (``batch["cond"]``).
+
+    ``landmarks``: ``[landmark_window, 68, 3]``; ``audio`` (when the split has audio features):
+    ``[AUDIO_WINDOW, 16, C]`` feature windows of the neighbouring frames.
 
     ``zero`` replaces them by zeros of the same shape: the control arm that tells a model nothing
     about the frame it renders (what is left is the mean face).
     """
     cond = {"landmarks": split.landmark_window(index, landmark_window)}
+    if split.audio is not None:
+        cond["audio"] = split.audio_window(index, AUDIO_WINDOW)
     return {key: torch.zeros_like(value) for key, value in cond.items()} if zero else cond
 
 
@@ -153,6 +162,8 @@ class TalkingHeadDataModule(L.LightningDataModule):
         landmark_window: frames of landmarks per condition (R2-Talker: 5).
         scale, offset: NeRF-json to ngp conversion (RAD-NeRF defaults: 4, [0, 0, 0]).
         val_frames: held-out frames rendered by the periodic validation loop (evaluation renders all).
+        audio_features: per-frame audio feature file read by audio-driven strategies (``aud_mel.npy``,
+            ``aud_ds.npy``, ``aud_hu.npy``, ...; loaded when the dataset has it).
         zero_condition: feed all-zero conditions (training and evaluation alike): the control arm
             that measures how much the driving signal carries (benchmarks/condition_matters.py).
     """
@@ -170,6 +181,7 @@ class TalkingHeadDataModule(L.LightningDataModule):
         val_frames: int = 2,
         seed: int = 0,
         zero_condition: bool = False,
+        audio_features: str | None = "aud_mel.npy",
     ) -> None:
         super().__init__()
         if root is None and synthetic is None:
@@ -184,6 +196,7 @@ class TalkingHeadDataModule(L.LightningDataModule):
         self.val_frames = val_frames
         self.seed = seed
         self.zero_condition = zero_condition
+        self.audio_features = audio_features
         self.train_split: Split | None = None
         self.val_split: Split | None = None
 
@@ -203,8 +216,8 @@ class TalkingHeadDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.train_split is None:
             root = self.dataset_dir()
-            self.train_split = load_split(root, "train", self.scale, self.offset)
-            self.val_split = load_split(root, "val", self.scale, self.offset)
+            self.train_split = load_split(root, "train", self.scale, self.offset, self.audio_features)
+            self.val_split = load_split(root, "val", self.scale, self.offset, self.audio_features)
 
     def train_dataloader(self) -> StepLoader:
         batches = RayBatches(self.train_split, self.num_rays, self.landmark_window, self.face_fraction, self.zero_condition)

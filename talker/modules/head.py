@@ -72,7 +72,7 @@ class HeadModule(L.LightningModule):
         super().__init__()
         self.conditioning = conditioning
         self.field = field(cond_spec=conditioning.spec)
-        self.conditioning.bind(self.field.modulation_widths)
+        self.conditioning.bind(self.field.modulation_widths, self.field.position_dim)
         self.levels = levels
         self.occupancy = occupancy(bound=self.field.bound)
         self.sampler = sampler if sampler is not None else RayMarcher(max_steps=16, dt_gamma=1 / 256)
@@ -130,6 +130,9 @@ class HeadModule(L.LightningModule):
 
     def on_fit_start(self) -> None:
         datamodule = getattr(self.trainer, "datamodule", None)
+        if datamodule is not None and hasattr(datamodule, "train_conditions"):
+            conditions = [_to(c, self.device) for c in datamodule.train_conditions()]
+            self.conditioning.prepare(conditions)
         split = getattr(datamodule, "train_split", None)
         if split is not None and not bool(self.occupancy.frustum_marked):
             self.occupancy.mark_unseen(split.poses, split.intrinsics, split.width, split.height)
