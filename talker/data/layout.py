@@ -227,6 +227,7 @@ class Split:
         landmarks: ``[M, 68, 3]`` all canonical landmarks (indexed by ``aud_ids``).
         lms: ``[N, 68, 2]`` image landmarks (x, y).
         img_ids, aud_ids: ``[N]`` long.
+        bc: ``[H, W, 3]`` uint8 clean background (bc.jpg), under the torso stage's learned torso.
         audio: ``[M, 16, C]`` per-frame audio feature windows (indexed by ``aud_ids``), or None when
             the dataset has no such file.
     """
@@ -241,6 +242,7 @@ class Split:
     lms: Tensor
     img_ids: Tensor
     aud_ids: Tensor
+    bc: Tensor | None = None
     audio: Tensor | None = None
 
     @property
@@ -302,6 +304,7 @@ def load_split(
         lms=torch.from_numpy(np.stack(lms)).float(),
         img_ids=torch.tensor([f["img_id"] for f in frames]),
         aud_ids=torch.tensor([f["aud_id"] for f in frames]),
+        bc=torch.from_numpy(np.round(bc).astype(np.uint8)),
         audio=_load_audio(root, audio_features),
     )
 
