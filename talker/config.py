@@ -30,9 +30,10 @@ def _gpu_count() -> int:
     return max(1, torch.cuda.device_count())
 
 
-def _steps(paper_steps: int, scale: float) -> int:
-    """Real steps for a paper step count under ``schedule.scale``."""
-    return max(1, round(float(paper_steps) * float(scale)))
+def _steps(*paper_steps_then_scale: float) -> int:
+    """Real steps for the sum of paper step counts under ``schedule.scale`` (the last argument)."""
+    *paper_steps, scale = paper_steps_then_scale
+    return max(1, round(sum(float(p) for p in paper_steps) * float(scale)))
 
 
 # Overrides that say where or how a run is stored, not what it is: left out of folder names.
@@ -162,6 +163,7 @@ def sweep_cells(cfg: DictConfig, cli_overrides: Sequence[str]) -> list[list[str]
             swept_keys.add(key)
         else:
             fixed.append(override.input_line)
+            swept_keys.add(override.get_key_element())  # as Hydra: a command-line value replaces the sweep
     params = OmegaConf.select(cfg, "hydra.sweeper.params") or {}
     for key, value in params.items():
         if key in swept_keys:

@@ -19,7 +19,9 @@ from hydra.types import RunMode
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from talker.config import CONFIG_DIR, NOT_IN_NAME, ConfigError, check_overrides, grid_axes, grid_folder, instantiate
+from talker.config import (
+    CONFIG_DIR, NOT_IN_NAME, ConfigError, check_overrides, compose_config, grid_axes, grid_folder, instantiate,
+)
 from talker.grid import check_existing_run, claim_device, clear_failure, failed_cells, record_failure
 from talker.utils.io import write_text_atomic
 
@@ -121,6 +123,19 @@ def _hydra_main(cfg: DictConfig) -> None:
         print(f"talker.fit: cell {run_dir.name} failed ({type(exc).__name__}: {exc}); traceback in {path}", file=sys.stderr)
 
 
+def write_grid_table(folder: Path, spec: str) -> None:
+    """Build the paper-shaped table ``spec`` (experiments/<spec>.yaml) from a grid's run folders."""
+    from talker.reporting import ReportError, build_table, collect_runs
+
+    try:
+        table = build_table(collect_runs(folder), spec)
+    except ReportError as exc:
+        print(f"talker.fit: table {spec} not written: {exc}", file=sys.stderr)
+        return
+    md, _ = table.write(folder)
+    print(f"{table.markdown()}\n[talker] table: {md}")
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -138,6 +153,9 @@ def main(argv: list[str] | None = None) -> None:
             argv = ["--multirun", *argv]
     sys.argv = [sys.argv[0], *argv]
     _hydra_main()
+    table = OmegaConf.select(compose_config(cells[0]), "table")
+    if len(cells) > 1 and table:
+        write_grid_table(grid_folder(argv), table)
     failures = failed_cells(grid_folder(argv), since=started) if len(cells) > 1 else []
     if failures:
         print(f"talker.fit: {len(failures)} of {len(cells)} cells failed:", file=sys.stderr)

@@ -33,7 +33,6 @@ TINY = [
     "data.num_rays=128",
     "data.val_frames=1",
     "field.position_encoder.num_levels=4",
-    "field.position_encoder.level_dim=2",
     "field.position_encoder.base_resolution=8",
     "field.position_encoder.desired_resolution=64",
     "field.position_encoder.log2_hashmap_size=12",

@@ -71,8 +71,15 @@ def test_smoke_train_every_experiment(experiment: str, data_dir: Path, tmp_path:
         from talker.reporting import build_table, collect_runs
 
         table = build_table(collect_runs(runs), "table4")
-        for row in ("+ Landmark encoding", "+ M-AGLO", "+ Progressive optimization"):
+        for row in ("RAD-NeRF", "+ Landmark encoding", "+ M-AGLO", "+ Progressive optimization"):
             assert table.cells[(row, "PSNR")].n == 1, row
+        assert (runs / "ablation" / "table4.md").read_text() == table.markdown()  # written when the grid ended
+    if experiment == "level_dim":
+        from talker.reporting import build_table, collect_runs
+
+        table = build_table(collect_runs(runs), "table8")
+        assert [table.cells[(row, "PSNR")].n for row in ("2", "4", "8")] == [1, 1, 1]
+        assert (runs / "level_dim" / "table8.md").is_file()
 
 
 def check_cells(experiment: str) -> list[list[str]]:

@@ -1,15 +1,23 @@
 """Conditioning strategies: the ablation axis (see base.py for the contract)."""
 
+from talker.conditioning.audio_spatial import AmbientFusion, AudioSpatial
 from talker.conditioning.base import Conditioning, ConditioningSpec, ConditioningStrategy, Fusion
 from talker.conditioning.fusion import AffineFusion, ConcatFusion
+from talker.conditioning.glo_concat import GloConcat
 from talker.conditioning.landmark_hash import LandmarkHash
+from talker.conditioning.temporal import AttentionSmoothing, WindowNet
 
 __all__ = [
     "AffineFusion",
+    "AmbientFusion",
+    "AttentionSmoothing",
+    "AudioSpatial",
     "ConcatFusion",
     "Conditioning",
     "ConditioningSpec",
     "ConditioningStrategy",
     "Fusion",
+    "GloConcat",
     "LandmarkHash",
+    "WindowNet",
 ]

@@ -55,13 +55,22 @@ class Fusion(nn.Module, ABC):
     def vector_dim(self, cond_dim: int) -> int:
         """Width of the vector this fusion concatenates to the field input (0 if none)."""
 
+    def spatial_dim(self) -> int:
+        """Width of the per-point features this fusion adds to the field input (0 if none)."""
+        return 0
+
     @abstractmethod
-    def build(self, cond_dim: int, modulation_widths: Sequence[int]) -> None:
-        """Create parameters once the field's modulatable hidden widths are known."""
+    def build(self, cond_dim: int, modulation_widths: Sequence[int], position_dim: int = 0) -> None:
+        """Create parameters once the field's modulatable hidden widths (and the width of its
+        positional features, which a spatial fusion reads) are known."""
 
     @abstractmethod
     def forward(self, h_cond: Tensor) -> Conditioning:
         """``[cond_dim] -> Conditioning``."""
+
+    def regularization(self) -> Tensor | None:
+        """A loss term on the last forward's intermediate values; default: none."""
+        return None
 
 
 class ConditioningStrategy(nn.Module, ABC):
@@ -73,8 +82,9 @@ class ConditioningStrategy(nn.Module, ABC):
     Life cycle, driven by the LightningModule:
         1. ``strategy = Strategy(fusion=..., ...)`` (Hydra instantiates it from conditioning/*.yaml)
         2. ``field = Field(cond_spec=strategy.spec, ...)``
-        3. ``strategy.bind(field.modulation_widths)``
-        4. per step: ``cond = strategy(batch["cond"])``; ``field(x, d, cond)``
+        3. ``strategy.bind(field.modulation_widths, field.position_dim)``
+        4. at fit start: ``strategy.prepare(training_conditions)``
+        5. per step: ``cond = strategy(batch["cond"])``; ``field(x, d, cond)``
     """
 
     inputs: ClassVar[tuple[str, ...]] = ()
@@ -95,11 +105,11 @@ class ConditioningStrategy(nn.Module, ABC):
 
     @property
     def spec(self) -> ConditioningSpec:
-        return ConditioningSpec(vector_dim=self.fusion.vector_dim(self.cond_dim))
+        return ConditioningSpec(vector_dim=self.fusion.vector_dim(self.cond_dim), spatial_dim=self.fusion.spatial_dim())
 
-    def bind(self, modulation_widths: Sequence[int]) -> None:
-        """Size the fusion to the field's hidden layers; called once, before training."""
-        self.fusion.build(self.cond_dim, list(modulation_widths))
+    def bind(self, modulation_widths: Sequence[int], position_dim: int = 0) -> None:
+        """Size the fusion to the field's hidden layers and positional features; called once, before training."""
+        self.fusion.build(self.cond_dim, list(modulation_widths), position_dim)
         self._bound = True
 
     def forward(self, inputs: Mapping[str, Tensor]) -> Conditioning:
@@ -112,9 +122,14 @@ class ConditioningStrategy(nn.Module, ABC):
             )
         return self.fusion(self.encode(inputs))
 
+    def prepare(self, conditions: Sequence[Mapping[str, Tensor]]) -> None:
+        """Data-dependent set-up from the inputs of every training frame (e.g. normalisation
+        statistics), called at fit start; state kept here must live in buffers so that a resumed
+        run has it. Default: nothing."""
+
     def on_train_step(self, step: int) -> None:
         """Called before every optimisation step (annealing, schedules); default: nothing."""
 
     def regularization(self) -> Tensor | None:
-        """An extra loss term of the last forward (e.g. ambient regulariser); default: none."""
-        return None
+        """An extra loss term of the last forward (e.g. the ambient regulariser); default: the fusion's."""
+        return self.fusion.regularization()

@@ -26,7 +26,7 @@ class ConcatFusion(Fusion):
     def vector_dim(self, cond_dim: int) -> int:
         return cond_dim if self.out_dim is None else self.out_dim
 
-    def build(self, cond_dim: int, modulation_widths: Sequence[int]) -> None:
+    def build(self, cond_dim: int, modulation_widths: Sequence[int], position_dim: int = 0) -> None:
         if self.out_dim is not None:
             self.mlp = MLP(cond_dim, self.out_dim, self.hidden_dim, self.num_layers)
 
@@ -50,7 +50,7 @@ class AffineFusion(Fusion):
     def vector_dim(self, cond_dim: int) -> int:
         return 0
 
-    def build(self, cond_dim: int, modulation_widths: Sequence[int]) -> None:
+    def build(self, cond_dim: int, modulation_widths: Sequence[int], position_dim: int = 0) -> None:
         if not modulation_widths:
             raise ValueError("AffineFusion needs a field with at least one modulatable hidden layer")
         self.branches = nn.ModuleList(

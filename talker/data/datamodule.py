@@ -25,16 +25,21 @@ class RayBatches(Dataset):
     the rest uniformly over the image: background pixels are known exactly, while the mouth covers
     well under 1% of a frame and would otherwise get a handful of rays per step.
 
-    Keys: ``rays_o, rays_d, rgb, background [R, 3]``, ``cond`` (the strategy inputs of the frame),
-    ``index`` (frame position in the split).
+    Keys: ``rays_o, rays_d, rgb, background, bc [R, 3]`` (``background``: the ground-truth torso over
+    the clean background ``bc``), ``pixels [R, 2]`` (x, y), ``pose [4, 4]``, ``cond`` (the strategy
+    inputs of the frame), ``index`` (frame position in the split) and, with ``lip_patch > 0``,
+    ``patch``: the same ray keys for a ``lip_patch`` x ``lip_patch`` square of pixels around the
+    mouth (row-major), for the lips stage's LPIPS.
     """
 
     def __init__(
-        self, split: Split, num_rays: int, landmark_window: int, face_fraction: float = 0.0, zero_condition: bool = False
+        self, split: Split, num_rays: int, landmark_window: int, face_fraction: float = 0.0, zero_condition: bool = False,
+        lip_patch: int = 0,
     ) -> None:
         self.split, self.num_rays, self.window, self.zero_condition = split, num_rays, landmark_window, zero_condition
         self.num_face = int(round(num_rays * face_fraction))
         self.face_boxes = [landmark_box(lms, split.height, split.width, pad=0.1) for lms in split.lms]
+        self.lip_patch = min(lip_patch, split.height, split.width)
 
     def __len__(self) -> int:
         return len(self.split)
@@ -54,28 +59,58 @@ class RayBatches(Dataset):
         )
         anywhere = torch.randint(0, s.height * s.width, (self.num_rays - self.num_face,), generator=generator)
         pixels = torch.cat([face, torch.stack([anywhere % s.width, anywhere // s.width], dim=-1)])
+        batch = {
+            **self.rays(index, pixels),
+            "pose": s.poses[index],
+            "size": torch.tensor([s.width, s.height]),
+            "cond": frame_conditions(s, index, self.window, self.zero_condition),
+            "index": index,
+        }
+        if self.lip_patch > 0:
+            batch["patch"] = self.rays(index, self.lip_pixels(index, generator))
+        return batch
+
+    def rays(self, index: int, pixels: Tensor) -> dict[str, Tensor]:
+        """Rays and ground truth of frame ``index`` through ``pixels [R, 2]`` (x, y)."""
+        s = self.split
         flat = pixels[:, 1] * s.width + pixels[:, 0]
         rays_o, rays_d = pixel_rays(s.poses[index], s.intrinsics, pixels)
-        return {
+        out = {
             "rays_o": rays_o,
             "rays_d": rays_d,
             "rgb": s.images[index].view(-1, 3)[flat].float() / 255.0,
             "background": s.backgrounds[index].view(-1, 3)[flat].float() / 255.0,
-            "cond": frame_conditions(s, index, self.window, self.zero_condition),
-            "index": index,
+            "pixels": pixels,
         }
+        if s.bc is not None:
+            out["bc"] = s.bc.view(-1, 3)[flat].float() / 255.0
+        return out
+
+    def lip_pixels(self, index: int, generator: torch.Generator | None = None) -> Tensor:
+        """A ``lip_patch``-sided square around the mouth landmarks (48-67), shifted by up to a quarter
+        of its side so that the patch does not always frame the lips the same way; ``[P * P, 2]``."""
+        s, size = self.split, self.lip_patch
+        centre = s.lms[index, 48:68].mean(0)
+        jitter = (torch.rand(2, generator=generator) - 0.5) * (size / 2)
+        x0 = int((centre[0] + jitter[0]).round()) - size // 2
+        y0 = int((centre[1] + jitter[1]).round()) - size // 2
+        x0, y0 = min(max(x0, 0), s.width - size), min(max(y0, 0), s.height - size)
+        ys, xs = torch.meshgrid(torch.arange(y0, y0 + size), torch.arange(x0, x0 + size), indexing="ij")
+        return torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=-1)
 
 
-RAY_KEYS = ("rays_o", "rays_d", "rgb", "background")
+RAY_KEYS = ("rays_o", "rays_d", "rgb", "background", "pixels", "bc")  # per-ray entries of RayBatches.rays
 
 
 def shard_rays(batch: dict[str, Any], rank: int, world: int) -> dict[str, Any]:
     """This rank's rays ``[rank::world]`` of a ray batch; ``ray_noise`` then draws the jitter of
-    exactly those rays of the whole batch. Frame-level entries (``cond``, ``index``) are shared."""
+    exactly those rays of the whole batch. Frame-level entries (``cond``, ``index``, ``pose``) are
+    shared, and so is the lip ``patch``: LPIPS needs the whole patch, so every rank renders it and
+    the averaged gradient is the single process's."""
     total = batch["rays_o"].shape[0]
     if total % world:
         raise ValueError(f"data.num_rays={total} must be a multiple of the number of processes ({world})")
-    shard = {**batch, **{key: batch[key][rank::world] for key in RAY_KEYS}}
+    shard = {**batch, **{key: batch[key][rank::world] for key in RAY_KEYS if key in batch}}
     shard["ray_noise"] = RayNoise(seed=batch["noise_seed"], total=total, rank=rank, world=world)
     del shard["noise_seed"]
     return shard
@@ -142,6 +177,9 @@ class Frames(Dataset):
             "rays_d": rays_d,
             "image": s.images[index].float() / 255.0,  # [H, W, 3]
             "background": s.backgrounds[index].view(-1, 3).float() / 255.0,
+            **({"bc": s.bc.view(-1, 3).float() / 255.0} if s.bc is not None else {}),
+            "pixels": self.pixels,
+            "pose": s.poses[index],
             "cond": frame_conditions(s, index, self.window, self.zero_condition),
             "lms": s.lms[index],
             "index": index,
@@ -149,13 +187,22 @@ class Frames(Dataset):
         }
 
 
+# Frames of audio feature windows per condition: RAD-NeRF's attention smoothing window.
+AUDIO_WINDOW = 8
+
+
 def frame_conditions(split: Split, index: int, landmark_window: int, zero: bool = False) -> dict[str, Tensor]:
     """The per-frame driving inputs a conditioning strategy may read (``batch["cond"]``).
+
+    ``landmarks``: ``[landmark_window, 68, 3]``; ``audio`` (when the split has audio features):
+    ``[AUDIO_WINDOW, 16, C]`` feature windows of the neighbouring frames.
 
     ``zero`` replaces them by zeros of the same shape: the control arm that tells a model nothing
     about the frame it renders (what is left is the mean face).
     """
     cond = {"landmarks": split.landmark_window(index, landmark_window)}
+    if split.audio is not None:
+        cond["audio"] = split.audio_window(index, AUDIO_WINDOW)
     return {key: torch.zeros_like(value) for key, value in cond.items()} if zero else cond
 
 
@@ -171,6 +218,10 @@ class TalkingHeadDataModule(L.LightningDataModule):
         landmark_window: frames of landmarks per condition (R2-Talker: 5).
         scale, offset: NeRF-json to ngp conversion (RAD-NeRF defaults: 4, [0, 0, 0]).
         val_frames: held-out frames rendered by the periodic validation loop (evaluation renders all).
+        lip_patch: side in pixels of the square around the mouth that every training batch also
+            carries (the lips stage renders it for LPIPS); 0: none.
+        audio_features: per-frame audio feature file read by audio-driven strategies (``aud_mel.npy``,
+            ``aud_ds.npy``, ``aud_hu.npy``, ...; loaded when the dataset has it).
         zero_condition: feed all-zero conditions (training and evaluation alike): the control arm
             that measures how much the driving signal carries (benchmarks/condition_matters.py).
     """
@@ -188,6 +239,8 @@ class TalkingHeadDataModule(L.LightningDataModule):
         val_frames: int = 2,
         seed: int = 0,
         zero_condition: bool = False,
+        audio_features: str | None = "aud_mel.npy",
+        lip_patch: int = 32,
     ) -> None:
         super().__init__()
         if root is None and synthetic is None:
@@ -202,6 +255,8 @@ class TalkingHeadDataModule(L.LightningDataModule):
         self.val_frames = val_frames
         self.seed = seed
         self.zero_condition = zero_condition
+        self.audio_features = audio_features
+        self.lip_patch = lip_patch
         self.train_split: Split | None = None
         self.val_split: Split | None = None
 
@@ -221,11 +276,13 @@ class TalkingHeadDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.train_split is None:
             root = self.dataset_dir()
-            self.train_split = load_split(root, "train", self.scale, self.offset)
-            self.val_split = load_split(root, "val", self.scale, self.offset)
+            self.train_split = load_split(root, "train", self.scale, self.offset, self.audio_features)
+            self.val_split = load_split(root, "val", self.scale, self.offset, self.audio_features)
 
     def train_dataloader(self) -> StepLoader:
-        batches = RayBatches(self.train_split, self.num_rays, self.landmark_window, self.face_fraction, self.zero_condition)
+        batches = RayBatches(
+            self.train_split, self.num_rays, self.landmark_window, self.face_fraction, self.zero_condition, self.lip_patch
+        )
         return StepLoader(batches, self.seed)
 
     def val_dataloader(self) -> DataLoader:

@@ -231,6 +231,9 @@ class Split:
         landmarks: ``[M, 68, 3]`` all canonical landmarks (indexed by ``aud_ids``).
         lms: ``[N, 68, 2]`` image landmarks (x, y).
         img_ids, aud_ids: ``[N]`` long.
+        bc: ``[H, W, 3]`` uint8 clean background (bc.jpg), under the torso stage's learned torso.
+        audio: ``[M, 16, C]`` per-frame audio feature windows (indexed by ``aud_ids``), or None when
+            the dataset has no such file.
     """
 
     root: Path
@@ -243,6 +246,8 @@ class Split:
     lms: Tensor
     img_ids: Tensor
     aud_ids: Tensor
+    bc: Tensor | None = None
+    audio: Tensor | None = None
 
     @property
     def height(self) -> int:
@@ -261,9 +266,23 @@ class Split:
         ids = (torch.arange(window) - window // 2 + centre).clamp(0, self.landmarks.shape[0] - 1)
         return self.landmarks[ids]
 
+    def audio_window(self, index: int, window: int) -> Tensor:
+        """``[window, 16, C]`` audio feature windows of the frames around ``index`` (clamped at the ends;
+        RAD-NeRF's attention smoothing reads 8: frames ``i - 4 ... i + 3``)."""
+        if self.audio is None:
+            raise DatasetError(f"{self.root}: no audio features loaded (set data.audio_features to one of {AUDIO_FEATURES})")
+        centre = int(self.aud_ids[index])
+        ids = (torch.arange(window) - window // 2 + centre).clamp(0, self.audio.shape[0] - 1)
+        return self.audio[ids]
 
-def load_split(root: str | Path, split: str, scale: float = 4.0, offset=(0.0, 0.0, 0.0)) -> Split:
-    """Read one split (``train`` / ``val``) of a validated dataset into memory."""
+
+def load_split(
+    root: str | Path, split: str, scale: float = 4.0, offset=(0.0, 0.0, 0.0), audio_features: str | None = "aud_mel.npy"
+) -> Split:
+    """Read one split (``train`` / ``val``) of a validated dataset into memory.
+
+    ``audio_features`` names the per-frame audio feature file (:data:`AUDIO_FEATURES`) that
+    audio-driven strategies read; it is loaded when present (None: never)."""
     root = Path(root)
     meta = read_transforms(root, split)
     frames = meta["frames"]
@@ -289,4 +308,17 @@ def load_split(root: str | Path, split: str, scale: float = 4.0, offset=(0.0, 0.
         lms=torch.from_numpy(np.stack(lms)).float(),
         img_ids=torch.tensor([f["img_id"] for f in frames]),
         aud_ids=torch.tensor([f["aud_id"] for f in frames]),
+        bc=torch.from_numpy(np.round(bc).astype(np.uint8)),
+        audio=_load_audio(root, audio_features),
     )
+
+
+def _load_audio(root: Path, name: str | None) -> Tensor | None:
+    if name is None or not (root / name).is_file():
+        return None
+    if name not in AUDIO_FEATURES:
+        raise DatasetError(f"{root / name}: not an audio feature file (expected one of {AUDIO_FEATURES})")
+    features = np.load(root / name)
+    if features.ndim != 3:
+        raise DatasetError(f"{root / name}: shape {features.shape}, expected [N, 16, C] feature windows")
+    return torch.from_numpy(features).float()

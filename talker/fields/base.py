@@ -33,6 +33,8 @@ class Field(nn.Module, ABC):
 
     bound: float
     frame_keys: tuple[str, ...] = ()
+    # Width of the positional features a spatial conditioning reads (0: the field exposes none).
+    position_dim: int = 0
 
     @property
     @abstractmethod

@@ -67,6 +67,10 @@ class HeadField(Field):
     def modulation_widths(self) -> list[int]:
         return self.sigma_net.hidden_widths
 
+    @property
+    def position_dim(self) -> int:  # type: ignore[override]
+        return self.encoder.output_dim
+
     @staticmethod
     def _frame_features(inputs: nn.ModuleList, frame: Frame | None, n: int, like: Tensor) -> list[Tensor]:
         return [inp(frame).to(device=like.device, dtype=like.dtype).expand(n, -1) for inp in inputs]

@@ -1,8 +1,23 @@
-"""The one LightningModule that trains a conditioned head field, whatever its conditioning strategy."""
+"""The one LightningModule that trains a talking head, whatever its conditioning strategy.
+
+Training runs the paper's three stages in one fit; their boundaries are schedule steps (paper
+steps times ``schedule.scale``), so a shortened run keeps the schedule's shape:
+
+====== =========================================== =============================================
+stage  paper steps (R2-Talker)                      what is trained
+====== =========================================== =============================================
+head   0 .. lips_start                              head field + strategy; MSE + opacity entropy;
+                                                    lr x0.1 at 150K, x0.01 at 180K
+lips   lips_start (200K) .. head_steps (240K)       lr reset; every other step renders a lip patch
+                                                    and adds ``lpips_weight`` x LPIPS (AlexNet)
+torso  head_steps .. head_steps + torso_steps       head frozen; RAD-NeRF's 2D torso field under it
+====== =========================================== =============================================
+"""
 
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -14,7 +29,8 @@ from torch import Tensor
 from talker.conditioning.base import Conditioning, ConditioningStrategy
 from talker.encoders.hashgrid import HashGrid
 from talker.fields.base import Field
-from talker.losses import mse, opacity_entropy
+from talker.fields.torso import TorsoField, composite_torso, pixel_coords
+from talker.losses import LPIPSLoss, lpips_weights_file, mse, opacity_entropy
 from talker.rendering import (
     ConditionSweep,
     OccupancyGrid,
@@ -26,6 +42,10 @@ from talker.rendering import (
     render_rays,
 )
 from talker.schedules.levels import LevelSchedule
+
+
+# LPIPS' AlexNet pools a smaller patch down to nothing.
+MIN_LPIPS_PATCH = 32
 
 
 class HeadModule(L.LightningModule):
@@ -50,6 +70,14 @@ class HeadModule(L.LightningModule):
         occupancy_conditions: training conditions per update; every training condition is
             visited once per sweep of updates (see ``talker.rendering.occupancy``).
         eval_chunk: rays per chunk when rendering whole frames.
+        head_steps: paper steps of the head and lips stages together (240K).
+        lips_start: paper step where lips fine-tuning starts (200K); None: no lips stage.
+        lpips_weight: weight of LPIPS on the lip patch (0.01).
+        lpips_weights: the AlexNet file of LPIPS; None: ``$TORCH_HOME/hub/checkpoints``. A fit
+            that will reach the lips stage fails at its start when the file is missing.
+        torso: factory of the torso field (a Hydra partial); trained after the head when
+            ``torso_steps > 0``.
+        torso_steps: paper steps of the torso stage (0: none).
     """
 
     def __init__(
@@ -69,11 +97,17 @@ class HeadModule(L.LightningModule):
         occupancy_warmup: int = 64,
         occupancy_conditions: int = 8,
         eval_chunk: int = 32768,
+        head_steps: int = 240_000,
+        lips_start: int | None = 200_000,
+        lpips_weight: float = 0.01,
+        lpips_weights: str | None = None,
+        torso: Callable[..., TorsoField] | None = None,
+        torso_steps: int = 0,
     ) -> None:
         super().__init__()
         self.conditioning = conditioning
         self.field = field(cond_spec=conditioning.spec)
-        self.conditioning.bind(self.field.modulation_widths)
+        self.conditioning.bind(self.field.modulation_widths, self.field.position_dim)
         self.levels = levels
         self.occupancy = occupancy(bound=self.field.bound)
         self.sampler = sampler if sampler is not None else RayMarcher(max_steps=16, dt_gamma=1 / 256)
@@ -85,12 +119,43 @@ class HeadModule(L.LightningModule):
         self.occupancy_update_every = occupancy_update_every
         self.occupancy_warmup = occupancy_warmup
         self.eval_chunk = eval_chunk
+        self.head_steps, self.lips_start, self.torso_steps = head_steps, lips_start, torso_steps
+        self.lpips_weight, self.lpips_weights = lpips_weight, lpips_weights
+        self._lpips: LPIPSLoss | None = None  # frozen, kept out of the state dict (see perceptual)
+        self.torso = torso() if torso is not None and torso_steps > 0 else None
+        # Whether the torso stage has run: evaluation then renders the learned torso under the head.
+        self.register_buffer("torso_trained", torch.tensor(False))
 
     # -- rendering ---------------------------------------------------------------------------
 
     def paper_step(self, step: int | None = None) -> float:
         """The paper's step count that ``step`` (default: the global step) corresponds to."""
         return (self.global_step if step is None else step) / self.schedule_scale
+
+    def real_step(self, paper_step: float) -> int:
+        """The real step a paper step count corresponds to (``talker.config`` rounds the same way)."""
+        return max(1, round(paper_step * self.schedule_scale))
+
+    def stage(self, step: int | None = None) -> str:
+        """``"head"``, ``"lips"`` or ``"torso"`` at ``step`` (default: the global step)."""
+        step = self.global_step if step is None else step
+        if self.torso is not None and step >= self.real_step(self.head_steps):
+            return "torso"
+        if self.lips_start is not None and step >= self.real_step(self.lips_start):
+            return "lips"
+        return "head"
+
+    def lr_factor(self, step: int) -> float:
+        """Learning-rate multiplier at ``step``: x0.1 at each milestone in the head stage, reset to 1
+        for the lips stage, and the head's shape again, scaled to its length, for the torso stage."""
+        stage = self.stage(step)
+        if stage == "lips":
+            return 1.0
+        if stage == "torso":
+            into = step - self.real_step(self.head_steps)
+            ratio = self.torso_steps / self.head_steps
+            return 0.1 ** sum(into >= self.real_step(m * ratio) for m in self.lr_milestones)
+        return 0.1 ** sum(step >= self.real_step(m) for m in self.lr_milestones)
 
     def render(
         self,
@@ -121,17 +186,35 @@ class HeadModule(L.LightningModule):
 
     @torch.no_grad()
     def render_conditioned(self, frame: Mapping[str, Any], cond: Conditioning) -> RenderOutput:
-        """:meth:`render_frame` after the conditioning step (the speed profile times the two apart)."""
+        """:meth:`render_frame` after the conditioning step (the speed profile times the two apart).
+
+        Once the torso stage has run, the head is rendered over the learned torso and ``bc``
+        instead of the ground-truth torso in ``background``."""
         field_fn = functools.partial(self.field, cond=cond, frame=frame["cond"])
+        background = frame["background"]
+        if self.torso is not None and bool(self.torso_trained) and "bc" in frame:
+            height, width = frame["image"].shape[:2]
+            background = self.torso_background(frame["pixels"], width, height, frame["pose"], frame["bc"])
         return render_chunked(
-            field_fn, frame["rays_o"], frame["rays_d"], frame["background"], chunk=self.eval_chunk,
+            field_fn, frame["rays_o"], frame["rays_d"], background, chunk=self.eval_chunk,
             bound=self.field.bound, sampler=self.sampler, occupancy=self.occupancy,
         )
+
+    def torso_background(self, pixels: Tensor, width: int, height: int, pose: Tensor, bc: Tensor) -> Tensor:
+        """``[R, 3]``: the torso field over the clean background, what the head is rendered over."""
+        assert self.torso is not None
+        coords = pixel_coords(pixels.to(self.device), width, height)
+        return composite_torso(self.torso(coords, pose), bc)
 
     # -- training ----------------------------------------------------------------------------
 
     def on_fit_start(self) -> None:
+        if self.lips_start is not None and self.real_step(self.lips_start) < self.trainer.max_steps:
+            lpips_weights_file(self.lpips_weights)  # fail now, not hours later at the lips stage
         datamodule = getattr(self.trainer, "datamodule", None)
+        if datamodule is not None and hasattr(datamodule, "train_conditions"):
+            conditions = [_to(c, self.device) for c in datamodule.train_conditions()]
+            self.conditioning.prepare(conditions)
         split = getattr(datamodule, "train_split", None)
         if split is not None and not bool(self.occupancy.frustum_marked):
             self.occupancy.mark_unseen(split.poses, split.intrinsics, split.width, split.height)
@@ -141,9 +224,13 @@ class HeadModule(L.LightningModule):
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         self.levels.apply(self.field.encoder, self.paper_step())
         self.conditioning.on_train_step(self.global_step)
-        step = self.global_step
-        if step >= self.occupancy_warmup and step % self.occupancy_update_every == 0:
-            self.update_occupancy()
+        step, stage = self.global_step, self.stage()
+        if stage == "lips" and self._lpips is None:
+            self.__dict__["_lpips"] = LPIPSLoss(self.lpips_weights).to(self.device)  # not a submodule
+        if stage == "torso":
+            self.torso_trained.fill_(True)
+        elif step >= self.occupancy_warmup and step % self.occupancy_update_every == 0:
+            self.update_occupancy()  # the head is frozen in the torso stage
 
     @torch.no_grad()
     def update_occupancy(self) -> None:
@@ -163,18 +250,39 @@ class HeadModule(L.LightningModule):
         self.occupancy.synchronize()
 
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> Tensor | None:
+        stage = self.stage()
+        self.log("train/stage", float(("head", "lips", "torso").index(stage)))
+        if stage == "torso":
+            return self.torso_step(batch)
+        if stage == "lips" and self.global_step % 2 == 1 and "patch" in batch:
+            return self.lips_step(batch)
+        return self.photometric_step(batch, batch)
+
+    def photometric_step(self, rays: Mapping[str, Tensor], batch: Mapping[str, Any], lpips: bool = False) -> Tensor | None:
+        """MSE (+ LPIPS on a square patch when ``lpips``) of ``rays`` of the batch's frame."""
         frame = {**batch["cond"], "index": batch["index"]}
         out = self.render(
-            batch["rays_o"], batch["rays_d"], batch["background"], batch["cond"], frame=frame, perturb=True,
-            noise=batch.get("ray_noise"),
+            rays["rays_o"], rays["rays_d"], rays["background"], batch["cond"], frame=frame, perturb=True,
+            noise=rays.get("ray_noise"),
         )
         if out.num_evaluated == 0:  # every sample fell in empty cells: nothing to learn from
             if self.trainer.world_size == 1:
                 return None
             # Under DDP every rank must reduce a gradient for every parameter: this one adds zeros.
             return sum(p.sum() for p in self.parameters() if p.requires_grad) * 0.0
-        loss_rgb = mse(out.rgb, batch["rgb"])
+        loss_rgb = mse(out.rgb, rays["rgb"])
         loss = loss_rgb + self.opacity_weight * opacity_entropy(out.opacity)
+        if lpips:
+            assert self._lpips is not None
+            side = math.isqrt(out.rgb.shape[0])
+            if side < MIN_LPIPS_PATCH:
+                raise ValueError(f"data.lip_patch={side}: LPIPS' AlexNet needs a patch of at least {MIN_LPIPS_PATCH} pixels")
+            as_image = lambda x: x.view(1, side, side, 3).permute(0, 3, 1, 2)  # noqa: E731
+            loss_lpips = self._lpips(as_image(out.rgb), as_image(rays["rgb"]))
+            loss = loss + self.lpips_weight * loss_lpips
+            self.log("train/loss_lpips", loss_lpips)
+            self.log("train/psnr_lips", -10 * torch.log10(loss_rgb.detach()))
+            return loss
         reg = self.conditioning.regularization()
         if reg is not None:
             loss = loss + reg
@@ -187,6 +295,27 @@ class HeadModule(L.LightningModule):
         self.log("train/samples_per_ray", out.num_evaluated / batch["rays_o"].shape[0])
         self.log("train/occupancy", self.occupancy.occupancy_ratio)
         self.log("train/active_levels", self.field.encoder.level_mask.sum())
+        return loss
+
+    def lips_step(self, batch: Mapping[str, Any]) -> Tensor | None:
+        """Lips fine-tuning: the lip patch of the frame, MSE + ``lpips_weight`` x LPIPS."""
+        return self.photometric_step(batch["patch"], batch, lpips=True)
+
+    def torso_step(self, batch: Mapping[str, Any]) -> Tensor:
+        """Torso stage: the frozen head over the torso field over ``bc`` must give the frame."""
+        assert self.torso is not None
+        frame = {**batch["cond"], "index": batch["index"]}
+        with torch.no_grad():  # the head is frozen: rendered over black, composited below
+            head = self.render(
+                batch["rays_o"], batch["rays_d"], torch.zeros_like(batch["bc"]), batch["cond"], frame=frame
+            )
+        width, height = (int(v) for v in batch["size"])
+        background = self.torso_background(batch["pixels"], width, height, batch["pose"], batch["bc"])
+        pred = head.rgb + (1 - head.opacity).unsqueeze(-1) * background
+        loss = mse(pred, batch["rgb"])
+        self.log("train/loss", loss, prog_bar=True, sync_dist=True)
+        self.log("train/loss_torso", loss, sync_dist=True)
+        self.log("train/psnr", -10 * torch.log10(loss.detach()), prog_bar=True)
         return loss
 
     def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> dict[str, Tensor]:
@@ -211,8 +340,7 @@ class HeadModule(L.LightningModule):
             betas=(0.9, 0.99),
             eps=1e-15,
         )
-        milestones = [max(1, round(m * self.schedule_scale)) for m in self.lr_milestones]
-        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=0.1)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: self.lr_factor(step))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 

@@ -14,36 +14,44 @@ import torch
 from talker.conditioning import Conditioning, ConditioningStrategy
 from talker.config import compose_config, group_options
 from talker.data.datamodule import frame_conditions
-from talker.data.layout import load_split
+from talker.data.layout import Split, load_split
 from talker.encoders import HashGrid
 from talker.fields import HeadField
 
 STRATEGIES = group_options("conditioning")
 
 
-def build(name: str, seed: int = 0) -> tuple[ConditioningStrategy, HeadField, int]:
+def build(name: str, split: Split | None = None, seed: int = 0) -> tuple[ConditioningStrategy, HeadField, int]:
+    """A strategy bound to a small field; prepared on ``split``'s training conditions when given."""
     cfg = compose_config([f"conditioning={name}"])
     torch.manual_seed(seed)
     strategy = hydra.utils.instantiate(cfg.conditioning)
     grid = HashGrid(input_dim=3, num_levels=4, level_dim=2, base_resolution=8, log2_hashmap_size=12, desired_resolution=64)
     field = HeadField(grid, cond_spec=strategy.spec, hidden_dim=16, geo_feat_dim=15, hidden_dim_color=16)
-    strategy.bind(field.modulation_widths)
-    return strategy, field, cfg.data.landmark_window
+    strategy.bind(field.modulation_widths, field.position_dim)
+    window = cfg.data.landmark_window
+    if split is not None:
+        strategy.prepare([frame_conditions(split, i, window) for i in range(len(split))])
+    return strategy, field, window
 
 
 @pytest.fixture(scope="module")
-def inputs(tiny_clip: Path):
-    split = load_split(tiny_clip, "train")
+def split(tiny_clip: Path) -> Split:
+    return load_split(tiny_clip, "train")
+
+
+@pytest.fixture(scope="module")
+def inputs(split: Split):
     return lambda window, i=0: frame_conditions(split, i, window)
 
 
 def test_every_strategy_yaml_is_covered() -> None:
-    assert {"landmark_hash", "landmark_hash_concat"} <= set(STRATEGIES)
+    assert {"audio_spatial", "glo_concat", "landmark_hash", "landmark_hash_concat"} <= set(STRATEGIES)
 
 
 @pytest.mark.parametrize("name", STRATEGIES)
-def test_output_matches_spec(name: str, inputs) -> None:
-    strategy, field, window = build(name)
+def test_output_matches_spec(name: str, split: Split, inputs) -> None:
+    strategy, field, window = build(name, split)
     cond = strategy(inputs(window))
     assert isinstance(cond, Conditioning)
     spec = strategy.spec
@@ -62,8 +70,8 @@ def test_output_matches_spec(name: str, inputs) -> None:
 
 
 @pytest.mark.parametrize("name", STRATEGIES)
-def test_gradients_reach_every_parameter(name: str, inputs) -> None:
-    strategy, field, window = build(name)
+def test_gradients_reach_every_parameter(name: str, split: Split, inputs) -> None:
+    strategy, field, window = build(name, split)
     params = list(strategy.parameters()) + list(field.parameters())
     opt = torch.optim.Adam(params, lr=1e-2)
     x = torch.rand(256, 3) * 1.6 - 0.8
@@ -80,10 +88,10 @@ def test_gradients_reach_every_parameter(name: str, inputs) -> None:
 
 
 @pytest.mark.parametrize("name", STRATEGIES)
-def test_deterministic_under_seed(name: str, inputs) -> None:
+def test_deterministic_under_seed(name: str, split: Split, inputs) -> None:
     outs = []
     for _ in range(2):
-        strategy, field, window = build(name, seed=123)
+        strategy, field, window = build(name, split, seed=123)
         cond = strategy(inputs(window))
         x = torch.linspace(-0.5, 0.5, 30).view(10, 3)
         outs.append(field(x, torch.nn.functional.normalize(x + 1, dim=-1), cond).rgb)
@@ -91,8 +99,8 @@ def test_deterministic_under_seed(name: str, inputs) -> None:
 
 
 @pytest.mark.parametrize("name", STRATEGIES)
-def test_condition_changes_the_field(name: str, inputs) -> None:
-    strategy, field, window = build(name)
+def test_condition_changes_the_field(name: str, split: Split, inputs) -> None:
+    strategy, field, window = build(name, split)
     with torch.no_grad():  # move the zero-initialised output layers off zero
         for p in strategy.parameters():
             p.add_(torch.randn_like(p) * 0.05)
@@ -101,6 +109,44 @@ def test_condition_changes_the_field(name: str, inputs) -> None:
     a = field(x, d, strategy(inputs(window, 0))).rgb
     b = field(x, d, strategy(inputs(window, 5))).rgb
     assert (a - b).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("name", STRATEGIES)
+def test_prepared_state_travels_in_the_state_dict(name: str, split: Split, inputs) -> None:
+    """What ``prepare`` computed from the data is restored by a checkpoint (exact resume)."""
+    prepared, field, window = build(name, split, seed=7)
+    fresh, _, _ = build(name, seed=8)
+    fresh.load_state_dict(prepared.state_dict())
+    x = torch.rand(32, 3) * 1.6 - 0.8
+    d = torch.nn.functional.normalize(torch.randn(32, 3), dim=-1)
+    for i in (0, 3):
+        torch.testing.assert_close(field(x, d, fresh(inputs(window, i))).rgb, field(x, d, prepared(inputs(window, i))).rgb)
+
+
+@pytest.mark.parametrize("name", STRATEGIES)
+def test_regularization_is_a_finite_scalar_or_none(name: str, split: Split, inputs) -> None:
+    strategy, field, window = build(name, split)
+    x = torch.rand(64, 3) * 1.6 - 0.8
+    field(x, torch.nn.functional.normalize(x, dim=-1), strategy(inputs(window)))
+    reg = strategy.regularization()
+    if reg is not None:
+        assert reg.ndim == 0 and torch.isfinite(reg) and reg >= 0 and reg.requires_grad
+
+
+def test_ambient_regularizer_reaches_the_ambient_net(split: Split, inputs) -> None:
+    strategy, field, window = build("audio_spatial", split)
+    x = torch.rand(64, 3) * 1.6 - 0.8
+    field(x, torch.nn.functional.normalize(x, dim=-1), strategy(inputs(window)))
+    strategy.regularization().backward()
+    assert strategy.fusion.ambient_net.layers[0].weight.grad.abs().sum() > 0
+
+
+def test_wrong_audio_shape_names_the_config_keys(split: Split, inputs) -> None:
+    strategy, _, _ = build("audio_spatial")
+    audio = inputs(5)["audio"]
+    assert audio.shape == (8, 16, 80)  # aud_mel.npy windows of the 8 neighbouring frames
+    with pytest.raises(ValueError, match="conditioning.feature_dim must match data.audio_features"):
+        strategy({"audio": audio[..., :29]})
 
 
 def test_wrong_landmark_shape_is_a_clear_error(inputs) -> None:

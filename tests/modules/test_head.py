@@ -31,7 +31,8 @@ def test_head_trains_with_eye_and_individual_codes_and_sweeps_all_conditions(tin
     # One frame per step: the codes of the 8 frames drawn moved, no other code did.
     moved = (codes != initial).any(dim=1).nonzero().squeeze(-1).tolist()
     assert len(moved) == steps and max(moved) < 9
-    assert state["field.sigma_net.layers.0.weight"].shape[1] == 4 * 2 + 1  # positional grid + eye scalar
+    grid = cfg.field.position_encoder
+    assert state["field.sigma_net.layers.0.weight"].shape[1] == grid.num_levels * grid.level_dim + 1  # positions + eye
     assert state["sweep.batches"].item() == 3
     assert state["occupancy.frustum_marked"].item() and state["occupancy.seen"].float().mean() < 1.0
     assert (run / "metrics.json").is_file()

@@ -1,0 +1,113 @@
+"""RAD-NeRF's audio conditioning (Tang et al. 2022, Sec. 3.2): audio code + audio-spatial decomposition.
+
+The audio feature windows of 8 neighbouring frames go through AudioNet (a :class:`WindowNet`) and
+are smoothed by attention into one audio code ``a``. Instead of entering the sigma net directly,
+``a`` moves each point to *ambient* coordinates: an MLP maps ``[pos_enc(x), a]`` to a point in
+``[-1, 1]^2``, which is looked up in a 2D hash grid; its features join the positional features.
+The ambient regulariser pulls ambient coordinates towards 0 (the audio should only move the face).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import torch
+from torch import Tensor
+
+from talker.conditioning.base import Conditioning, ConditioningStrategy, Fusion
+from talker.conditioning.temporal import AttentionSmoothing, WindowNet
+from talker.encoders.hashgrid import HashGrid
+from talker.fields.mlp import MLP
+
+
+class AmbientFusion(Fusion):
+    """``h_cond -> Conditioning(spatial=...)``: the audio-spatial decomposition.
+
+    ``spatial(x, pos) = grid(tanh(MLP([pos, h_cond])))`` per point; ``regularization()`` is
+    ``weight * mean |ambient|`` over the points of the last forward with gradients (RAD-NeRF applies
+    it per ray outside the face; here it covers every sampled point).
+
+    Args:
+        grid: the ambient hash grid; its ``input_dim`` is the ambient dimension (RAD-NeRF: 2).
+        hidden_dim, num_layers: the ambient MLP (RAD-NeRF: 64, 3).
+        weight: regulariser weight (RAD-NeRF's ``--lambda_amb``: 1e-4).
+    """
+
+    def __init__(self, grid: HashGrid, hidden_dim: int = 64, num_layers: int = 3, weight: float = 1e-4) -> None:
+        super().__init__()
+        self.grid, self.hidden_dim, self.num_layers, self.weight = grid, hidden_dim, num_layers, weight
+        self.ambient_net: MLP | None = None
+        self._last_ambient: Tensor | None = None
+
+    def vector_dim(self, cond_dim: int) -> int:
+        return 0
+
+    def spatial_dim(self) -> int:
+        return self.grid.output_dim
+
+    def build(self, cond_dim: int, modulation_widths: Sequence[int], position_dim: int = 0) -> None:
+        if position_dim <= 0:
+            raise ValueError("AmbientFusion reads the field's positional features: bind it with position_dim > 0")
+        self.ambient_net = MLP(position_dim + cond_dim, self.grid.input_dim, self.hidden_dim, self.num_layers)
+
+    def ambient(self, pos: Tensor, h_cond: Tensor) -> Tensor:
+        """``[N, P], [cond_dim] -> [N, ambient_dim]`` in ``[-1, 1]``."""
+        assert self.ambient_net is not None, "AmbientFusion.build was not called"
+        code = h_cond.to(pos.dtype).expand(pos.shape[0], -1)
+        return torch.tanh(self.ambient_net(torch.cat([pos, code], dim=-1)))
+
+    def forward(self, h_cond: Tensor) -> Conditioning:
+        def spatial(x: Tensor, pos: Tensor) -> Tensor:
+            ambient = self.ambient(pos, h_cond)
+            if torch.is_grad_enabled():
+                self._last_ambient = ambient
+            return self.grid(ambient * self.grid.bound)
+
+        self._last_ambient = None
+        return Conditioning(spatial=spatial)
+
+    def regularization(self) -> Tensor | None:
+        if self._last_ambient is None or self.weight == 0:
+            return None
+        return self.weight * self._last_ambient.abs().sum(-1).mean()
+
+
+class AudioSpatial(ConditioningStrategy):
+    """RAD-NeRF: ``inputs["audio"] [window, rows, feature_dim]`` -> audio code -> ambient lookup.
+
+    ``h_cond`` is the smoothed audio code ``[audio_dim]``.
+
+    Args:
+        fusion: factory of the :class:`AmbientFusion` (a Hydra partial), given ``grid``.
+        grid: the ambient hash grid (RAD-NeRF: 2D, 16 levels, level dim 2, base 16, 2^16 rows).
+        feature_dim: audio features per window row (``data.audio_features``: 80 for aud_mel.npy,
+            29 DeepSpeech, 1024 HuBERT).
+        audio_dim: width of the audio code (RAD-NeRF: 32).
+        rows: feature rows per frame window (16 in every format).
+        window: neighbouring frames smoothed by attention (RAD-NeRF: 8).
+    """
+
+    inputs = ("audio",)
+
+    def __init__(
+        self, fusion: Callable[..., AmbientFusion], grid: HashGrid, feature_dim: int = 80, audio_dim: int = 32,
+        rows: int = 16, window: int = 8,
+    ) -> None:
+        super().__init__(fusion(grid=grid))
+        self.feature_dim, self.audio_dim, self.rows, self.window = feature_dim, audio_dim, rows, window
+        self.audio_net = WindowNet(feature_dim, audio_dim, length=rows, stride=2)
+        self.smoothing = AttentionSmoothing(audio_dim, window)
+
+    @property
+    def cond_dim(self) -> int:
+        return self.audio_dim
+
+    def encode(self, inputs: Mapping[str, Tensor]) -> Tensor:
+        audio = inputs["audio"]
+        expected = (self.window, self.rows, self.feature_dim)
+        if tuple(audio.shape) != expected:
+            raise ValueError(
+                f"AudioSpatial expects audio windows of shape {expected}, got {tuple(audio.shape)} "
+                "(conditioning.feature_dim must match data.audio_features)"
+            )
+        return self.smoothing(self.audio_net(audio.float()))
