@@ -29,9 +29,10 @@ from omegaconf import DictConfig, OmegaConf
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
-from talker.audio import AudioError, AudioFeatures, LogMel, load_audio
+from talker.audio import AudioError, AudioFeatures, HuBERT, LogMel, Wav2Vec2, load_audio
 from talker.config import ConfigError, instantiate
 from talker.data.cameras import pixel_rays
+from talker.data.datamodule import AUDIO_WINDOW
 from talker.fit import LAST_CHECKPOINT, RESOLVED_CONFIG
 from talker.motion.processing import frame_rows, gaussian_smooth
 from talker.utils.io import to_uint8
@@ -106,6 +107,16 @@ def smooth_poses(poses: torch.Tensor, sigma: float) -> torch.Tensor:
     return smoothed
 
 
+def head_features(cfg: DictConfig) -> AudioFeatures:
+    """The extractor that made the head's training features (``data.audio_features``), for new audio."""
+    name = OmegaConf.select(cfg, "data.audio_features", default=LogMel.file_name)
+    for extractor in (LogMel, HuBERT, Wav2Vec2):
+        if extractor.file_name == name:
+            return extractor()
+    raise ConfigError(f"data.audio_features={name}: no extractor computes it from new audio (drive needs one of "
+                      f"{[e.file_name for e in (LogMel, HuBERT, Wav2Vec2)]})")
+
+
 def render_head(
     head: Stage, landmarks: np.ndarray | None, audio: np.ndarray, num_frames: int, device: torch.device, pose_smoothing: float
 ) -> list[np.ndarray]:
@@ -121,9 +132,8 @@ def render_head(
     window = int(OmegaConf.select(head.cfg, "data.landmark_window", default=5))
     audio_windows = None
     if any(key != "landmarks" for key in needs):
-        node = OmegaConf.select(head.cfg, "data.features")
-        extractor = instantiate(node, "data.features") if node is not None else LogMel()
-        audio_windows = torch.from_numpy(extractor(audio, num_frames=num_frames, fps=FPS))
+        extractor = head_features(head.cfg)
+        audio_windows = torch.from_numpy(extractor(audio, num_frames=num_frames, fps=FPS)).float()
     lms = torch.from_numpy(landmarks).float() if landmarks is not None else None
     ys, xs = torch.meshgrid(torch.arange(split.height), torch.arange(split.width), indexing="ij")
     pixels = torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=-1)
@@ -133,9 +143,8 @@ def render_head(
         if lms is not None:
             ids = (torch.arange(window) - window // 2 + i).clamp(0, num_frames - 1)
             cond["landmarks"] = lms[ids]
-        for key in needs:
-            if key != "landmarks":
-                cond[key] = audio_windows[i]
+        if audio_windows is not None:  # the windows of the neighbouring frames, as in training
+            cond["audio"] = audio_windows[(torch.arange(AUDIO_WINDOW) - AUDIO_WINDOW // 2 + i).clamp(0, num_frames - 1)]
         rays_o, rays_d = pixel_rays(poses[i], split.intrinsics, pixels)
         background = split.backgrounds[int(order[i])].view(-1, 3).float() / 255.0
         frame = {

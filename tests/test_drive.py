@@ -96,3 +96,18 @@ def test_pingpong_and_pose_smoothing() -> None:
     rotations = smoothed[:, :3, :3]
     torch.testing.assert_close(rotations @ rotations.transpose(1, 2), torch.eye(3).expand(30, 3, 3), atol=1e-5, rtol=0)
     assert (smoothed[:, :3, 3].diff(dim=0).norm(dim=-1).mean()) < 0.5 * poses[:, :3, 3].diff(dim=0).norm(dim=-1).mean()
+
+
+def test_audio_conditioned_head_is_driven_by_the_audio_alone(data_dir: Path, speech: Path, tmp_path: Path) -> None:
+    """RAD-NeRF's arm needs no motion stage: the new audio's feature windows condition it directly."""
+    head = train(compose_config([
+        "experiment=quickstart", *TINY, *NO_SCORING, "conditioning=audio_spatial",
+        f"paths.data_dir={data_dir}", f"run_dir={tmp_path / 'head'}",
+    ]))
+    video_path, landmark_path = drive(head, speech, out=tmp_path / "out" / "obama", device="cpu")
+    frames, fps = read_video(video_path)
+    audio = read_audio(video_path)
+    assert fps == 25 and len(frames) == 58 and frames[0].shape == (32, 32, 3)
+    assert abs(len(frames) / fps - audio.shape[0] / 16000) <= 1 / fps
+    assert frames[0].std() > 1
+    assert not landmark_path.exists()  # no landmarks were predicted
