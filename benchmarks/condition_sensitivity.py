@@ -1,0 +1,59 @@
+"""Does a trained head use its condition? Held-out mouth-box PSNR with each frame's own condition
+against the same frames rendered with another held-out frame's condition (the split reversed).
+
+    python benchmarks/condition_sensitivity.py <run folder> [checkpoint]
+
+Cheaper than training a ``data.zero_condition=true`` arm (benchmarks/condition_matters.py): it reads
+one run (any saved checkpoint, e.g. mid-training) and renders only the mouth boxes. A head that ignores
+its condition scores the same both ways; one that has learned the mouth loses dB with the wrong one.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+
+from talker.data.datamodule import RayBatches, frame_conditions
+from talker.data.landmarks import MOUTH, landmark_box
+from talker.fit import build
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path, help="a talker run folder (config.yaml, checkpoints/last.ckpt)")
+    parser.add_argument("checkpoint", type=Path, nargs="?", help="default: <run>/checkpoints/last.ckpt")
+    args = parser.parse_args()
+    cfg = OmegaConf.load(args.run / "config.yaml")
+    cfg.run_dir = str(args.run)
+    datamodule, module = build(cfg)
+    state = torch.load(args.checkpoint or args.run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    module.load_state_dict(state["state_dict"])
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    split = datamodule.val_split
+    rays_of = RayBatches(split, 1, datamodule.landmark_window)
+    n = len(split)
+    errors: dict[str, list[float]] = {"own": [], "other": []}
+    for i in range(n):
+        y0, y1, x0, x1 = landmark_box(split.lms[i, MOUTH], split.height, split.width, pad=0.25)
+        ys, xs = torch.meshgrid(torch.arange(y0, y1), torch.arange(x0, x1), indexing="ij")
+        rays = rays_of.rays(i, torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=-1))
+        other = n - 1 - i if n - 1 - i != i else (i + n // 2) % n
+        for name, j in (("own", i), ("other", other)):
+            with torch.no_grad():
+                cond = frame_conditions(split, j, datamodule.landmark_window)
+                out = module.render(rays["rays_o"], rays["rays_d"], rays["background"], cond)
+            errors[name].append(float(((out.rgb - rays["rgb"]) ** 2).mean()))
+    psnr = {k: float(np.mean([-10 * np.log10(e) for e in v])) for k, v in errors.items()}
+    print(
+        f"{args.run} step {state.get('global_step')}: held-out mouth-box PSNR with own condition {psnr['own']:.2f} dB, "
+        f"with another frame's {psnr['other']:.2f} dB, gap {psnr['own'] - psnr['other']:.2f} dB"
+    )
+
+
+if __name__ == "__main__":
+    main()
