@@ -39,7 +39,7 @@ def main() -> None:
     print(f"quickstart wall time: {wall:.0f} s (target {TARGET_S:.0f} s, ratio {wall / TARGET_S:.2f})")
     # On a machine shared with other jobs the wall time stretches; the CPU time much less so.
     print(f"CPU time {cpu:.0f} s on {os.cpu_count()} cores; load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
-    print("held-out: " + ", ".join(f"{k}={v:.2f} dB" for k, v in metrics.items()))
+    print("held-out: " + ", ".join(f"{k}={v:.2f}{' dB' if k.startswith('psnr') else ''}" for k, v in metrics.items()))
 
 
 if __name__ == "__main__":
