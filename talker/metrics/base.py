@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
@@ -97,6 +98,19 @@ class Metric(ABC):
 
     def reset(self) -> None:
         pass
+
+
+class FrameMeanMetric(Metric):
+    """A metric whose sequence value is the mean over frames of its per-frame values, per key."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, list[float]] = defaultdict(list)
+
+    def compute(self) -> dict[str, float]:
+        return {key: sum(v) / len(v) for key, v in self.values.items()}
+
+    def reset(self) -> None:
+        self.values.clear()
 
 
 def region_key(name: str, region: str) -> str:

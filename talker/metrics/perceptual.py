@@ -7,11 +7,10 @@ ImageNet checkpoint ``alexnet-owt-7be5be79.pth``, read from the hub cache or a c
 from __future__ import annotations
 
 import warnings
-from collections import defaultdict
 
 import torch
 
-from talker.metrics.base import EvalContext, EvalFrame, Metric, MetricUnavailable, crop, region_key, regions, resolve_device
+from talker.metrics.base import EvalContext, EvalFrame, FrameMeanMetric, MetricUnavailable, crop, region_key, regions, resolve_device
 from talker.metrics.weights import find_weights, hub_cache_with
 
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
@@ -20,7 +19,7 @@ ALEXNET_URL = f"https://download.pytorch.org/models/{ALEXNET_FILE}"
 MIN_SIDE = 32
 
 
-class LPIPS(Metric):
+class LPIPS(FrameMeanMetric):
     """Mean over frames of per-frame LPIPS (AlexNet, version 0.1), inputs scaled to [-1, 1].
 
     Args:
@@ -35,8 +34,8 @@ class LPIPS(Metric):
         self.regions = tuple("" if r == "full" else r for r in regions)
         self.weights = weights
         self.device = resolve_device(device)
+        super().__init__()
         self.net: torch.nn.Module | None = None
-        self.values: dict[str, list[float]] = defaultdict(list)
 
     def prepare(self, context: EvalContext) -> None:
         if self.net is None:
@@ -56,12 +55,6 @@ class LPIPS(Metric):
             out[key] = float(self.net(to_lpips_input(pred, self.device), to_lpips_input(target, self.device)).item())
             self.values[key].append(out[key])
         return out
-
-    def compute(self) -> dict[str, float]:
-        return {key: sum(v) / len(v) for key, v in self.values.items()}
-
-    def reset(self) -> None:
-        self.values.clear()
 
 
 def to_lpips_input(image: torch.Tensor, device: torch.device) -> torch.Tensor:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 import torch
 
-from talker.metrics.base import EvalFrame, Metric, as_float, crop, region_key, regions
+from talker.metrics.base import EvalFrame, FrameMeanMetric, as_float, crop, region_key, regions
 
 
 def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -15,13 +13,10 @@ def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return -10 * torch.log10(mse.clamp(min=1e-12))
 
 
-class PSNR(Metric):
+class PSNR(FrameMeanMetric):
     """Mean over frames of per-frame PSNR (the convention of the talking-head papers)."""
 
     name = "psnr"
-
-    def __init__(self) -> None:
-        self.values: dict[str, list[float]] = defaultdict(list)
 
     def update(self, frame: EvalFrame) -> dict[str, float]:
         out = {}
@@ -30,9 +25,3 @@ class PSNR(Metric):
             out[key] = as_float(psnr(crop(frame.pred, box), crop(frame.target, box)))
             self.values[key].append(out[key])
         return out
-
-    def compute(self) -> dict[str, float]:
-        return {key: sum(v) / len(v) for key, v in self.values.items()}
-
-    def reset(self) -> None:
-        self.values.clear()

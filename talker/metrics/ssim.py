@@ -6,12 +6,10 @@ range 1, reflection padding); this class only adds the regions and the per-frame
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 import torch
 from torchmetrics.functional.image import structural_similarity_index_measure
 
-from talker.metrics.base import EvalFrame, Metric, crop, region_key, regions
+from talker.metrics.base import EvalFrame, FrameMeanMetric, crop, region_key, regions
 
 # Reflection padding of the 11 x 11 window needs more than 5 pixels per side.
 MIN_SIDE = 6
@@ -24,13 +22,10 @@ def ssim(pred: torch.Tensor, target: torch.Tensor) -> float:
     return float(structural_similarity_index_measure(to_batch(pred), to_batch(target), data_range=1.0))
 
 
-class SSIM(Metric):
+class SSIM(FrameMeanMetric):
     """Mean over frames of per-frame SSIM; a crop smaller than 6 px on a side is skipped for that frame."""
 
     name = "ssim"
-
-    def __init__(self) -> None:
-        self.values: dict[str, list[float]] = defaultdict(list)
 
     def update(self, frame: EvalFrame) -> dict[str, float]:
         out = {}
@@ -42,9 +37,3 @@ class SSIM(Metric):
             out[key] = ssim(pred, target)
             self.values[key].append(out[key])
         return out
-
-    def compute(self) -> dict[str, float]:
-        return {key: sum(v) / len(v) for key, v in self.values.items()}
-
-    def reset(self) -> None:
-        self.values.clear()
