@@ -113,3 +113,17 @@ def tiny_clip(data_dir: Path) -> Path:
     from talker.data.synthetic import SyntheticClip
 
     return SyntheticClip(num_frames=12, resolution=32, val_fraction=0.25).ensure(data_dir)
+
+
+@pytest.fixture(scope="session")
+def alexnet_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Random AlexNet weights in lpips' format, made once (61M parameters; the real file cannot be
+    downloaded here). Tests using it importorskip torchvision and lpips first."""
+    import torchvision
+
+    from talker.metrics.perceptual import ALEXNET_FILE
+
+    path = tmp_path_factory.mktemp("alexnet") / ALEXNET_FILE
+    torch.manual_seed(0)
+    torch.save(torchvision.models.alexnet().state_dict(), path)
+    return path

@@ -14,14 +14,6 @@ lpips = pytest.importorskip("lpips")
 pytestmark = pytest.mark.filterwarnings("ignore:.*(pretrained|weight enum).*:UserWarning")
 
 
-@pytest.fixture(scope="module")
-def alexnet_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Random AlexNet weights (made once: 61M parameters)."""
-    path = tmp_path_factory.mktemp("alexnet") / ALEXNET_FILE
-    torch.manual_seed(0)
-    torch.save(torchvision.models.alexnet().state_dict(), path)
-    return path
-
 
 def place(source: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -24,14 +24,6 @@ STAGES = ["schedule.lips_start=2000", "schedule.torso_steps=2000", "model.torso.
           "data.lip_patch=32"]  # AlexNet needs 32 px or more: the whole tiny frame
 
 
-@pytest.fixture(scope="module")
-def alexnet_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Random AlexNet weights in lpips' format (the real file cannot be downloaded here)."""
-    path = tmp_path_factory.mktemp("alexnet") / ALEXNET_FILE
-    torch.manual_seed(0)
-    torch.save(torchvision.models.alexnet().state_dict(), path)
-    return path
-
 
 def scalars(run: Path, tag: str) -> dict[int, float]:
     from tensorboard.util.tensor_util import make_ndarray
