@@ -4,7 +4,8 @@ The audio feature windows of 8 neighbouring frames go through AudioNet (a :class
 are smoothed by attention into one audio code ``a``. Instead of entering the sigma net directly,
 ``a`` moves each point to *ambient* coordinates: an MLP maps ``[pos_enc(x), a]`` to a point in
 ``[-1, 1]^2``, which is looked up in a 2D hash grid; its features join the positional features.
-The ambient regulariser pulls ambient coordinates towards 0 (the audio should only move the face).
+The ambient regulariser pulls the ambient coordinates of what is rendered outside the face towards 0:
+the audio may move the face, nothing else.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 import torch
 from torch import Tensor
 
-from talker.conditioning.base import Conditioning, ConditioningStrategy, Fusion
+from talker.conditioning.base import Conditioning, ConditioningStrategy, Fusion, RenderedPoints
 from talker.conditioning.temporal import AttentionSmoothing, WindowNet
 from talker.encoders.hashgrid import HashGrid
 from talker.fields.mlp import MLP
@@ -23,21 +24,27 @@ from talker.fields.mlp import MLP
 class AmbientFusion(Fusion):
     """``h_cond -> Conditioning(spatial=...)``: the audio-spatial decomposition.
 
-    ``spatial(x, pos) = grid(tanh(MLP([pos, h_cond])))`` per point; ``regularization()`` is
-    ``weight * mean |ambient|`` over the points of the last forward with gradients (RAD-NeRF applies
-    it per ray outside the face; here it covers every sampled point).
+    ``spatial(x, pos) = grid(tanh(MLP([pos, h_cond])))`` per point. ``regularization(points)`` is
+    RAD-NeRF's ambient loss: per ray, ``sum_i w_i |ambient_i|_1`` over its points, averaged over the
+    rays outside the face box (inside, the audio must be free to move the mouth), times a weight
+    that grows linearly from 0 to ``weight`` over the first ``ramp_steps`` paper steps.
 
     Args:
         grid: the ambient hash grid; its ``input_dim`` is the ambient dimension (RAD-NeRF: 2).
         hidden_dim, num_layers: the ambient MLP (RAD-NeRF: 64, 3).
         weight: regulariser weight (RAD-NeRF's ``--lambda_amb``: 1e-4).
+        ramp_steps: paper steps of the weight's linear ramp (RAD-NeRF: its whole schedule).
     """
 
-    def __init__(self, grid: HashGrid, hidden_dim: int = 64, num_layers: int = 3, weight: float = 1e-4) -> None:
+    def __init__(
+        self, grid: HashGrid, hidden_dim: int = 64, num_layers: int = 3, weight: float = 1e-4, ramp_steps: float = 240_000
+    ) -> None:
         super().__init__()
         self.grid, self.hidden_dim, self.num_layers, self.weight = grid, hidden_dim, num_layers, weight
+        self.ramp_steps = ramp_steps
         self.ambient_net: MLP | None = None
         self._last_ambient: Tensor | None = None
+        self._ramp = 1.0
 
     def vector_dim(self, cond_dim: int) -> int:
         return 0
@@ -66,10 +73,20 @@ class AmbientFusion(Fusion):
         self._last_ambient = None
         return Conditioning(spatial=spatial)
 
-    def regularization(self) -> Tensor | None:
+    def on_train_step(self, paper_step: float) -> None:
+        self._ramp = min(paper_step / self.ramp_steps, 1.0) if self.ramp_steps > 0 else 1.0
+
+    def regularization(self, points: RenderedPoints) -> Tensor | None:
         if self._last_ambient is None or self.weight == 0:
             return None
-        return self.weight * self._last_ambient.abs().sum(-1).mean()
+        if self._last_ambient.shape[0] != points.weights.shape[0]:
+            raise ValueError(
+                f"AmbientFusion saw {self._last_ambient.shape[0]} points but was given {points.weights.shape[0]} weights"
+            )
+        outside = (~points.in_face).to(points.weights.dtype)
+        # Weights detached: the loss moves ambient coordinates, never the density that weights them.
+        per_point = self._last_ambient.abs().sum(-1) * points.weights.detach() * outside
+        return self.weight * self._ramp * per_point.sum() / max(points.num_rays, 1)
 
 
 class AudioSpatial(ConditioningStrategy):

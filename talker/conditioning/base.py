@@ -40,6 +40,21 @@ class Conditioning:
     spatial: Callable[[Tensor, Tensor], Tensor] | None = None
 
 
+@dataclass
+class RenderedPoints:
+    """What training knows about the points the last forward evaluated, in evaluation order.
+
+    Attributes:
+        weights: ``[M]`` compositing weight of each point in its ray.
+        in_face: ``[M]`` whether the point's ray goes through the face box of the frame.
+        num_rays: rays of the batch (per-ray losses are averaged over them).
+    """
+
+    weights: Tensor
+    in_face: Tensor
+    num_rays: int
+
+
 @dataclass(frozen=True)
 class ConditioningSpec:
     """Sizes a field must reserve for a strategy's output, known before the field is built."""
@@ -68,7 +83,10 @@ class Fusion(nn.Module, ABC):
     def forward(self, h_cond: Tensor) -> Conditioning:
         """``[cond_dim] -> Conditioning``."""
 
-    def regularization(self) -> Tensor | None:
+    def on_train_step(self, paper_step: float) -> None:
+        """Called before every optimisation step with the step in the paper's count; default: nothing."""
+
+    def regularization(self, points: RenderedPoints) -> Tensor | None:
         """A loss term on the last forward's intermediate values; default: none."""
         return None
 
@@ -84,7 +102,8 @@ class ConditioningStrategy(nn.Module, ABC):
         2. ``field = Field(cond_spec=strategy.spec, ...)``
         3. ``strategy.bind(field.modulation_widths, field.position_dim)``
         4. at fit start: ``strategy.prepare(training_conditions)``
-        5. per step: ``cond = strategy(batch["cond"])``; ``field(x, d, cond)``
+        5. per step: ``strategy.on_train_step(paper_step)``; ``cond = strategy(batch["cond"])``;
+           ``field(x, d, cond)``; ``strategy.regularization(rendered_points)``
     """
 
     inputs: ClassVar[tuple[str, ...]] = ()
@@ -127,9 +146,11 @@ class ConditioningStrategy(nn.Module, ABC):
         statistics), called at fit start; state kept here must live in buffers so that a resumed
         run has it. Default: nothing."""
 
-    def on_train_step(self, step: int) -> None:
-        """Called before every optimisation step (annealing, schedules); default: nothing."""
+    def on_train_step(self, paper_step: float) -> None:
+        """Called before every optimisation step with the step in the paper's count (annealing,
+        ramps); default: the fusion's."""
+        self.fusion.on_train_step(paper_step)
 
-    def regularization(self) -> Tensor | None:
+    def regularization(self, points: RenderedPoints) -> Tensor | None:
         """An extra loss term of the last forward (e.g. the ambient regulariser); default: the fusion's."""
-        return self.fusion.regularization()
+        return self.fusion.regularization(points)

@@ -27,7 +27,7 @@ class RayBatches(Dataset):
     1% of a frame and would otherwise get a few dozen rays per step.
 
     Keys: ``rays_o, rays_d, rgb, background, bc [R, 3]`` (``background``: the ground-truth torso over
-    the clean background ``bc``), ``pixels [R, 2]`` (x, y), ``pose [4, 4]``, ``cond`` (the strategy
+    the clean background ``bc``), ``pixels [R, 2]`` (x, y), ``face [R]`` (inside the face box), ``pose [4, 4]``, ``cond`` (the strategy
     inputs of the frame), ``index`` (frame position in the split) and, with ``lip_patch > 0``,
     ``patch``: the same ray keys for a ``lip_patch`` x ``lip_patch`` square of pixels around the
     mouth (row-major), for the lips stage's LPIPS.
@@ -82,6 +82,7 @@ class RayBatches(Dataset):
             "rgb": s.images[index].view(-1, 3)[flat].float() / 255.0,
             "background": s.backgrounds[index].view(-1, 3)[flat].float() / 255.0,
             "pixels": pixels,
+            "face": _inside(self.face_boxes[index], pixels),
         }
         if s.bc is not None:
             out["bc"] = s.bc.view(-1, 3)[flat].float() / 255.0
@@ -108,7 +109,13 @@ def _pixels_in(box: tuple[int, int, int, int], count: int, generator: torch.Gene
     return torch.stack([xs, ys], dim=-1)
 
 
-RAY_KEYS = ("rays_o", "rays_d", "rgb", "background", "pixels", "bc")  # per-ray entries of RayBatches.rays
+def _inside(box: tuple[int, int, int, int], pixels: Tensor) -> Tensor:
+    """``[R]`` whether each (x, y) pixel lies inside ``box = (y0, y1, x0, x1)``."""
+    y0, y1, x0, x1 = box
+    return (pixels[:, 0] >= x0) & (pixels[:, 0] < x1) & (pixels[:, 1] >= y0) & (pixels[:, 1] < y1)
+
+
+RAY_KEYS = ("rays_o", "rays_d", "rgb", "background", "pixels", "face", "bc")  # per-ray entries of RayBatches.rays
 
 
 def shard_rays(batch: dict[str, Any], rank: int, world: int) -> dict[str, Any]:

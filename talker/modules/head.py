@@ -26,7 +26,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 
-from talker.conditioning.base import Conditioning, ConditioningStrategy
+from talker.conditioning.base import Conditioning, ConditioningStrategy, RenderedPoints
 from talker.encoders.hashgrid import HashGrid
 from talker.fields.base import Field
 from talker.fields.torso import TorsoField, composite_torso, pixel_coords
@@ -223,7 +223,7 @@ class HeadModule(L.LightningModule):
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         self.levels.apply(self.field.encoder, self.paper_step())
-        self.conditioning.on_train_step(self.global_step)
+        self.conditioning.on_train_step(self.paper_step())
         step, stage = self.global_step, self.stage()
         if stage == "lips" and self._lpips is None:
             self.__dict__["_lpips"] = LPIPSLoss(self.lpips_weights).to(self.device)  # not a submodule
@@ -289,7 +289,7 @@ class HeadModule(L.LightningModule):
             self.log("train/loss_lpips", loss_lpips)
             self.log("train/psnr_lips", -10 * torch.log10(loss_rgb.detach()))
             return loss
-        reg = self.conditioning.regularization()
+        reg = self.conditioning.regularization(rendered_points(out, rays["face"]))
         if reg is not None:
             loss = loss + reg
             self.log("train/loss_conditioning", reg)
@@ -348,6 +348,15 @@ class HeadModule(L.LightningModule):
         )
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: self.lr_factor(step))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def rendered_points(out: RenderOutput, in_face: Tensor) -> RenderedPoints:
+    """The evaluated points of a render (in evaluation order) with their weights and face flags.
+
+    ``in_face [R]``: whether each ray's pixel lies in the face box."""
+    assert out.samples is not None and out.weights is not None, "needs a render_rays output"
+    rows, _ = out.samples.mask.nonzero(as_tuple=True)
+    return RenderedPoints(weights=out.weights[out.samples.mask], in_face=in_face[rows], num_rays=out.rgb.shape[0])
 
 
 def _to(tree: Mapping[str, Tensor], device: torch.device) -> dict[str, Tensor]:

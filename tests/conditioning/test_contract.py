@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from talker.conditioning import Conditioning, ConditioningStrategy
+from talker.conditioning.base import RenderedPoints
 from talker.config import compose_config, group_options
 from talker.data.datamodule import frame_conditions
 from talker.data.layout import Split, load_split
@@ -128,7 +129,8 @@ def test_regularization_is_a_finite_scalar_or_none(name: str, split: Split, inpu
     strategy, field, window = build(name, split)
     x = torch.rand(64, 3) * 1.6 - 0.8
     field(x, torch.nn.functional.normalize(x, dim=-1), strategy(inputs(window)))
-    reg = strategy.regularization()
+    strategy.on_train_step(1e9)  # past any ramp
+    reg = strategy.regularization(RenderedPoints(torch.rand(64), torch.rand(64) > 0.5, num_rays=8))
     if reg is not None:
         assert reg.ndim == 0 and torch.isfinite(reg) and reg >= 0 and reg.requires_grad
 
@@ -137,8 +139,28 @@ def test_ambient_regularizer_reaches_the_ambient_net(split: Split, inputs) -> No
     strategy, field, window = build("audio_spatial", split)
     x = torch.rand(64, 3) * 1.6 - 0.8
     field(x, torch.nn.functional.normalize(x, dim=-1), strategy(inputs(window)))
-    strategy.regularization().backward()
+    strategy.on_train_step(1e9)
+    strategy.regularization(RenderedPoints(torch.rand(64), torch.zeros(64, dtype=torch.bool), num_rays=8)).backward()
     assert strategy.fusion.ambient_net.layers[0].weight.grad.abs().sum() > 0
+
+
+def test_ambient_regularizer_is_rad_nerfs(split: Split, inputs) -> None:
+    """Per ray ``sum_i w_i |ambient_i|_1``, averaged over the rays, only outside the face, ramped in."""
+    strategy, field, window = build("audio_spatial", split)
+    fusion = strategy.fusion
+    x = torch.rand(6, 3) * 1.6 - 0.8
+    field(x, torch.nn.functional.normalize(x, dim=-1), strategy(inputs(window)))
+    ambient = fusion._last_ambient.detach().abs().sum(-1)
+    weights = torch.tensor([0.5, 0.25, 0.0, 1.0, 0.5, 0.5])
+    in_face = torch.tensor([False, False, False, True, True, False])
+    points = RenderedPoints(weights, in_face, num_rays=3)
+    expected = (0.5 * ambient[0] + 0.25 * ambient[1] + 0.5 * ambient[5]) / 3
+    strategy.on_train_step(fusion.ramp_steps)
+    torch.testing.assert_close(strategy.regularization(points).detach(), fusion.weight * expected)
+    strategy.on_train_step(fusion.ramp_steps / 4)
+    torch.testing.assert_close(strategy.regularization(points).detach(), fusion.weight * expected / 4)
+    inside = RenderedPoints(weights, torch.ones(6, dtype=torch.bool), num_rays=3)
+    assert strategy.regularization(inside).item() == 0.0  # the audio may move everything in the face
 
 
 def test_wrong_audio_shape_names_the_config_keys(split: Split, inputs) -> None:

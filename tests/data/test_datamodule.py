@@ -60,6 +60,11 @@ def test_ray_shares_land_in_their_boxes(tiny_overrides: list[str]) -> None:
     for box, rays in ((batches.face_boxes[1], pixels[:30]), (batches.mouth_boxes[1], pixels[30:80])):
         y0, y1, x0, x1 = box
         assert ((rays[:, 0] >= x0) & (rays[:, 0] < x1) & (rays[:, 1] >= y0) & (rays[:, 1] < y1)).all()
+    batch = batches.sample(1, torch.Generator().manual_seed(0))
+    assert batch["face"][:30].all()  # the face share, flagged for the ambient regulariser
+    y0, y1, x0, x1 = batches.face_boxes[1]
+    outside = (pixels[:, 0] < x0) | (pixels[:, 0] >= x1) | (pixels[:, 1] < y0) | (pixels[:, 1] >= y1)
+    assert torch.equal(batch["face"], ~outside) and outside.any()
     mouth = dm.train_split.lms[1, 48:68]
     y0, y1, x0, x1 = batches.mouth_boxes[1]
     assert x0 <= mouth[:, 0].min() and mouth[:, 0].max() < x1 and y0 <= mouth[:, 1].min() and mouth[:, 1].max() < y1
