@@ -56,6 +56,18 @@ TINY = [
     "callbacks.evaluation.speed.warmup=1",
 ]
 
+# experiment=baselines shrunk the same way: TINY without the conditioning sizes (its systems' strategies
+# have different parameters), 2 torso steps, a tiny torso field, one second of cross-driving audio.
+BASELINES_TINY = [
+    *(o for o in TINY if not o.startswith("conditioning.")),
+    "schedule.torso_steps=2000",
+    "model.torso.grid.num_levels=2",
+    "model.torso.grid.log2_hashmap_size=10",
+    "model.torso.hidden_dim=8",
+    "model.torso.deform_hidden=8",
+    "callbacks.cross_driven.seconds=1.0",
+]
+
 # The motion stage (experiment=motion) shrunk the same way: a short clip, a tiny generator and expert.
 MOTION_TINY = [
     "experiment=motion",
@@ -113,6 +125,19 @@ def tiny_clip(data_dir: Path) -> Path:
     from talker.data.synthetic import SyntheticClip
 
     return SyntheticClip(num_frames=12, resolution=32, val_fraction=0.25).ensure(data_dir)
+
+
+@pytest.fixture(scope="session")
+def syncnet_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A TORCH_HOME holding random SyncNet weights made here (the real file cannot be downloaded):
+    Sync then runs its whole procedure, with meaningless values. Use with monkeypatch.setenv."""
+    from talker.metrics.sync import SYNCNET_FILE, SyncNet
+
+    home = tmp_path_factory.mktemp("torch_home")
+    (home / "hub" / "checkpoints").mkdir(parents=True)
+    torch.manual_seed(0)
+    torch.save(SyncNet().state_dict(), home / "hub" / "checkpoints" / SYNCNET_FILE)
+    return home
 
 
 @pytest.fixture(scope="session")
