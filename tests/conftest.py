@@ -128,6 +128,21 @@ def tiny_clip(data_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_speech(tiny_clip: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Two 1.2 s clips standing in for out-of-domain speech (no ../shared needed): the tiny clip's
+    own audio looped, forwards and reversed."""
+    import numpy as np
+
+    from talker.audio import load_audio, write_wav
+
+    audio = np.tile(load_audio(tiny_clip / "aud.wav"), 3)[: int(1.2 * 16000)]
+    folder = tmp_path_factory.mktemp("speech")
+    write_wav(folder / "a.wav", audio)
+    write_wav(folder / "b.wav", audio[::-1].copy())
+    return {"a": folder / "a.wav", "b": folder / "b.wav"}
+
+
+@pytest.fixture(scope="session")
 def syncnet_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A TORCH_HOME holding random SyncNet weights made here (the real file cannot be downloaded):
     Sync then runs its whole procedure, with meaningless values. Use with monkeypatch.setenv."""

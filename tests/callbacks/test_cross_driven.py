@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from talker.audio import load_audio, write_wav
 from talker.config import ConfigError, compose_config
 from talker.fit import train
 from talker.utils.media import read_audio, read_video
@@ -17,14 +16,8 @@ from ..conftest import BASELINES_TINY, MOTION_TINY
 
 
 @pytest.fixture(scope="module")
-def speech(tiny_clip: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Two 'out-of-domain' clips of 1.2 s from the tiny dataset's speech, looped forwards and reversed
-    (no ../shared needed); the callback uses the first second (BASELINES_TINY)."""
-    audio = np.tile(load_audio(tiny_clip / "aud.wav"), 3)[: int(1.2 * 16000)]
-    folder = tmp_path_factory.mktemp("speech")
-    write_wav(folder / "a.wav", audio)
-    write_wav(folder / "b.wav", audio[::-1].copy())
-    return {"a": folder / "a.wav", "b": folder / "b.wav"}
+def speech(tiny_speech: dict[str, Path]) -> dict[str, Path]:
+    return tiny_speech
 
 
 def overrides(system: str, speech: dict[str, Path], data_dir: Path, run_dir: Path) -> list[str]:
