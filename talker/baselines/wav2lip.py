@@ -58,9 +58,8 @@ def score_wav2lip(
     """Score Wav2Lip's frames; returns the summary metrics and the folder holding metrics.json."""
     out = Path(out) if out is not None else DEFAULT_OUT / setting
     switched_off = [f"callbacks.evaluation.evaluator.metrics.{name}=null" for name in NOT_APPLICABLE]
-    summary, folder = evaluate_frames(
-        frames, reference, split, audio, out, tags={"method": METHOD, "setting": setting}, overrides=[*overrides, *switched_off]
-    )
+    tags = {"method": METHOD, "setting": setting}
+    summary, folder = evaluate_frames(frames, reference, split, audio, out, tags=tags, overrides=[*overrides, *switched_off])
     path = folder / METRICS_FILE
     result = json.loads(path.read_text())
     result["not_applicable"] = {name: REASON for name in NOT_APPLICABLE}

@@ -21,7 +21,7 @@ from __future__ import annotations
 import fcntl
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import lightning as L
@@ -49,11 +49,14 @@ class MotionRun:
         run_dir: the motion run folder.
         overrides: ``talker.fit`` overrides that train it (e.g. ``[experiment=motion, ...]``); None:
             the folder must hold a trained run already.
+        max_steps: shorten that training to this many steps (``trainer.max_steps``); None: as configured.
     """
 
-    def __init__(self, run_dir: str, overrides: Sequence[str] | None = None) -> None:
+    def __init__(self, run_dir: str, overrides: Sequence[str] | None = None, max_steps: int | None = None) -> None:
         self.run_dir = Path(run_dir)
         self.overrides = list(overrides) if overrides is not None else None
+        if self.overrides is not None and max_steps is not None:
+            self.overrides.append(f"trainer.max_steps={max_steps}")
 
     def trained(self) -> bool:
         return (self.run_dir / METRICS_FILE).is_file() and (self.run_dir / "checkpoints" / "last.ckpt").is_file()
@@ -65,7 +68,9 @@ class MotionRun:
             fcntl.flock(lock, fcntl.LOCK_EX)  # a sibling cell may be training it right now
             if not self.trained():
                 if self.overrides is None:
-                    raise ConfigError(f"{self.run_dir}: no trained motion stage there (train one with python -m talker.fit experiment=motion)")
+                    raise ConfigError(
+                        f"{self.run_dir}: no trained motion stage there (train one with python -m talker.fit experiment=motion)"
+                    )
                 self._train()
         stage = Stage(self.run_dir, "motion stage")
         if not stage.is_motion:
@@ -80,7 +85,9 @@ class MotionRun:
             proc = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=False)
         if proc.returncode != 0 or not self.trained():
             tail = log.read_text().strip().splitlines()[-1:] or ["no output"]
-            raise RuntimeError(f"motion stage training failed (exit {proc.returncode}): {tail[0]} (full log: {log})")
+            raise RuntimeError(
+                f"motion stage training failed (exit {proc.returncode}): {tail[0]} (full log: {log})"
+            )
 
     def landmarks(self, audio: np.ndarray, device: torch.device, seed: int = 0) -> np.ndarray:
         """``[T]`` 16 kHz audio -> ``[N, 68, 3]`` landmarks, one per video frame."""
@@ -123,10 +130,12 @@ class CrossDrivenEvaluation(L.Callback):
             if not path.is_file():
                 raise ConfigError(
                     f"callbacks.cross_driven.audio.{setting}={path}: audio file does not exist "
-                    f"(the default reads paths.shared_dir/data/audio; callbacks.cross_driven=null skips cross-driving)"
+                    "(the default reads paths.shared_dir/data/audio; callbacks.cross_driven=null skips cross-driving)"
                 )
         if "landmarks" in getattr(module.conditioning, "inputs", ()) and self.motion is None:
-            raise ConfigError("callbacks.cross_driven.motion is null but the head is conditioned on landmarks: give it a motion stage")
+            raise ConfigError(
+                "callbacks.cross_driven.motion is null but the head is conditioned on landmarks: give it a motion stage"
+            )
 
     def on_fit_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if not trainer.is_global_zero:
@@ -140,7 +149,9 @@ class CrossDrivenEvaluation(L.Callback):
         finally:
             module.train(was_training)
 
-    def drive_and_score(self, module: L.LightningModule, datamodule: L.LightningDataModule, setting: str, path: Path) -> dict:
+    def drive_and_score(
+        self, module: L.LightningModule, datamodule: L.LightningDataModule, setting: str, path: Path
+    ) -> dict[str, float]:
         """Drive the head with one audio file, write the video and score it; returns the summary metrics."""
         try:
             audio = load_audio(path)
@@ -168,7 +179,7 @@ class CrossDrivenEvaluation(L.Callback):
         split = datamodule.train_split
         order = pingpong(num_frames, len(split))
 
-        def stream():
+        def stream() -> Iterator[EvalFrame]:
             for i, frame in enumerate(frames):
                 pred = torch.from_numpy(frame).float() / 255.0
                 yield EvalFrame(i, pred, landmarks=split.lms[int(order[i])], time_index=i)
@@ -182,7 +193,7 @@ class CrossDrivenEvaluation(L.Callback):
         }
         result, _ = score_frames(stream(), self.evaluator, context, out_dir, provenance, save_renders=False)
         summary = ", ".join(f"{k}={v:.3f}" for k, v in result.summary.items()) or "nothing computable"
-        rank_zero_info(f"[talker] cross-driven {setting} ({num_frames} frames): {summary}; {out_dir / METRICS_FILE}")
+        rank_zero_info(f"[talker] cross-driven {setting} ({num_frames} frames, {out_dir}): {summary}")
         for name, reason in result.unavailable.items():
             rank_zero_info(f"[talker] {setting}: {name} unavailable: {reason}")
         return result.summary

@@ -35,7 +35,9 @@ class RegionAttention(Fusion):
 
     def build(self, cond_dim: int, modulation_widths: Sequence[int], position_dim: int = 0) -> None:
         if position_dim <= 0:
-            raise ValueError("RegionAttention reads the field's positional features: bind it with position_dim > 0")
+            raise ValueError(
+                "RegionAttention reads the field's positional features: bind it with position_dim > 0"
+            )
         self.gate = MLP(position_dim, cond_dim, self.hidden_dim, self.num_layers, bias=False)
 
     def attention(self, pos: Tensor) -> Tensor:

@@ -118,7 +118,8 @@ class ERNeRFField(Field):
         pos = self.encoder(x)
         sigma, geometry = self._sigma_and_geometry(x, cond, frame, pos)
         parts = [self.dir_encoder(d).to(geometry.dtype), geometry]
-        parts += [i(frame).to(device=geometry.device, dtype=geometry.dtype).expand(x.shape[0], -1) for i in self.color_inputs]
+        for color_input in self.color_inputs:
+            parts.append(color_input(frame).to(device=geometry.device, dtype=geometry.dtype).expand(x.shape[0], -1))
         rgb = torch.sigmoid(self.color_net(torch.cat(parts, dim=-1)))
         extras = {}
         if self.training and torch.is_grad_enabled():  # only the training loss reads it (ER-NeRF: zero at test)

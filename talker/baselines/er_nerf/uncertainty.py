@@ -39,8 +39,8 @@ class UncertaintyWeightedMSE(PhotometricLoss):
     def __call__(self, out: RenderOutput, target: Tensor, progress: float) -> Tensor:
         if UNCERTAINTY not in out.extras:
             raise KeyError(
-                f"UncertaintyWeightedMSE needs the field's per-ray '{UNCERTAINTY}' (ERNeRFField gives it in training); "
-                f"the render has {sorted(out.extras)}: model.photometric and field do not match"
+                f"UncertaintyWeightedMSE needs the field's per-ray '{UNCERTAINTY}' (ERNeRFField gives it in "
+                f"training); the render has {sorted(out.extras)}: model.photometric and field do not match"
             )
         u = out.extras[UNCERTAINTY]
         error = ((out.rgb - target) ** 2).mean(dim=-1)
