@@ -12,7 +12,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from talker.data.cameras import pixel_rays
-from talker.data.landmarks import landmark_box
+from talker.data.landmarks import MOUTH, landmark_box
 from talker.data.layout import Split, load_split, validate_dataset
 from talker.data.synthetic.generator import SyntheticClip
 from talker.rendering.samplers import RayNoise
@@ -21,9 +21,10 @@ from talker.rendering.samplers import RayNoise
 class RayBatches(Dataset):
     """Item ``i``: ``num_rays`` random pixels of training frame ``i`` (one frame per step, as the papers).
 
-    A ``face_fraction`` of the rays is drawn inside the face box (from the frame's 68 landmarks),
-    the rest uniformly over the image: background pixels are known exactly, while the mouth covers
-    well under 1% of a frame and would otherwise get a handful of rays per step.
+    A ``face_fraction`` of the rays is drawn inside the face box and a ``mouth_fraction`` inside
+    the mouth box (both from the frame's 68 landmarks), the rest uniformly over the image: the
+    background is static, while the mouth, the one region that follows the condition, covers about
+    1% of a frame and would otherwise get a few dozen rays per step.
 
     Keys: ``rays_o, rays_d, rgb, background, bc [R, 3]`` (``background``: the ground-truth torso over
     the clean background ``bc``), ``pixels [R, 2]`` (x, y), ``pose [4, 4]``, ``cond`` (the strategy
@@ -34,11 +35,17 @@ class RayBatches(Dataset):
 
     def __init__(
         self, split: Split, num_rays: int, landmark_window: int, face_fraction: float = 0.0, zero_condition: bool = False,
-        lip_patch: int = 0,
+        lip_patch: int = 0, mouth_fraction: float = 0.0,
     ) -> None:
+        if face_fraction < 0 or mouth_fraction < 0 or face_fraction + mouth_fraction > 1:
+            raise ValueError(
+                f"data.face_fraction={face_fraction} and data.mouth_fraction={mouth_fraction} must be >= 0 and sum to <= 1"
+            )
         self.split, self.num_rays, self.window, self.zero_condition = split, num_rays, landmark_window, zero_condition
         self.num_face = int(round(num_rays * face_fraction))
+        self.num_mouth = int(round(num_rays * mouth_fraction))
         self.face_boxes = [landmark_box(lms, split.height, split.width, pad=0.1) for lms in split.lms]
+        self.mouth_boxes = [landmark_box(lms[MOUTH], split.height, split.width, pad=0.25) for lms in split.lms]
         self.lip_patch = min(lip_patch, split.height, split.width)
 
     def __len__(self) -> int:
@@ -49,16 +56,10 @@ class RayBatches(Dataset):
 
     def sample(self, index: int, generator: torch.Generator | None = None) -> dict[str, Any]:
         s = self.split
-        y0, y1, x0, x1 = self.face_boxes[index]
-        face = torch.stack(
-            [
-                torch.randint(x0, x1, (self.num_face,), generator=generator),
-                torch.randint(y0, y1, (self.num_face,), generator=generator),
-            ],
-            dim=-1,
-        )
-        anywhere = torch.randint(0, s.height * s.width, (self.num_rays - self.num_face,), generator=generator)
-        pixels = torch.cat([face, torch.stack([anywhere % s.width, anywhere // s.width], dim=-1)])
+        face = _pixels_in(self.face_boxes[index], self.num_face, generator)
+        mouth = _pixels_in(self.mouth_boxes[index], self.num_mouth, generator)
+        anywhere = torch.randint(0, s.height * s.width, (self.num_rays - self.num_face - self.num_mouth,), generator=generator)
+        pixels = torch.cat([face, mouth, torch.stack([anywhere % s.width, anywhere // s.width], dim=-1)])
         batch = {
             **self.rays(index, pixels),
             "pose": s.poses[index],
@@ -97,6 +98,14 @@ class RayBatches(Dataset):
         x0, y0 = min(max(x0, 0), s.width - size), min(max(y0, 0), s.height - size)
         ys, xs = torch.meshgrid(torch.arange(y0, y0 + size), torch.arange(x0, x0 + size), indexing="ij")
         return torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=-1)
+
+
+def _pixels_in(box: tuple[int, int, int, int], count: int, generator: torch.Generator | None) -> Tensor:
+    """``[count, 2]`` (x, y) pixels drawn uniformly inside ``box = (y0, y1, x0, x1)``."""
+    y0, y1, x0, x1 = box
+    xs = torch.randint(x0, x1, (count,), generator=generator)
+    ys = torch.randint(y0, y1, (count,), generator=generator)
+    return torch.stack([xs, ys], dim=-1)
 
 
 RAY_KEYS = ("rays_o", "rays_d", "rgb", "background", "pixels", "bc")  # per-ray entries of RayBatches.rays
@@ -215,6 +224,7 @@ class TalkingHeadDataModule(L.LightningDataModule):
         cache_dir: where generated datasets are kept.
         num_rays: rays per training step.
         face_fraction: share of each step's rays drawn inside the face box.
+        mouth_fraction: share of each step's rays drawn inside the mouth box (on top of the face's).
         landmark_window: frames of landmarks per condition (R2-Talker: 5).
         scale, offset: NeRF-json to ngp conversion (RAD-NeRF defaults: 4, [0, 0, 0]).
         val_frames: held-out frames rendered by the periodic validation loop (evaluation renders all).
@@ -233,6 +243,7 @@ class TalkingHeadDataModule(L.LightningDataModule):
         cache_dir: str = "data",
         num_rays: int = 4096,
         face_fraction: float = 0.5,
+        mouth_fraction: float = 0.0,
         landmark_window: int = 5,
         scale: float = 4.0,
         offset: tuple[float, float, float] = (0.0, 0.0, 0.0),
@@ -249,7 +260,7 @@ class TalkingHeadDataModule(L.LightningDataModule):
         self.synthetic = synthetic
         self.cache_dir = Path(cache_dir)
         self.num_rays = num_rays
-        self.face_fraction = face_fraction
+        self.face_fraction, self.mouth_fraction = face_fraction, mouth_fraction
         self.landmark_window = landmark_window
         self.scale, self.offset = scale, tuple(offset)
         self.val_frames = val_frames
@@ -281,7 +292,8 @@ class TalkingHeadDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> StepLoader:
         batches = RayBatches(
-            self.train_split, self.num_rays, self.landmark_window, self.face_fraction, self.zero_condition, self.lip_patch
+            self.train_split, self.num_rays, self.landmark_window, self.face_fraction, self.zero_condition, self.lip_patch,
+            self.mouth_fraction,
         )
         return StepLoader(batches, self.seed)
 

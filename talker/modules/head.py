@@ -297,6 +297,12 @@ class HeadModule(L.LightningModule):
             # Under DDP every rank must reduce a gradient for every parameter: this one adds zeros.
             return sum(p.sum() for p in self.parameters() if p.requires_grad) * 0.0
         loss_rgb = mse(out.rgb, rays["rgb"])
+        if not torch.isfinite(loss_rgb):
+            # Fail here, naming the cause: a NaN field empties the occupancy grid and fails far from it.
+            raise FloatingPointError(
+                f"training diverged at step {self.global_step}: the photometric loss is {loss_rgb.item()} "
+                f"(lower model.lr_net={self.lr_net} or model.lr_encoder={self.lr_encoder}); checkpoints so far are kept"
+            )
         if self.stage() == "head":
             progress = min(1.0, self.global_step / self.plan.head_stage_end)
             loss_photometric = self.photometric(out, rays["rgb"], progress)

@@ -277,6 +277,9 @@ class RayMarcher:
         if occupancy is not None:  # march only through the box around the occupied cells
             occupied = occupancy.occupied_box.to(box)
             box = torch.stack([box[0].maximum(occupied[0]), box[1].minimum(occupied[1])])
+            if bool((box[0] > box[1]).any()):  # no occupied cell: nothing to sample
+                empty = rays_o.new_zeros(num_rays, 0)
+                return RaySamples(empty, empty, torch.zeros(num_rays, 0, dtype=torch.bool, device=device))
         near, far = ray_aabb(rays_o, rays_d, box, self.min_near)
         dt_min, dt_max = self.step_bounds(bound, occupancy)
         t0 = near

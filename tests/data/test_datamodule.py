@@ -51,3 +51,22 @@ def test_lip_patch_is_a_square_around_the_mouth(tiny_overrides: list[str]) -> No
     assert xs.min() - 1 <= mouth[0] <= xs.max() + 1 and ys.min() - 1 <= mouth[1] <= ys.max() + 1
     flat = patch["pixels"][:, 1] * split.width + patch["pixels"][:, 0]
     torch.testing.assert_close(patch["rgb"], split.images[2].view(-1, 3)[flat].float() / 255)
+
+
+def test_ray_shares_land_in_their_boxes(tiny_overrides: list[str]) -> None:
+    dm = datamodule([*tiny_overrides, "data.num_rays=100", "data.face_fraction=0.3", "data.mouth_fraction=0.5"])
+    batches = dm.train_dataloader().batches
+    pixels = batches.sample(1, torch.Generator().manual_seed(0))["pixels"]
+    for box, rays in ((batches.face_boxes[1], pixels[:30]), (batches.mouth_boxes[1], pixels[30:80])):
+        y0, y1, x0, x1 = box
+        assert ((rays[:, 0] >= x0) & (rays[:, 0] < x1) & (rays[:, 1] >= y0) & (rays[:, 1] < y1)).all()
+    mouth = dm.train_split.lms[1, 48:68]
+    y0, y1, x0, x1 = batches.mouth_boxes[1]
+    assert x0 <= mouth[:, 0].min() and mouth[:, 0].max() < x1 and y0 <= mouth[:, 1].min() and mouth[:, 1].max() < y1
+    assert (y1 - y0) * (x1 - x0) < dm.train_split.height * dm.train_split.width / 4
+
+
+def test_ray_shares_must_fit_the_batch(tiny_overrides: list[str]) -> None:
+    dm = datamodule([*tiny_overrides, "data.face_fraction=0.6", "data.mouth_fraction=0.5"])
+    with __import__("pytest").raises(ValueError, match="data.mouth_fraction"):
+        dm.train_dataloader()

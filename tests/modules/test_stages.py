@@ -73,3 +73,16 @@ def test_lips_then_torso_stage(tiny_overrides: list[str], tmp_path: Path, alexne
     assert any(not torch.equal(final[k], head_end[k]) for k in torso), "the torso field did not train"
     assert bool(final["torso_trained"])
     assert (run / "metrics.json").is_file()  # evaluation rendered the head over the learned torso
+
+
+def test_divergence_fails_naming_the_learning_rates(tiny_overrides: list[str]) -> None:
+    cfg = compose_config(tiny_overrides)
+    datamodule = instantiate(cfg.data, "data")
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    module = instantiate(cfg.model, "model")
+    with torch.no_grad():
+        module.field.color_net.layers[-1].weight.fill_(float("nan"))  # what a too-large step leaves
+    batch = datamodule.train_dataloader().batches.sample(0)
+    with pytest.raises(FloatingPointError, match="model.lr_net=.*model.lr_encoder="):
+        module.photometric_step(batch, batch)

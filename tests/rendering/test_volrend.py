@@ -131,6 +131,15 @@ def test_marcher_skips_empty_cells_and_caps_steps() -> None:
     torch.testing.assert_close(capped.t_starts, samples.t_starts[:, :10])  # the first ten, in order
 
 
+def test_marcher_returns_no_samples_when_no_cell_is_occupied() -> None:
+    grid = OccupancyGrid(bound=1.0, resolution=16, density_threshold=0.5)
+    grid.update(lambda x: torch.full((x.shape[0],), float("nan")))  # a diverged field: nothing passes
+    assert not grid.occupied.any()
+    o, d = torch.tensor([[0.1, 0.1, -3.0]]), torch.tensor([[0.0, 0.0, 1.0]])
+    samples = RayMarcher(max_steps=100, step_size=0.01)(o, d, bound=1.0, occupancy=grid)
+    assert samples.mask.shape == (1, 0) and samples.counts.tolist() == [0]
+
+
 def test_default_step_rule_is_rad_nerfs() -> None:
     grid = OccupancyGrid(bound=1.0, resolution=128)
     dt_min, dt_max = RayMarcher(max_steps=16, dt_gamma=1 / 256).step_bounds(1.0, grid)
