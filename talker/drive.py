@@ -32,7 +32,8 @@ from tqdm import tqdm
 from talker.audio import AudioError, AudioFeatures, HuBERT, LogMel, Wav2Vec2, load_audio
 from talker.config import ConfigError, instantiate
 from talker.data.cameras import pixel_rays
-from talker.data.datamodule import AUDIO_WINDOW
+from talker.data.datamodule import AUDIO_WINDOW, frame_conditions
+from talker.data.layout import Split
 from talker.fit import LAST_CHECKPOINT, RESOLVED_CONFIG
 from talker.motion.processing import frame_rows, gaussian_smooth
 from talker.utils.io import to_uint8
@@ -107,32 +108,56 @@ def smooth_poses(poses: torch.Tensor, sigma: float) -> torch.Tensor:
     return smoothed
 
 
-def head_features(cfg: DictConfig) -> AudioFeatures:
-    """The extractor that made the head's training features (``data.audio_features``), for new audio."""
-    name = OmegaConf.select(cfg, "data.audio_features", default=LogMel.file_name)
+def audio_extractor(features_file: str) -> AudioFeatures:
+    """The extractor that made a head's training features (``data.audio_features``), for new audio."""
     for extractor in (LogMel, HuBERT, Wav2Vec2):
-        if extractor.file_name == name:
+        if extractor.file_name == features_file:
             return extractor()
-    raise ConfigError(f"data.audio_features={name}: no extractor computes it from new audio (drive needs one of "
+    raise ConfigError(f"data.audio_features={features_file}: no extractor computes it from new audio (drive needs one of "
                       f"{[e.file_name for e in (LogMel, HuBERT, Wav2Vec2)]})")
 
 
 def render_head(
     head: Stage, landmarks: np.ndarray | None, audio: np.ndarray, num_frames: int, device: torch.device, pose_smoothing: float
 ) -> list[np.ndarray]:
-    """Frames of the head stage driven by ``landmarks`` (and/or the audio's feature windows)."""
+    """Frames of the head stage of a run folder driven by ``landmarks`` (and/or the audio's feature windows)."""
     module = head.load(device)
     datamodule = instantiate(head.cfg.data, "data")
     datamodule.prepare_data()
     datamodule.setup("predict")
-    split = datamodule.train_split
+    return render_driven(
+        module, datamodule.train_split, landmarks, audio, num_frames, pose_smoothing,
+        landmark_window=int(OmegaConf.select(head.cfg, "data.landmark_window", default=5)),
+        audio_features=str(OmegaConf.select(head.cfg, "data.audio_features", default=LogMel.file_name)),
+    )
+
+
+@torch.no_grad()
+def render_driven(
+    module: torch.nn.Module,
+    split: Split,
+    landmarks: np.ndarray | None,
+    audio: np.ndarray,
+    num_frames: int,
+    pose_smoothing: float = 2.0,
+    landmark_window: int = 5,
+    audio_features: str = LogMel.file_name,
+) -> list[np.ndarray]:
+    """``num_frames`` frames of a head module (on its device) driven by ``landmarks [N, 68, 3]`` and/or
+    the feature windows of ``audio``, with the poses of ``split`` played forwards and backwards and
+    smoothed, over its torso-and-background frames.
+
+    Per-frame inputs the field declares that the driving signal does not give (RAD-NeRF's and
+    ER-NeRF's eye input of an audio-driven head reads the landmarks) come from the frame whose pose is
+    played back, as the reference codes take the eye from the dataset at test time."""
+    device = module.device
     order = torch.from_numpy(pingpong(num_frames, len(split)))
     poses = smooth_poses(split.poses[order], pose_smoothing)
     needs = tuple(getattr(module.conditioning, "inputs", ("landmarks",)))
-    window = int(OmegaConf.select(head.cfg, "data.landmark_window", default=5))
+    frame_keys = tuple(getattr(module.field, "frame_keys", ()))
     audio_windows = None
     if any(key != "landmarks" for key in needs):
-        extractor = head_features(head.cfg)
+        extractor = audio_extractor(audio_features)
         audio_windows = torch.from_numpy(extractor(audio, num_frames=num_frames, fps=FPS)).float()
     lms = torch.from_numpy(landmarks).float() if landmarks is not None else None
     ys, xs = torch.meshgrid(torch.arange(split.height), torch.arange(split.width), indexing="ij")
@@ -141,10 +166,14 @@ def render_head(
     for i in tqdm(range(num_frames), desc="rendering frames", unit="frame"):
         cond = {}
         if lms is not None:
-            ids = (torch.arange(window) - window // 2 + i).clamp(0, num_frames - 1)
+            ids = (torch.arange(landmark_window) - landmark_window // 2 + i).clamp(0, num_frames - 1)
             cond["landmarks"] = lms[ids]
         if audio_windows is not None:  # the windows of the neighbouring frames, as in training
             cond["audio"] = audio_windows[(torch.arange(AUDIO_WINDOW) - AUDIO_WINDOW // 2 + i).clamp(0, num_frames - 1)]
+        undriven = [key for key in frame_keys if key not in cond]
+        if undriven:
+            played = frame_conditions(split, int(order[i]), landmark_window)
+            cond.update({key: played[key] for key in undriven if key in played})
         rays_o, rays_d = pixel_rays(poses[i], split.intrinsics, pixels)
         background = split.backgrounds[int(order[i])].view(-1, 3).float() / 255.0
         frame = {

@@ -153,9 +153,10 @@ def main(argv: list[str] | None = None) -> None:
             argv = ["--multirun", *argv]
     sys.argv = [sys.argv[0], *argv]
     _hydra_main()
-    table = OmegaConf.select(compose_config(cells[0]), "table")
-    if len(cells) > 1 and table:
-        write_grid_table(grid_folder(argv), table)
+    tables = OmegaConf.select(compose_config(cells[0]), "table")
+    if len(cells) > 1 and tables:
+        for spec in [tables] if isinstance(tables, str) else tables:
+            write_grid_table(grid_folder(argv), spec)
     failures = failed_cells(grid_folder(argv), since=started) if len(cells) > 1 else []
     if failures:
         print(f"talker.fit: {len(failures)} of {len(cells)} cells failed:", file=sys.stderr)

@@ -56,6 +56,18 @@ TINY = [
     "callbacks.evaluation.speed.warmup=1",
 ]
 
+# experiment=baselines shrunk the same way: TINY without the conditioning sizes (its systems' strategies
+# have different parameters), 2 torso steps, a tiny torso field, one second of cross-driving audio.
+BASELINES_TINY = [
+    *(o for o in TINY if not o.startswith("conditioning.")),
+    "schedule.torso_steps=2000",
+    "model.torso.grid.num_levels=2",
+    "model.torso.grid.log2_hashmap_size=10",
+    "model.torso.hidden_dim=8",
+    "model.torso.deform_hidden=8",
+    "callbacks.cross_driven.seconds=1.0",
+]
+
 # The motion stage (experiment=motion) shrunk the same way: a short clip, a tiny generator and expert.
 MOTION_TINY = [
     "experiment=motion",
@@ -113,6 +125,34 @@ def tiny_clip(data_dir: Path) -> Path:
     from talker.data.synthetic import SyntheticClip
 
     return SyntheticClip(num_frames=12, resolution=32, val_fraction=0.25).ensure(data_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_speech(tiny_clip: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Two 1.2 s clips standing in for out-of-domain speech (no ../shared needed): the tiny clip's
+    own audio looped, forwards and reversed."""
+    import numpy as np
+
+    from talker.audio import load_audio, write_wav
+
+    audio = np.tile(load_audio(tiny_clip / "aud.wav"), 3)[: int(1.2 * 16000)]
+    folder = tmp_path_factory.mktemp("speech")
+    write_wav(folder / "a.wav", audio)
+    write_wav(folder / "b.wav", audio[::-1].copy())
+    return {"a": folder / "a.wav", "b": folder / "b.wav"}
+
+
+@pytest.fixture(scope="session")
+def syncnet_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A TORCH_HOME holding random SyncNet weights made here (the real file cannot be downloaded):
+    Sync then runs its whole procedure, with meaningless values. Use with monkeypatch.setenv."""
+    from talker.metrics.sync import SYNCNET_FILE, SyncNet
+
+    home = tmp_path_factory.mktemp("torch_home")
+    (home / "hub" / "checkpoints").mkdir(parents=True)
+    torch.manual_seed(0)
+    torch.save(SyncNet().state_dict(), home / "hub" / "checkpoints" / SYNCNET_FILE)
+    return home
 
 
 @pytest.fixture(scope="session")

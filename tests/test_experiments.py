@@ -74,3 +74,58 @@ def test_level_dim_cells_differ_only_in_the_level_dim() -> None:
     for other in configs[1:]:
         assert differing(configs[0], other) == {"field.position_encoder.level_dim"}
     assert configs[0]["schedule.levels._target_"].endswith("ProgressiveLevels")  # Table 8 varies the full model
+
+
+# --- Tables 1 and 2: experiment=baselines runs every system of configs/system ---------------------
+
+SYSTEMS = ["r2talker", "rad_nerf", "er_nerf", "geneface_pp"]
+
+
+def test_baselines_grid_has_every_system_of_tables_1_and_2() -> None:
+    from talker.config import group_options
+
+    cells = check_overrides(["experiment=baselines"])
+    assert [o.split("=", 1)[1] for cell in cells for o in cell if o.startswith("system=")] == SYSTEMS
+    assert group_options("system") == sorted(SYSTEMS)  # _instant_ngp.yaml is a shared part, not a system
+
+
+def test_baselines_experiment_shrinks_every_system_the_same_way() -> None:
+    """The experiment states only what it changes, and changes the same keys of every system."""
+    changed = {s: differing(composed([f"system={s}"]), composed(["experiment=baselines", f"system={s}"])) for s in SYSTEMS}
+    assert changed["r2talker"], "experiment=baselines changes nothing"
+    for system, keys in changed.items():
+        assert keys == changed["r2talker"], system
+        assert not any(k.startswith(("field.", "conditioning.")) for k in keys), sorted(keys)
+
+
+def test_systems_are_what_the_paper_compares() -> None:
+    rad, geneface, er, ours = (composed([f"system={s}"]) for s in ("rad_nerf", "geneface_pp", "er_nerf", "r2talker"))
+    arm = composed(["arm=rad_nerf"])
+    conditioning = lambda cfg: {k: v for k, v in cfg.items() if k.startswith("conditioning.")}  # noqa: E731
+    # RAD-NeRF reuses Table 4's rad_nerf arm's conditioning modules unchanged.
+    assert conditioning(rad) == conditioning(arm)
+    # GeneFace++ dagger is RAD-NeRF's instant-NGP head and training with landmark (GLO) conditioning.
+    outside = {k for k in differing(rad, geneface) if not k.startswith("conditioning.")}
+    assert outside == {"method"} and geneface["conditioning._target_"].endswith("GloConcat")
+    # ER-NeRF: its own field, region attention, uncertainty loss and anchor pose encoding.
+    assert er["field._target_"].endswith("ERNeRFField") and er["conditioning.fusion._target_"].endswith("RegionAttention")
+    assert er["model.photometric._target_"].endswith("UncertaintyWeightedMSE")
+    assert er["model.torso.pose_encoding._target_"].endswith("AnchorPoseEncoding")
+    # R2-Talker is the default config with progressive levels and the torso stage.
+    assert differing(composed([]), ours) == {"method", "schedule.levels._target_", "schedule.levels.start_levels",
+                                              "schedule.levels.every", "schedule.torso_steps"}
+
+
+def test_systems_train_with_their_own_optimiser_schedule_and_stages() -> None:
+    import torch
+
+    from talker.config import instantiate
+
+    modules = {s: instantiate(compose_config([f"system={s}"]).model, "model") for s in ("rad_nerf", "er_nerf", "r2talker")}
+    optimisers = {s: type(m.configure_optimizers()["optimizer"]) for s, m in modules.items()}
+    assert optimisers == {"rad_nerf": torch.optim.Adam, "er_nerf": torch.optim.AdamW, "r2talker": torch.optim.AdamW}
+    rad, er, ours = modules["rad_nerf"], modules["er_nerf"], modules["r2talker"]
+    assert rad.lr_factor(100_000) == pytest.approx(0.1 ** 0.5) and rad.lip_patch_every == 1  # paper steps at scale 1
+    assert er.lr_factor(50_000) == pytest.approx(0.5 ** 0.5) and er.stage(100_000) == "lips"
+    assert ours.lr_factor(150_000) == pytest.approx(0.1) and ours.stage(240_000) == "torso"
+    assert [g["weight_decay"] for g in er.configure_optimizers()["optimizer"].param_groups] == [0.01, 0.0]

@@ -1,8 +1,19 @@
-"""Lightning callbacks: evaluation (metrics.json, speed.json), image panels, conditioning projector, step seeding."""
+"""Lightning callbacks: evaluation (metrics.json, speed.json), cross-driven evaluation, image panels,
+conditioning projector, step seeding."""
 
+from talker.callbacks.cross_driven import CrossDrivenEvaluation, MotionRun
 from talker.callbacks.evaluation import EvaluationCallback, evaluate_module, score_frames
 from talker.callbacks.images import ImageLogger
 from talker.callbacks.projector import ConditioningProjector
 from talker.callbacks.seeding import StepSeed
 
-__all__ = ["ConditioningProjector", "EvaluationCallback", "ImageLogger", "StepSeed", "evaluate_module", "score_frames"]
+__all__ = [
+    "ConditioningProjector",
+    "CrossDrivenEvaluation",
+    "EvaluationCallback",
+    "ImageLogger",
+    "MotionRun",
+    "StepSeed",
+    "evaluate_module",
+    "score_frames",
+]

@@ -1,6 +1,6 @@
 """Conditioning strategies: the ablation axis (see base.py for the contract)."""
 
-from talker.conditioning.audio_spatial import AmbientFusion, AudioSpatial
+from talker.conditioning.audio_spatial import AmbientFusion, AudioCode, AudioSpatial
 from talker.conditioning.base import Conditioning, ConditioningSpec, ConditioningStrategy, Fusion
 from talker.conditioning.fusion import AffineFusion, ConcatFusion
 from talker.conditioning.glo_concat import GloConcat
@@ -11,6 +11,7 @@ __all__ = [
     "AffineFusion",
     "AmbientFusion",
     "AttentionSmoothing",
+    "AudioCode",
     "AudioSpatial",
     "ConcatFusion",
     "Conditioning",

@@ -1,11 +1,11 @@
 """RAD-NeRF's audio conditioning (Tang et al. 2022, Sec. 3.2): audio code + audio-spatial decomposition.
 
 The audio feature windows of 8 neighbouring frames go through AudioNet (a :class:`WindowNet`) and
-are smoothed by attention into one audio code ``a``. Instead of entering the sigma net directly,
-``a`` moves each point to *ambient* coordinates: an MLP maps ``[pos_enc(x), a]`` to a point in
-``[-1, 1]^2``, which is looked up in a 2D hash grid; its features join the positional features.
-The ambient regulariser pulls the ambient coordinates of what is rendered outside the face towards 0:
-the audio may move the face, nothing else.
+are smoothed by attention into one audio code ``a`` (:class:`AudioCode`, which ER-NeRF shares).
+Instead of entering the sigma net directly, ``a`` moves each point to *ambient* coordinates: an MLP
+maps ``[pos_enc(x), a]`` to a point in ``[-1, 1]^2``, which is looked up in a 2D hash grid; its
+features join the positional features. The ambient regulariser pulls the ambient coordinates of what
+is rendered outside the face towards 0: the audio may move the face, nothing else.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class AmbientFusion(Fusion):
     def vector_dim(self, cond_dim: int) -> int:
         return 0
 
-    def spatial_dim(self) -> int:
+    def spatial_dim(self, cond_dim: int) -> int:
         return self.grid.output_dim
 
     def build(self, cond_dim: int, modulation_widths: Sequence[int], position_dim: int = 0) -> None:
@@ -89,28 +89,23 @@ class AmbientFusion(Fusion):
         return self.weight * self._ramp * per_point.sum() / max(points.num_rays, 1)
 
 
-class AudioSpatial(ConditioningStrategy):
-    """RAD-NeRF: ``inputs["audio"] [window, rows, feature_dim]`` -> audio code -> ambient lookup.
-
-    ``h_cond`` is the smoothed audio code ``[audio_dim]``.
+class AudioCode(ConditioningStrategy):
+    """``inputs["audio"] [window, rows, feature_dim]`` -> AudioNet per frame -> attention smoothing ->
+    ``h_cond [audio_dim]``, the audio code of RAD-NeRF and ER-NeRF; the fusion decides how it enters.
 
     Args:
-        fusion: factory of the :class:`AmbientFusion` (a Hydra partial), given ``grid``.
-        grid: the ambient hash grid (RAD-NeRF: 2D, 16 levels, level dim 2, base 16, 2^16 rows).
+        fusion: how the code enters the field (ER-NeRF: ``talker.baselines.er_nerf.RegionAttention``).
         feature_dim: audio features per window row (``data.audio_features``: 80 for aud_mel.npy,
             29 DeepSpeech, 1024 HuBERT).
-        audio_dim: width of the audio code (RAD-NeRF: 32).
+        audio_dim: width of the audio code (RAD-NeRF, ER-NeRF: 32).
         rows: feature rows per frame window (16 in every format).
-        window: neighbouring frames smoothed by attention (RAD-NeRF: 8).
+        window: neighbouring frames smoothed by attention (RAD-NeRF, ER-NeRF: 8).
     """
 
     inputs = ("audio",)
 
-    def __init__(
-        self, fusion: Callable[..., AmbientFusion], grid: HashGrid, feature_dim: int = 80, audio_dim: int = 32,
-        rows: int = 16, window: int = 8,
-    ) -> None:
-        super().__init__(fusion(grid=grid))
+    def __init__(self, fusion: Fusion, feature_dim: int = 80, audio_dim: int = 32, rows: int = 16, window: int = 8) -> None:
+        super().__init__(fusion)
         self.feature_dim, self.audio_dim, self.rows, self.window = feature_dim, audio_dim, rows, window
         self.audio_net = WindowNet(feature_dim, audio_dim, length=rows, stride=2)
         self.smoothing = AttentionSmoothing(audio_dim, window)
@@ -124,7 +119,23 @@ class AudioSpatial(ConditioningStrategy):
         expected = (self.window, self.rows, self.feature_dim)
         if tuple(audio.shape) != expected:
             raise ValueError(
-                f"AudioSpatial expects audio windows of shape {expected}, got {tuple(audio.shape)} "
+                f"{type(self).__name__} expects audio windows of shape {expected}, got {tuple(audio.shape)} "
                 "(conditioning.feature_dim must match data.audio_features)"
             )
         return self.smoothing(self.audio_net(audio.float()))
+
+
+class AudioSpatial(AudioCode):
+    """RAD-NeRF: the audio code moves each point to ambient coordinates looked up in ``grid``.
+
+    Args:
+        fusion: factory of the :class:`AmbientFusion` (a Hydra partial), given ``grid``.
+        grid: the ambient hash grid (RAD-NeRF: 2D, 16 levels, level dim 2, base 16, 2^16 rows).
+        feature_dim, audio_dim, rows, window: the audio code (:class:`AudioCode`).
+    """
+
+    def __init__(
+        self, fusion: Callable[..., AmbientFusion], grid: HashGrid, feature_dim: int = 80, audio_dim: int = 32,
+        rows: int = 16, window: int = 8,
+    ) -> None:
+        super().__init__(fusion(grid=grid), feature_dim, audio_dim, rows, window)

@@ -70,7 +70,7 @@ class Fusion(nn.Module, ABC):
     def vector_dim(self, cond_dim: int) -> int:
         """Width of the vector this fusion concatenates to the field input (0 if none)."""
 
-    def spatial_dim(self) -> int:
+    def spatial_dim(self, cond_dim: int) -> int:
         """Width of the per-point features this fusion adds to the field input (0 if none)."""
         return 0
 
@@ -124,7 +124,9 @@ class ConditioningStrategy(nn.Module, ABC):
 
     @property
     def spec(self) -> ConditioningSpec:
-        return ConditioningSpec(vector_dim=self.fusion.vector_dim(self.cond_dim), spatial_dim=self.fusion.spatial_dim())
+        return ConditioningSpec(
+            vector_dim=self.fusion.vector_dim(self.cond_dim), spatial_dim=self.fusion.spatial_dim(self.cond_dim)
+        )
 
     def bind(self, modulation_widths: Sequence[int], position_dim: int = 0) -> None:
         """Size the fusion to the field's hidden layers and positional features; called once, before training."""

@@ -4,16 +4,20 @@ from talker.fields.base import Field, FieldOutput
 from talker.fields.head import HeadField
 from talker.fields.inputs import EyeBlink, FrameInput, IndividualCode, eye_aspect_ratio
 from talker.fields.mlp import MLP, trunc_exp
-from talker.fields.torso import TorsoField, TorsoOutput, composite_torso, pixel_coords, pose_vector
+from talker.fields.torso import (
+    EulerPoseEncoding, PoseEncoding, TorsoField, TorsoOutput, composite_torso, pixel_coords, pose_vector,
+)
 
 __all__ = [
     "MLP",
+    "EulerPoseEncoding",
     "EyeBlink",
     "Field",
     "FieldOutput",
     "FrameInput",
     "HeadField",
     "IndividualCode",
+    "PoseEncoding",
     "TorsoField",
     "TorsoOutput",
     "composite_torso",

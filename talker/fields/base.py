@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
@@ -15,10 +15,15 @@ from talker.fields.inputs import Frame
 
 @dataclass
 class FieldOutput:
-    """Per-point outputs: ``sigma [N]`` density and ``rgb [N, 3]`` colour in ``[0, 1]``."""
+    """Per-point outputs: ``sigma [N]`` density and ``rgb [N, 3]`` colour in ``[0, 1]``.
+
+    ``extras`` holds further per-point channels (``[N]`` or ``[N, C]``, e.g. ER-NeRF's uncertainty)
+    that training renders composite with the same weights as the colour (``RenderOutput.extras``).
+    """
 
     sigma: Tensor
     rgb: Tensor
+    extras: dict[str, Tensor] = field(default_factory=dict)
 
 
 class Field(nn.Module, ABC):

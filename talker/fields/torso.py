@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import torch
@@ -56,17 +57,41 @@ def pose_vector(c2w: Tensor) -> Tensor:
     return torch.cat([torch.stack([a, b, c]), c2w[:3, 3].float()])
 
 
+class PoseEncoding(nn.Module, ABC):
+    """How the torso field sees the head pose: ``[4, 4]`` camera-to-world -> ``[output_dim]``."""
+
+    output_dim: int
+
+    @abstractmethod
+    def forward(self, c2w: Tensor) -> Tensor: ...
+
+
+class EulerPoseEncoding(PoseEncoding):
+    """RAD-NeRF: the pose's 6-D vector (:func:`pose_vector`) under a frequency encoding."""
+
+    def __init__(self, frequencies: int = 4) -> None:
+        super().__init__()
+        self.encoder = FrequencyEncoding(6, frequencies)
+        self.output_dim = self.encoder.output_dim
+
+    def forward(self, c2w: Tensor) -> Tensor:
+        return self.encoder(pose_vector(c2w))
+
+
 class TorsoField(nn.Module):
     """``(pixel coords [N, 2], head pose, frame) -> TorsoOutput`` (RAD-NeRF's ``forward_torso``).
 
     ``x' = clamp(shrink * x + deform([enc(shrink * x), enc(pose), code]), -1, 1)``, then
-    ``[alpha, rgb] = sigmoid(net([grid(x'), enc(shrink * x), enc(pose), code]))``.
+    ``[alpha, rgb] = sigmoid(net([grid(x'), enc(shrink * x), enc(pose), code]))``; ``enc(pose)`` is
+    the injected :class:`PoseEncoding` (RAD-NeRF's Euler angles; ER-NeRF's projected anchor points,
+    ``talker.baselines.er_nerf.AnchorPoseEncoding``).
 
     Args:
         grid: the 2D hash grid of torso features over ``[-1, 1]^2`` (RAD-NeRF: tiled, 16 levels,
             level dim 2, base 16, 2^16 rows, desired 2048).
-        coord_frequencies, pose_frequencies: frequency encodings of the pixel coordinate (10) and
-            of the 6-D pose (4).
+        coord_frequencies: frequency encoding of the pixel coordinate (RAD-NeRF: 10, ER-NeRF: 8).
+        pose_frequencies: frequencies of the default pose encoding (``EulerPoseEncoding``: 4).
+        pose_encoding: how the head pose enters; None: ``EulerPoseEncoding(pose_frequencies)``.
         deform_hidden, deform_layers: the deformation MLP (64, 3).
         hidden_dim, num_layers: the alpha/colour MLP (32, 3).
         shrink: pixel coordinates are scaled by this before deforming, leaving the deformation
@@ -85,25 +110,25 @@ class TorsoField(nn.Module):
         num_layers: int = 3,
         shrink: float = 0.8,
         code: FrameInput | None = None,
+        pose_encoding: PoseEncoding | None = None,
     ) -> None:
         super().__init__()
         if grid.input_dim != 2:
             raise ValueError(f"TorsoField needs a 2D grid, got input_dim={grid.input_dim}")
         self.grid = grid
         self.coord_encoder = FrequencyEncoding(2, coord_frequencies)
-        self.pose_encoder = FrequencyEncoding(6, pose_frequencies)
+        self.pose_encoding = pose_encoding if pose_encoding is not None else EulerPoseEncoding(pose_frequencies)
         self.code = code
-        context = self.coord_encoder.output_dim + self.pose_encoder.output_dim + (code.dim if code is not None else 0)
+        context = self.coord_encoder.output_dim + self.pose_encoding.output_dim + (code.dim if code is not None else 0)
         self.deform_net = MLP(context, 2, deform_hidden, deform_layers, bias=False)
         self.net = MLP(grid.output_dim + context, 4, hidden_dim, num_layers, bias=False)
         self.shrink = shrink
         self.frame_keys = tuple(code.keys) if code is not None else ()
 
     def forward(self, coords: Tensor, pose: Tensor, frame: Frame | None = None) -> TorsoOutput:
-        """``coords [N, 2]`` in ``[-1, 1]``; ``pose``: ``[4, 4]`` camera-to-world or its ``[6]`` vector."""
-        pose = pose_vector(pose) if pose.shape == (4, 4) else pose.float().reshape(6)
+        """``coords [N, 2]`` in ``[-1, 1]``; ``pose``: ``[4, 4]`` camera-to-world of the head."""
         x = coords.float() * self.shrink
-        parts = [self.coord_encoder(x), self.pose_encoder(pose.to(x.device)).expand(x.shape[0], -1)]
+        parts = [self.coord_encoder(x), self.pose_encoding(pose.float().to(x.device)).expand(x.shape[0], -1)]
         if self.code is not None:
             parts.append(self.code(frame).to(x.device).expand(x.shape[0], -1))
         context = torch.cat(parts, dim=-1)

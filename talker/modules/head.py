@@ -1,4 +1,4 @@
-"""The one LightningModule that trains a talking head, whatever its conditioning strategy.
+"""The one LightningModule that trains a talking head, whatever its conditioning strategy or system.
 
 Training runs the paper's three stages in one fit; their boundaries are schedule steps (paper
 steps times ``schedule.scale``), so a shortened run keeps the schedule's shape:
@@ -6,12 +6,17 @@ steps times ``schedule.scale``), so a shortened run keeps the schedule's shape:
 ====== =========================================== =============================================
 stage  paper steps (R2-Talker)                      what is trained
 ====== =========================================== =============================================
-head   0 .. lips_start                              head field + strategy; MSE + opacity entropy;
-                                                    lr x0.1 at 150K, x0.01 at 180K
-lips   lips_start (200K) .. head_steps (240K)       lr reset; every other step renders a lip patch
-                                                    and adds ``lpips_weight`` x LPIPS (AlexNet)
+head   0 .. lips_start                              head field + strategy; photometric loss (MSE)
+                                                    + opacity entropy; lr x0.1 at 150K, x0.01 at 180K
+lips   lips_start (200K) .. head_steps (240K)       lr reset; every ``lip_patch_every``-th step (2)
+                                                    renders a lip patch: MSE + ``lpips_weight`` x
+                                                    LPIPS (AlexNet); the other steps MSE
 torso  head_steps .. head_steps + torso_steps       head frozen; RAD-NeRF's 2D torso field under it
 ====== =========================================== =============================================
+
+Systems other than R2-Talker (``configs/system``) inject their own parts instead of branching
+here: the optimiser, the learning-rate schedule (``talker.schedules.lr``), the head-stage
+photometric loss (``talker.losses.photometric``), the field and the torso field.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from talker.conditioning.base import Conditioning, ConditioningStrategy, Rendere
 from talker.encoders.hashgrid import HashGrid
 from talker.fields.base import Field
 from talker.fields.torso import TorsoField, composite_torso, pixel_coords
-from talker.losses import LPIPSLoss, lpips_weights_file, mse, opacity_entropy
+from talker.losses import MSE, LPIPSLoss, PhotometricLoss, lpips_weights_file, mse, opacity_entropy
 from talker.rendering import (
     ConditionSweep,
     OccupancyGrid,
@@ -42,6 +47,7 @@ from talker.rendering import (
     render_rays,
 )
 from talker.schedules.levels import LevelSchedule
+from talker.schedules.lr import LRSchedule, StagePlan, StepDecay
 
 
 # LPIPS' AlexNet pools a smaller patch down to nothing.
@@ -61,8 +67,15 @@ class HeadModule(L.LightningModule):
         sampler: where rays are sampled (default: a ``RayMarcher`` over the occupancy grid).
         schedule_scale: real steps per paper step (``schedule.scale``).
         lr_milestones: paper steps at which the learning rate drops (x0.1, then x0.01).
-        lr_encoder, lr_net: AdamW learning rates of hash tables and of MLPs.
-        weight_decay: AdamW weight decay of MLP weights.
+        lr_schedule: learning-rate multiplier per step (``talker.schedules.lr``); None: R2-Talker's
+            ``StepDecay(lr_milestones)``.
+        optimizer: factory ``(param_groups) -> Optimizer`` (a Hydra partial); None: R2-Talker's
+            AdamW with instant-NGP's betas (0.9, 0.99) and eps 1e-15.
+        lr_encoder, lr_net: learning rates of hash tables and of everything else.
+        weight_decay: weight decay of everything but the hash tables.
+        weight_decay_encoder: weight decay of the hash tables (instant-NGP practice: none).
+        photometric: the head stage's colour loss; None: :class:`~talker.losses.MSE`. The lips stage
+            uses MSE (+ LPIPS on the patch) whatever this is, as R2-Talker's fairness note asks.
         opacity_weight: weight of the opacity entropy regulariser.
         occupancy_update_every: steps between occupancy-grid updates.
         occupancy_warmup: step of the first update (until then every cell the training cameras
@@ -73,6 +86,8 @@ class HeadModule(L.LightningModule):
         head_steps: paper steps of the head and lips stages together (240K).
         lips_start: paper step where lips fine-tuning starts (200K); None: no lips stage.
         lpips_weight: weight of LPIPS on the lip patch (0.01).
+        lip_patch_every: in the lips stage every ``lip_patch_every``-th step renders the lip patch
+            (R2-Talker and ER-NeRF alternate with whole-frame steps: 2; RAD-NeRF: every step, 1).
         lpips_weights: the AlexNet file of LPIPS; None: ``$TORCH_HOME/hub/checkpoints``. A fit
             that will reach the lips stage fails at its start when the file is missing.
         torso: factory of the torso field (a Hydra partial); trained after the head when
@@ -89,9 +104,13 @@ class HeadModule(L.LightningModule):
         sampler: RaySampler | None = None,
         schedule_scale: float = 1.0,
         lr_milestones: tuple[int, ...] = (150_000, 180_000),
+        lr_schedule: LRSchedule | None = None,
+        optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         lr_encoder: float = 1e-2,
         lr_net: float = 1e-3,
         weight_decay: float = 1e-2,
+        weight_decay_encoder: float = 0.0,
+        photometric: PhotometricLoss | None = None,
         opacity_weight: float = 1e-4,
         occupancy_update_every: int = 16,
         occupancy_warmup: int = 64,
@@ -101,6 +120,7 @@ class HeadModule(L.LightningModule):
         lips_start: int | None = 200_000,
         lpips_weight: float = 0.01,
         lpips_weights: str | None = None,
+        lip_patch_every: int = 2,
         torso: Callable[..., TorsoField] | None = None,
         torso_steps: int = 0,
     ) -> None:
@@ -113,14 +133,22 @@ class HeadModule(L.LightningModule):
         self.sampler = sampler if sampler is not None else RayMarcher(max_steps=16, dt_gamma=1 / 256)
         self.sweep = ConditionSweep(batch_size=occupancy_conditions)
         self.schedule_scale = schedule_scale
-        self.lr_milestones = tuple(lr_milestones)
-        self.lr_encoder, self.lr_net, self.weight_decay = lr_encoder, lr_net, weight_decay
+        self.lr_schedule = lr_schedule if lr_schedule is not None else StepDecay(lr_milestones)
+        self.optimizer_factory = optimizer if optimizer is not None else functools.partial(
+            torch.optim.AdamW, betas=(0.9, 0.99), eps=1e-15
+        )
+        self.lr_encoder, self.lr_net = lr_encoder, lr_net
+        self.weight_decay, self.weight_decay_encoder = weight_decay, weight_decay_encoder
+        self.photometric = photometric if photometric is not None else MSE()
         self.opacity_weight = opacity_weight
         self.occupancy_update_every = occupancy_update_every
         self.occupancy_warmup = occupancy_warmup
         self.eval_chunk = eval_chunk
         self.head_steps, self.lips_start, self.torso_steps = head_steps, lips_start, torso_steps
         self.lpips_weight, self.lpips_weights = lpips_weight, lpips_weights
+        if lip_patch_every < 1:
+            raise ValueError(f"model.lip_patch_every={lip_patch_every}: must be at least 1")
+        self.lip_patch_every = lip_patch_every
         self._lpips: LPIPSLoss | None = None  # frozen, kept out of the state dict (see perceptual)
         self.torso = torso() if torso is not None and torso_steps > 0 else None
         # Whether the torso stage has run: evaluation then renders the learned torso under the head.
@@ -145,17 +173,14 @@ class HeadModule(L.LightningModule):
             return "lips"
         return "head"
 
+    @property
+    def plan(self) -> StagePlan:
+        """The stage boundaries (paper steps) and the schedule scale."""
+        return StagePlan(self.head_steps, self.lips_start, self.torso_steps if self.torso is not None else 0, self.schedule_scale)
+
     def lr_factor(self, step: int) -> float:
-        """Learning-rate multiplier at ``step``: x0.1 at each milestone in the head stage, reset to 1
-        for the lips stage, and the head's shape again, scaled to its length, for the torso stage."""
-        stage = self.stage(step)
-        if stage == "lips":
-            return 1.0
-        if stage == "torso":
-            into = step - self.real_step(self.head_steps)
-            ratio = self.torso_steps / self.head_steps
-            return 0.1 ** sum(into >= self.real_step(m * ratio) for m in self.lr_milestones)
-        return 0.1 ** sum(step >= self.real_step(m) for m in self.lr_milestones)
+        """Learning-rate multiplier at ``step`` (the injected ``lr_schedule`` at that step's stage)."""
+        return self.lr_schedule.factor(step, self.stage(step), self.plan)
 
     def render(
         self,
@@ -254,12 +279,13 @@ class HeadModule(L.LightningModule):
         self.log("train/stage", float(("head", "lips", "torso").index(stage)))
         if stage == "torso":
             return self.torso_step(batch)
-        if stage == "lips" and self.global_step % 2 == 1 and "patch" in batch:
+        if stage == "lips" and (self.global_step + 1) % self.lip_patch_every == 0 and "patch" in batch:
             return self.lips_step(batch)
         return self.photometric_step(batch, batch)
 
     def photometric_step(self, rays: Mapping[str, Tensor], batch: Mapping[str, Any], lpips: bool = False) -> Tensor | None:
-        """MSE (+ LPIPS on a square patch when ``lpips``) of ``rays`` of the batch's frame."""
+        """The photometric loss of ``rays`` of the batch's frame: the injected one in the head stage,
+        MSE in the lips stage (+ LPIPS on a square patch when ``lpips``)."""
         frame = {**batch["cond"], "index": batch["index"]}
         out = self.render(
             rays["rays_o"], rays["rays_d"], rays["background"], batch["cond"], frame=frame, perturb=True,
@@ -277,7 +303,14 @@ class HeadModule(L.LightningModule):
                 f"training diverged at step {self.global_step}: the photometric loss is {loss_rgb.item()} "
                 f"(lower model.lr_net={self.lr_net} or model.lr_encoder={self.lr_encoder}); checkpoints so far are kept"
             )
-        loss = loss_rgb + self.opacity_weight * opacity_entropy(out.opacity)
+        if self.stage() == "head":
+            progress = min(1.0, self.global_step / self.plan.head_stage_end)
+            loss_photometric = self.photometric(out, rays["rgb"], progress)
+            for name, term in self.photometric.terms.items():
+                self.log(f"train/loss_{name}", term)
+        else:
+            loss_photometric = loss_rgb
+        loss = loss_photometric + self.opacity_weight * opacity_entropy(out.opacity)
         if lpips:
             assert self._lpips is not None
             side = math.isqrt(out.rgb.shape[0])
@@ -337,14 +370,12 @@ class HeadModule(L.LightningModule):
         encoders = [m.embeddings for m in self.modules() if isinstance(m, HashGrid)]
         encoder_ids = {id(p) for p in encoders}
         nets = [p for p in self.parameters() if id(p) not in encoder_ids]
-        optimizer = torch.optim.AdamW(
+        optimizer = self.optimizer_factory(
             [
-                # Named groups: LearningRateMonitor logs them as lr-AdamW/encoder and lr-AdamW/net.
-                {"name": "encoder", "params": encoders, "lr": self.lr_encoder, "weight_decay": 0.0},
+                # Named groups: LearningRateMonitor logs them as lr-<Optimizer>/encoder and .../net.
+                {"name": "encoder", "params": encoders, "lr": self.lr_encoder, "weight_decay": self.weight_decay_encoder},
                 {"name": "net", "params": nets, "lr": self.lr_net, "weight_decay": self.weight_decay},
-            ],
-            betas=(0.9, 0.99),
-            eps=1e-15,
+            ]
         )
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: self.lr_factor(step))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -15,7 +15,7 @@ Example (a unit sphere of density 2 seen head-on):
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -40,6 +40,8 @@ class RenderOutput:
         weights: ``[R, S]`` compositing weights of ``samples`` (None from :func:`render_chunked`).
         samples: the :class:`RaySamples` the weights belong to (None from :func:`render_chunked`).
         num_evaluated: field evaluations spent.
+        extras: the field's extra channels (``FieldOutput.extras``) composited per ray, ``[R]`` or
+            ``[R, C]`` (``sum_i w_i e_i``); only from the differentiable (non-compacted) path.
     """
 
     rgb: Tensor
@@ -48,6 +50,7 @@ class RenderOutput:
     weights: Tensor | None = None
     samples: RaySamples | None = None
     num_evaluated: int = 0
+    extras: dict[str, Tensor] = field(default_factory=dict)
 
 
 def render_rays(
@@ -89,14 +92,24 @@ def render_rays(
     shape = samples.mask.shape
     sigmas = rays_o.new_zeros(shape)
     rgbs = rays_o.new_zeros(*shape, 3)
+    per_sample: dict[str, Tensor] = {}
     if rows.numel() > 0:
         points = rays_o[rows] + rays_d[rows] * samples.t_mids[rows, cols].unsqueeze(-1)
         out = field_fn(points, rays_d[rows])
         sigmas = sigmas.index_put((rows, cols), out.sigma.to(sigmas.dtype))
         rgbs = rgbs.index_put((rows, cols), out.rgb.to(rgbs.dtype))
+        for name, value in out.extras.items():
+            grid = rays_o.new_zeros(*shape, *value.shape[1:])
+            per_sample[name] = grid.index_put((rows, cols), value.to(grid.dtype))
     weights = render_weights(sigmas, samples.deltas, transmittance_threshold)
     rgb, depth, opacity = composite(weights, rgbs, samples.t_mids, background)
-    return RenderOutput(rgb, depth, opacity, weights, samples, num_evaluated=int(rows.numel()))
+    extras = {name: _composite_extra(weights, value) for name, value in per_sample.items()}
+    return RenderOutput(rgb, depth, opacity, weights, samples, num_evaluated=int(rows.numel()), extras=extras)
+
+
+def _composite_extra(weights: Tensor, value: Tensor) -> Tensor:
+    """``[R, S], [R, S(, C)] -> [R(, C)]``: the weighted sum along each ray."""
+    return (weights.view(*weights.shape, *([1] * (value.dim() - 2))) * value).sum(dim=1)
 
 
 def _render_compacted(

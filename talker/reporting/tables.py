@@ -7,6 +7,7 @@ A table is specified in ``experiments/<name>.yaml``::
     where: {name: ablation}                 # runs this table considers (optional)
     rows:                                    # one per method / arm, selected by run columns
       - {label: "+ M-AGLO", where: {conditioning: landmark_hash, schedule: constant}}
+      - {label: Wav2Lip, where: {method: wav2lip}, not_applicable: [PSNR]}   # shown as N/A
     columns:                                 # one per metric
       - {label: PSNR, metric: psnr, better: higher, digits: 2}
       - {label: Sync (cross gender), metric: sync_conf, better: higher, where: {setting: cross_gender}}
@@ -16,6 +17,8 @@ A table is specified in ``experiments/<name>.yaml``::
 A cell averages the ``metric`` over every run matching the table's, the row's and the column's
 ``where`` (a value or a list of accepted values); runs differing only in seed are what it averages
 over. Standard deviations are sample standard deviations (n - 1); with one run only the mean is shown.
+A row's ``not_applicable`` columns read "N/A" whatever its runs hold (the paper's convention for
+metrics that do not measure that method, e.g. PSNR of Wav2Lip's pasted-back frames).
 In every column, the best mean is bold and the second best underlined, as in the papers; the paper's
 numbers sit next to ours and are ranked among themselves.
 """
@@ -40,6 +43,7 @@ MISSING = "–"
 class Row:
     label: str
     where: dict[str, Any] = field(default_factory=dict)
+    not_applicable: tuple[str, ...] = ()  # column labels shown as N/A
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,10 @@ def load_table_spec(name: str | Path) -> TableSpec:
         if key not in raw:
             raise ReportError(f"{path}: missing key '{key}'")
     try:
-        rows = tuple(Row(label=str(r["label"]), where=dict(r.get("where") or {})) for r in raw["rows"])
+        rows = tuple(
+            Row(str(r["label"]), dict(r.get("where") or {}), tuple(str(c) for c in r.get("not_applicable") or ()))
+            for r in raw["rows"]
+        )
         columns = tuple(
             Column(str(c["label"]), str(c["metric"]), str(c.get("better", "higher")), int(c.get("digits", 4)), dict(c.get("where") or {}))
             for c in raw["columns"]
@@ -91,6 +98,10 @@ def load_table_spec(name: str | Path) -> TableSpec:
         if column.better not in ("higher", "lower"):
             raise ReportError(f"{path}: column {column.label!r}: better must be 'higher' or 'lower', not {column.better!r}")
     labels = {r.label for r in rows}
+    for row in rows:
+        unknown = set(row.not_applicable) - {c.label for c in columns}
+        if unknown:
+            raise ReportError(f"{path}: row {row.label!r}: not_applicable names unknown columns {sorted(unknown)}")
     paper = {str(k): dict(v or {}) for k, v in (raw.get("paper") or {}).items()}
     for row_label, values in paper.items():
         unknown_cols = set(values) - {c.label for c in columns}
@@ -174,13 +185,18 @@ class Table:
         return frame.astype({c: float for c in frame.columns if c[1] != "n"})
 
     def _ours_text(self, row: str, col: Column, pm: str) -> str:
-        """``mean ± std``; ``(n=k)`` when only k of the row's runs have this metric."""
+        """``mean ± std``; ``(n=k)`` when only k of the row's runs have this metric; N/A where the spec says so."""
         cell = self.cells[(row, col.label)]
+        if col.label in self._row(row).not_applicable:
+            return "N/A"
         if cell.mean is None:
             return MISSING
         text = f"{cell.mean:.{col.digits}f}"
         text += f" {pm} {cell.std:.{col.digits}f}" if cell.std is not None else ""
         return text + (f" (n={cell.n})" if cell.n < cell.runs else "")
+
+    def _row(self, label: str) -> Row:
+        return next(r for r in self.spec.rows if r.label == label)
 
     def _paper_text(self, row: str, col: Column) -> str:
         value = self.paper_value(row, col.label)
@@ -262,7 +278,7 @@ def build_table(runs: pd.DataFrame, spec: TableSpec | str | Path) -> Table:
     for row in spec.rows:
         counts[row.label] = int((scope & _matches(runs, row.where)).sum()) if len(runs) else 0
         for col in spec.columns:
-            if not len(runs):
+            if not len(runs) or col.label in row.not_applicable:
                 cells[(row.label, col.label)] = Cell(None, None, 0)
                 continue
             mask = scope & _matches(runs, row.where) & _matches(runs, col.where)

@@ -38,7 +38,7 @@ def test_torso_outputs_and_deformation() -> None:
     torch.nn.init.zeros_(field.deform_net.layers[-1].weight)
     still = field(coords, torch.eye(4))
     assert torch.all(still.offset == 0)
-    context = torch.cat([field.coord_encoder(coords * 0.8), field.pose_encoder(torch.zeros(6)).expand(64, -1)], -1)
+    context = torch.cat([field.coord_encoder(coords * 0.8), field.pose_encoding(torch.eye(4)).expand(64, -1)], -1)
     h = field.net(torch.cat([field.grid(coords * 0.8), context], -1))
     torch.testing.assert_close(still.alpha, torch.sigmoid(h[:, 0]))
 

@@ -213,3 +213,20 @@ def test_occupancy_skips_empty_space_without_changing_the_image() -> None:
         pruned = render_rays(field_fn, o, d, bg, bound=1.0, sampler=sampler, occupancy=grid)
         torch.testing.assert_close(pruned.rgb, full.rgb)
         assert pruned.num_evaluated < full.num_evaluated / 3
+
+
+def test_extra_channels_are_composited_with_the_colour_weights() -> None:
+    """A field's extra per-point channels (ER-NeRF's uncertainty) come back per ray as ``sum_i w_i e_i``."""
+    field_fn_plain = random_blobs()
+
+    def field_fn(x: torch.Tensor, d: torch.Tensor) -> FieldOutput:
+        out = field_fn_plain(x, d)
+        return FieldOutput(out.sigma, out.rgb, extras={"u": x[:, 0] ** 2, "uv": x[:, :2]})
+
+    o, d = camera_rays(8)
+    out = render_rays(field_fn, o, d, torch.zeros_like(o), bound=1.0, sampler=RayMarcher(max_steps=64, step_size=0.02))
+    points = o.unsqueeze(1) + d.unsqueeze(1) * out.samples.t_mids.unsqueeze(-1)  # [R, S, 3]
+    expected = (out.weights * points[..., 0] ** 2 * out.samples.mask).sum(dim=1)
+    torch.testing.assert_close(out.extras["u"], expected)
+    assert out.extras["uv"].shape == (o.shape[0], 2) and out.opacity.max() > 0.5
+    assert render_chunked(field_fn, o, d, torch.zeros_like(o), bound=1.0).extras == {}  # inference keeps colour only

@@ -26,14 +26,14 @@ def runs():
 
 
 def test_runs_are_keyed_by_config_choices_overrides_and_tags(runs) -> None:
-    assert len(runs) == 14
+    assert len(runs) == 16
     row = runs.set_index("run").loc["ablation/conditioning=landmark_hash,schedule=progressive,seed=0"]
     assert (row["conditioning"], row["schedule"], row["name"], row["seed"]) == ("landmark_hash", "progressive", "ablation", 0)
     assert row["psnr"] == 27.0 and row["time_render_module_ms"] == pytest.approx(121.5)
     unavailable = runs.set_index("run").loc["ablation/conditioning=landmark_hash,schedule=progressive,seed=1"]
     assert math.isnan(unavailable["sync_conf"]) and unavailable["unavailable"] == "sync"  # never a made-up value
     assert set(runs["field.position_encoder.level_dim"].dropna()) == {2, 4, 8}
-    assert set(runs["method"].dropna()) == {"wav2lip", "ours", "geneface_pp"}
+    assert set(runs["method"].dropna()) == {"wav2lip", "r2talker", "geneface_pp"}
     assert "hydra/launcher" not in runs.columns
 
 
@@ -53,6 +53,22 @@ def test_cells_are_mean_and_sample_std_over_seeds(runs) -> None:
     assert paper[("+ M-AGLO", "LPIPS")] == "best"
     frame = table.frame()
     assert frame.loc["+ M-AGLO", ("PSNR", "paper")] == 26.7414 and frame.loc["+ M-AGLO", ("PSNR", "n")] == 2
+
+
+def test_baseline_rows_select_systems_and_mark_what_does_not_apply(runs) -> None:
+    table = build_table(runs, "table1")
+    # Ours is the baselines grid's r2talker cell only: the ablation runs with the same choices are not in it.
+    assert table.cells[("Ours", "PSNR")].mean == pytest.approx(26.9) and table.runs["Ours"] == 1
+    assert table.cells[("ER-NeRF", "FPS")].mean == pytest.approx(1000 / 160)
+    # Wav2Lip's PSNR and LPIPS read N/A (the spec says so), whatever its metrics.json holds.
+    assert table.cells[("Wav2Lip", "PSNR")].mean is None and table.cells[("Wav2Lip", "FID")].mean == 24.0
+    wav2lip = next(line for line in table.markdown().splitlines() if line.startswith("| Wav2Lip"))
+    assert wav2lip.split(" | ")[1:5] == ["N/A", "N/A", "N/A", "N/A"]  # ours and the paper's, PSNR and LPIPS
+    ours, _ = table.marks()
+    assert ("Wav2Lip", "PSNR") not in ours
+    cross = build_table(runs, "table2")
+    assert cross.cells[("Ours", "Cross Lingual")].mean == pytest.approx(4.05)
+    assert cross.cells[("Ours", "Cross Gender")].runs == 1  # settings are told apart by their tag
 
 
 @pytest.mark.parametrize("name", TABLES)
@@ -75,6 +91,9 @@ def test_bad_specifications_fail_in_one_line(tmp_path: Path) -> None:
         load_table_spec(bad)
     bad.write_text("title: x\nrows: [{label: a}]\ncolumns: [{label: PSNR, metric: psnr}]\npaper: {b: {PSNR: 1}}\n")
     with pytest.raises(ReportError, match="unknown row 'b'"):
+        load_table_spec(bad)
+    bad.write_text("title: x\nrows: [{label: a, not_applicable: [PSNR, FID]}]\ncolumns: [{label: PSNR, metric: psnr}]\n")
+    with pytest.raises(ReportError, match="row 'a': not_applicable names unknown columns \\['FID'\\]"):
         load_table_spec(bad)
     with pytest.raises(ReportError, match="does not exist"):
         collect_runs(tmp_path / "nowhere")

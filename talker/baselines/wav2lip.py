@@ -1,0 +1,97 @@
+"""Wav2Lip (Prajwal et al. 2020), R2-Talker's Table 1 row: not trained here; its videos are scored here.
+
+::
+
+    python -m talker.baselines.wav2lip frames=<result.mp4 | frame folder> [reference=<dataset>] [split=val]
+        [audio=<wav>] [setting=self_driven] [out=<folder>] [<evaluator override> ...]
+
+Run Wav2Lip elsewhere (its repository's ``inference.py`` with the Wav2Lip+GAN checkpoint, as R2-Talker
+did) on the held-out frames of a dataset and their audio, then score its result with the shared
+evaluator (``talker.evaluate``'s external-frames path): frames are matched to the ``reference``
+dataset's ``split`` by position, its landmarks and ``aud.wav`` are used (``audio`` replaces the latter).
+
+Wav2Lip generates only the lower face and pastes it back onto the input frame, which is the ground
+truth in the self-driven setting, so full-frame fidelity metrics (PSNR, SSIM, LPIPS) measure the
+paste-back, not the method: they are not computed and metrics.json lists them under
+``not_applicable``; Table 1 shows N/A for them, as the paper does. FID, LMD and Sync are computed.
+
+Results go to ``out`` (default ``runs/baselines/wav2lip/<setting>``, inside the baselines grid's
+folder, so the tables written when ``python -m talker.fit experiment=baselines`` ends include the
+row), tagged ``method=wav2lip, setting=<setting>``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from talker.config import ConfigError
+from talker.callbacks.evaluation import METRICS_FILE
+from talker.evaluate import evaluate_frames
+from talker.utils.io import write_json
+
+METHOD = "wav2lip"
+NOT_APPLICABLE = ("psnr", "ssim", "lpips")
+REASON = (
+    "not applicable: Wav2Lip pastes its generated lower face back onto the ground-truth frame, so the "
+    "metric measures the paste-back, not the method (R2-Talker Sec. 4.2 sets it to N/A)"
+)
+DEFAULT_OUT = Path("runs") / "baselines" / METHOD
+KEYS = {"frames", "reference", "split", "audio", "setting", "out"}
+USAGE = (
+    "usage: python -m talker.baselines.wav2lip frames=<video | frame folder> [reference=<dataset>] [split=val] "
+    "[audio=<wav>] [setting=self_driven] [out=<folder>] [callbacks.evaluation.evaluator.<key>=<value> ...]"
+)
+
+
+def score_wav2lip(
+    frames: str | Path,
+    reference: str | Path | None = None,
+    split: str = "val",
+    audio: str | Path | None = None,
+    setting: str = "self_driven",
+    out: str | Path | None = None,
+    overrides: Sequence[str] = (),
+) -> tuple[dict, Path]:
+    """Score Wav2Lip's frames; returns the summary metrics and the folder holding metrics.json."""
+    out = Path(out) if out is not None else DEFAULT_OUT / setting
+    switched_off = [f"callbacks.evaluation.evaluator.metrics.{name}=null" for name in NOT_APPLICABLE]
+    tags = {"method": METHOD, "setting": setting}
+    summary, folder = evaluate_frames(frames, reference, split, audio, out, tags=tags, overrides=[*overrides, *switched_off])
+    path = folder / METRICS_FILE
+    result = json.loads(path.read_text())
+    result["not_applicable"] = {name: REASON for name in NOT_APPLICABLE}
+    write_json(path, result)
+    return summary, folder
+
+
+def main(argv: list[str] | None = None) -> None:
+    args, overrides, bad = {}, [], []
+    for item in sys.argv[1:] if argv is None else argv:
+        key, sep, value = item.partition("=")
+        if sep and key in KEYS:
+            args[key] = value
+        elif sep and "." in key:
+            overrides.append(item)
+        else:
+            bad.append(item)
+    if bad or "frames" not in args:
+        extra = f"\n(not understood: {', '.join(bad)})" if bad else ""
+        print(f"talker.baselines.wav2lip: error: {USAGE}{extra}", file=sys.stderr)
+        sys.exit(2)
+    try:
+        summary, folder = score_wav2lip(
+            args["frames"], args.get("reference"), args.get("split", "val"), args.get("audio"),
+            args.get("setting", "self_driven"), args.get("out"), overrides,
+        )
+    except ConfigError as exc:
+        print(f"talker.baselines.wav2lip: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    print("[talker] " + (", ".join(f"{k}={v:.4f}" for k, v in summary.items()) or "no metric computable"))
+    print(f"[talker] wrote {folder / METRICS_FILE} ({', '.join(NOT_APPLICABLE)}: not applicable to Wav2Lip)")
+
+
+if __name__ == "__main__":
+    main()
