@@ -84,9 +84,17 @@ class HeadField(Field):
             parts.append(cond.spatial(x, pos))
         if cond.vector is not None:
             parts.append(cond.vector.to(pos.dtype).expand(x.shape[0], -1))
-        parts += self._frame_features(self.density_inputs, frame, x.shape[0], pos)
+        parts += self.density_features(frame, pos)
         h = self.sigma_net(torch.cat(parts, dim=-1), cond.scales, cond.shifts)
         return trunc_exp(h[:, 0]), h[:, 1:]
+
+    def density_features(self, frame: Frame | None, pos: Tensor) -> list[Tensor]:
+        """The ``density_inputs`` of the frame, one ``[N, dim]`` block each (variants gate them per point)."""
+        return self._frame_features(self.density_inputs, frame, pos.shape[0], pos)
+
+    def extras(self, pos: Tensor) -> dict[str, Tensor]:
+        """Extra per-point channels the renderer composites (``FieldOutput.extras``); default: none."""
+        return {}
 
     def density(self, x: Tensor, cond: Conditioning, frame: Frame | None = None) -> Tensor:
         return self._sigma_and_geometry(x, cond, frame)[0]
@@ -100,8 +108,9 @@ class HeadField(Field):
         return torch.stack([self._sigma_and_geometry(x, c, f, pos)[0] for c, f in zip(conds, frames)])
 
     def forward(self, x: Tensor, d: Tensor, cond: Conditioning, frame: Frame | None = None) -> FieldOutput:
-        sigma, geometry = self._sigma_and_geometry(x, cond, frame)
+        pos = self.encoder(x)
+        sigma, geometry = self._sigma_and_geometry(x, cond, frame, pos)
         parts = [self.dir_encoder(d).to(geometry.dtype), geometry]
         parts += self._frame_features(self.color_inputs, frame, x.shape[0], geometry)
         rgb = torch.sigmoid(self.color_net(torch.cat(parts, dim=-1)))
-        return FieldOutput(sigma=sigma, rgb=rgb)
+        return FieldOutput(sigma=sigma, rgb=rgb, extras=self.extras(pos))

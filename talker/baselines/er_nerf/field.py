@@ -8,17 +8,16 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from talker.conditioning.base import Conditioning, ConditioningSpec
-from talker.encoders.sh import SphericalHarmonics
+from talker.conditioning.base import ConditioningSpec
 from talker.encoders.triplane import TriPlaneHashGrid
-from talker.fields.base import Field, FieldOutput
+from talker.fields.head import HeadField
 from talker.fields.inputs import Frame, FrameInput
-from talker.fields.mlp import MLP, trunc_exp
+from talker.fields.mlp import MLP
 
 UNCERTAINTY = "uncertainty"
 
 
-class ERNeRFField(Field):
+class ERNeRFField(HeadField):
     """ER-NeRF (Li et al. 2023): ``(x, d, cond, frame) -> (sigma, rgb)`` and, in training, an uncertainty.
 
     ::
@@ -61,67 +60,22 @@ class ERNeRFField(Field):
         color_inputs: Sequence[FrameInput] = (),
         uncertainty_hidden: int = 32,
     ) -> None:
-        super().__init__()
-        self.encoder = position_encoder
-        if self.encoder.input_dim != 3:
-            raise ValueError(f"ERNeRFField needs a 3D position encoder, got input_dim={self.encoder.input_dim}")
-        self.bound = self.encoder.bound
-        self.cond_spec = cond_spec
+        super().__init__(
+            position_encoder, cond_spec, num_layers, hidden_dim, geo_feat_dim, num_layers_color, hidden_dim_color,
+            sh_degree, density_inputs=[eye] if eye is not None else [], color_inputs=color_inputs,
+        )
         pos_dim = self.encoder.output_dim
-        self.eye = eye
         self.eye_gate = MLP(pos_dim, eye.dim, eye_gate_hidden, 2, bias=False) if eye is not None else None
-        sigma_in = pos_dim + cond_spec.spatial_dim + cond_spec.vector_dim + (eye.dim if eye is not None else 0)
-        self.sigma_net = MLP(sigma_in, 1 + geo_feat_dim, hidden_dim, num_layers, bias=False)
-        self.dir_encoder = SphericalHarmonics(sh_degree)
-        self.color_inputs = nn.ModuleList(list(color_inputs))
-        color_in = self.dir_encoder.output_dim + geo_feat_dim + sum(i.dim for i in self.color_inputs)
-        self.color_net = MLP(color_in, 3, hidden_dim_color, num_layers_color, bias=False)
         self.uncertainty_net = MLP(pos_dim, 1, uncertainty_hidden, 2, bias=False)
-        inputs = ([eye] if eye is not None else []) + list(self.color_inputs)
-        self.frame_keys = tuple(dict.fromkeys(k for i in inputs for k in i.keys))
 
-    @property
-    def modulation_widths(self) -> list[int]:
-        return self.sigma_net.hidden_widths
+    def density_features(self, frame: Frame | None, pos: Tensor) -> list[Tensor]:
+        """The eye input, gated per point by the eye attention (none without an eye input)."""
+        features = super().density_features(frame, pos)
+        if self.eye_gate is None:
+            return features
+        return [features[0] * torch.sigmoid(self.eye_gate(pos))]
 
-    @property
-    def position_dim(self) -> int:  # type: ignore[override]
-        return self.encoder.output_dim
-
-    def _sigma_and_geometry(
-        self, x: Tensor, cond: Conditioning, frame: Frame | None, pos: Tensor
-    ) -> tuple[Tensor, Tensor]:
-        parts = [pos]
-        if cond.spatial is not None:
-            parts.append(cond.spatial(x, pos))
-        if cond.vector is not None:
-            parts.append(cond.vector.to(pos.dtype).expand(x.shape[0], -1))
-        if self.eye is not None:
-            assert self.eye_gate is not None
-            eye = self.eye(frame).to(device=pos.device, dtype=pos.dtype)
-            parts.append(eye * torch.sigmoid(self.eye_gate(pos)))
-        h = self.sigma_net(torch.cat(parts, dim=-1), cond.scales, cond.shifts)
-        return trunc_exp(h[:, 0]), h[:, 1:]
-
-    def density(self, x: Tensor, cond: Conditioning, frame: Frame | None = None) -> Tensor:
-        return self._sigma_and_geometry(x, cond, frame, self.encoder(x))[0]
-
-    def densities(
-        self, x: Tensor, conds: Sequence[Conditioning], frames: Sequence[Frame | None] | None = None
-    ) -> Tensor:
-        """``[B, N]``; the tri-plane encoding, which no condition changes, is computed once."""
-        pos = self.encoder(x)
-        frames = frames if frames is not None else [None] * len(conds)
-        return torch.stack([self._sigma_and_geometry(x, c, f, pos)[0] for c, f in zip(conds, frames)])
-
-    def forward(self, x: Tensor, d: Tensor, cond: Conditioning, frame: Frame | None = None) -> FieldOutput:
-        pos = self.encoder(x)
-        sigma, geometry = self._sigma_and_geometry(x, cond, frame, pos)
-        parts = [self.dir_encoder(d).to(geometry.dtype), geometry]
-        for color_input in self.color_inputs:
-            parts.append(color_input(frame).to(device=geometry.device, dtype=geometry.dtype).expand(x.shape[0], -1))
-        rgb = torch.sigmoid(self.color_net(torch.cat(parts, dim=-1)))
-        extras = {}
-        if self.training and torch.is_grad_enabled():  # only the training loss reads it (ER-NeRF: zero at test)
-            extras[UNCERTAINTY] = F.softplus(self.uncertainty_net(pos.detach())[:, 0].float())
-        return FieldOutput(sigma=sigma, rgb=rgb, extras=extras)
+    def extras(self, pos: Tensor) -> dict[str, Tensor]:
+        if not (self.training and torch.is_grad_enabled()):  # only the training loss reads it (ER-NeRF: zero at test)
+            return {}
+        return {UNCERTAINTY: F.softplus(self.uncertainty_net(pos.detach())[:, 0].float())}
