@@ -95,7 +95,8 @@ class ConditioningStrategy(nn.Module, ABC):
     """Base class of the swappable conditioning strategies.
 
     Subclasses set ``inputs`` (the batch keys they read from ``batch["cond"]``), implement
-    ``cond_dim`` and ``encode``, and may override the step hook or ``regularization``.
+    ``cond_dim`` and ``encode``, and may override the step hook or ``regularization``. ``lr`` (every
+    strategy's keyword) gives the strategy's networks a learning rate of their own.
 
     Life cycle, driven by the LightningModule:
         1. ``strategy = Strategy(fusion=..., ...)`` (Hydra instantiates it from conditioning/*.yaml)
@@ -108,9 +109,12 @@ class ConditioningStrategy(nn.Module, ABC):
 
     inputs: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, fusion: Fusion) -> None:
+    def __init__(self, fusion: Fusion, lr: float | None = None) -> None:
         super().__init__()
         self.fusion = fusion
+        # Learning rate of the strategy's networks (its hash tables train with the encoders');
+        # None: the model's lr_net. RAD-NeRF's audio and ambient nets need their own (see audio_spatial).
+        self.lr = lr
         self._bound = False
 
     @property

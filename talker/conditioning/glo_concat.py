@@ -30,8 +30,10 @@ class GloConcat(ConditioningStrategy):
 
     inputs = ("landmarks",)
 
-    def __init__(self, fusion: Fusion, window: int = 5, num_landmarks: int = 68, code_dim: int = 64) -> None:
-        super().__init__(fusion)
+    def __init__(
+        self, fusion: Fusion, window: int = 5, num_landmarks: int = 68, code_dim: int = 64, lr: float | None = None
+    ) -> None:
+        super().__init__(fusion, lr)
         self.window, self.num_landmarks, self.code_dim = window, num_landmarks, code_dim
         self.frame_net = WindowNet(num_landmarks * 3, code_dim, length=1, stride=1)
         self.smoothing = AttentionSmoothing(code_dim, window)

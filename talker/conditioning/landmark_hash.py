@@ -23,8 +23,10 @@ class LandmarkHash(ConditioningStrategy):
 
     inputs = ("landmarks",)
 
-    def __init__(self, fusion: Fusion, grid: HashGrid, window: int = 5, num_landmarks: int = 68) -> None:
-        super().__init__(fusion)
+    def __init__(
+        self, fusion: Fusion, grid: HashGrid, window: int = 5, num_landmarks: int = 68, lr: float | None = None
+    ) -> None:
+        super().__init__(fusion, lr)
         if grid.input_dim != 3:
             raise ValueError(f"LandmarkHash needs a 3D hash grid, got input_dim={grid.input_dim}")
         self.grid = grid

@@ -369,14 +369,21 @@ class HeadModule(L.LightningModule):
         # Hash tables train with a larger rate and no weight decay (instant-NGP practice).
         encoders = [m.embeddings for m in self.modules() if isinstance(m, HashGrid)]
         encoder_ids = {id(p) for p in encoders}
-        nets = [p for p in self.parameters() if id(p) not in encoder_ids]
-        optimizer = self.optimizer_factory(
-            [
-                # Named groups: LearningRateMonitor logs them as lr-<Optimizer>/encoder and .../net.
-                {"name": "encoder", "params": encoders, "lr": self.lr_encoder, "weight_decay": self.weight_decay_encoder},
-                {"name": "net", "params": nets, "lr": self.lr_net, "weight_decay": self.weight_decay},
-            ]
-        )
+        # A strategy with a learning rate of its own gets its networks in a group of their own.
+        own_lr = self.conditioning.lr is not None
+        conditioning = [p for p in self.conditioning.parameters() if id(p) not in encoder_ids] if own_lr else []
+        taken = encoder_ids | {id(p) for p in conditioning}
+        nets = [p for p in self.parameters() if id(p) not in taken]
+        # Named groups: LearningRateMonitor logs them as lr-<Optimizer>/encoder, .../net (, .../conditioning).
+        groups = [
+            {"name": "encoder", "params": encoders, "lr": self.lr_encoder, "weight_decay": self.weight_decay_encoder},
+            {"name": "net", "params": nets, "lr": self.lr_net, "weight_decay": self.weight_decay},
+        ]
+        if own_lr:
+            groups.append(
+                {"name": "conditioning", "params": conditioning, "lr": self.conditioning.lr, "weight_decay": self.weight_decay}
+            )
+        optimizer = self.optimizer_factory(groups)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: self.lr_factor(step))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 

@@ -36,3 +36,18 @@ def test_head_trains_with_eye_and_individual_codes_and_sweeps_all_conditions(tin
     assert state["sweep.batches"].item() == 3
     assert state["occupancy.frustum_marked"].item() and state["occupancy.seen"].float().mean() < 1.0
     assert (run / "metrics.json").is_file()
+
+
+def test_a_strategy_with_its_own_learning_rate_gets_its_own_group(tiny_overrides: list[str]) -> None:
+    cfg = compose_config([*tiny_overrides, "conditioning=audio_spatial", "conditioning.lr=5e-4", "model.lr_net=3e-3"])
+    module = instantiate(cfg.model, "model")
+    groups = {g["name"]: g for g in module.configure_optimizers()["optimizer"].param_groups}
+    assert groups["conditioning"]["lr"] == 5e-4 and groups["net"]["lr"] == 3e-3
+    ids = {name: {id(p) for p in g["params"]} for name, g in groups.items()}
+    assert {id(p) for p in module.conditioning.audio_net.parameters()} <= ids["conditioning"]
+    assert {id(p) for p in module.conditioning.fusion.ambient_net.parameters()} <= ids["conditioning"]
+    assert id(module.conditioning.fusion.grid.embeddings) in ids["encoder"]  # hash tables stay with the encoders
+    assert {id(p) for p in module.field.sigma_net.parameters()} <= ids["net"]
+    assert sum(len(v) for v in ids.values()) == len(list(module.parameters()))  # each parameter in one group
+    default = instantiate(compose_config([*tiny_overrides, "conditioning=landmark_hash"]).model, "model")
+    assert [g["name"] for g in default.configure_optimizers()["optimizer"].param_groups] == ["encoder", "net"]
