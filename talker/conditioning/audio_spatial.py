@@ -37,7 +37,8 @@ class AmbientFusion(Fusion):
     """
 
     def __init__(
-        self, grid: HashGrid, hidden_dim: int = 64, num_layers: int = 3, weight: float = 1e-4, ramp_steps: float = 240_000
+        self, grid: HashGrid, hidden_dim: int = 64, num_layers: int = 3, weight: float = 1e-4,
+        ramp_steps: float = 240_000,
     ) -> None:
         super().__init__()
         self.grid, self.hidden_dim, self.num_layers, self.weight = grid, hidden_dim, num_layers, weight
@@ -81,7 +82,8 @@ class AmbientFusion(Fusion):
             return None
         if self._last_ambient.shape[0] != points.weights.shape[0]:
             raise ValueError(
-                f"AmbientFusion saw {self._last_ambient.shape[0]} points but was given {points.weights.shape[0]} weights"
+                f"AmbientFusion saw {self._last_ambient.shape[0]} points "
+                f"but was given {points.weights.shape[0]} weights"
             )
         outside = (~points.in_face).to(points.weights.dtype)
         # Weights detached: the loss moves ambient coordinates, never the density that weights them.

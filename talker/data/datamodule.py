@@ -27,8 +27,9 @@ class RayBatches(Dataset):
     1% of a frame and would otherwise get a few dozen rays per step.
 
     Keys: ``rays_o, rays_d, rgb, background, bc [R, 3]`` (``background``: the ground-truth torso over
-    the clean background ``bc``), ``pixels [R, 2]`` (x, y), ``face [R]`` (inside the face box), ``pose [4, 4]``, ``cond`` (the strategy
-    inputs of the frame), ``index`` (frame position in the split) and, with ``lip_patch > 0``,
+    the clean background ``bc``), ``pixels [R, 2]`` (x, y), ``face [R]`` (inside the face box),
+    ``pose [4, 4]``, ``cond`` (the strategy inputs of the frame), ``index`` (frame position in the
+    split) and, with ``lip_patch > 0``,
     ``patch``: the same ray keys for a ``lip_patch`` x ``lip_patch`` square of pixels around the
     mouth (row-major), for the lips stage's LPIPS.
     """
@@ -39,7 +40,8 @@ class RayBatches(Dataset):
     ) -> None:
         if face_fraction < 0 or mouth_fraction < 0 or face_fraction + mouth_fraction > 1:
             raise ValueError(
-                f"data.face_fraction={face_fraction} and data.mouth_fraction={mouth_fraction} must be >= 0 and sum to <= 1"
+                f"data.face_fraction={face_fraction} and data.mouth_fraction={mouth_fraction} "
+                "must be >= 0 and sum to <= 1"
             )
         self.split, self.num_rays, self.window, self.zero_condition = split, num_rays, landmark_window, zero_condition
         self.num_face = int(round(num_rays * face_fraction))
@@ -58,7 +60,8 @@ class RayBatches(Dataset):
         s = self.split
         face = _pixels_in(self.face_boxes[index], self.num_face, generator)
         mouth = _pixels_in(self.mouth_boxes[index], self.num_mouth, generator)
-        anywhere = torch.randint(0, s.height * s.width, (self.num_rays - self.num_face - self.num_mouth,), generator=generator)
+        num_anywhere = self.num_rays - self.num_face - self.num_mouth
+        anywhere = torch.randint(0, s.height * s.width, (num_anywhere,), generator=generator)
         pixels = torch.cat([face, mouth, torch.stack([anywhere % s.width, anywhere // s.width], dim=-1)])
         batch = {
             **self.rays(index, pixels),

@@ -301,7 +301,8 @@ class HeadModule(L.LightningModule):
             # Fail here, naming the cause: a NaN field empties the occupancy grid and fails far from it.
             raise FloatingPointError(
                 f"training diverged at step {self.global_step}: the photometric loss is {loss_rgb.item()} "
-                f"(lower model.lr_net={self.lr_net} or model.lr_encoder={self.lr_encoder}); checkpoints so far are kept"
+                f"(lower model.lr_net={self.lr_net} or model.lr_encoder={self.lr_encoder}); "
+                "checkpoints so far are kept"
             )
         if self.stage() == "head":
             progress = min(1.0, self.global_step / self.plan.head_stage_end)
@@ -380,9 +381,10 @@ class HeadModule(L.LightningModule):
             {"name": "net", "params": nets, "lr": self.lr_net, "weight_decay": self.weight_decay},
         ]
         if own_lr:
-            groups.append(
-                {"name": "conditioning", "params": conditioning, "lr": self.conditioning.lr, "weight_decay": self.weight_decay}
-            )
+            groups.append({
+                "name": "conditioning", "params": conditioning, "lr": self.conditioning.lr,
+                "weight_decay": self.weight_decay,
+            })
         optimizer = self.optimizer_factory(groups)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: self.lr_factor(step))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
@@ -394,7 +396,8 @@ def rendered_points(out: RenderOutput, in_face: Tensor) -> RenderedPoints:
     ``in_face [R]``: whether each ray's pixel lies in the face box."""
     assert out.samples is not None and out.weights is not None, "needs a render_rays output"
     rows, _ = out.samples.mask.nonzero(as_tuple=True)
-    return RenderedPoints(weights=out.weights[out.samples.mask], in_face=in_face[rows], num_rays=out.rgb.shape[0])
+    weights = out.weights[out.samples.mask]
+    return RenderedPoints(weights=weights, in_face=in_face[rows], num_rays=out.rgb.shape[0])
 
 
 def _to(tree: Mapping[str, Tensor], device: torch.device) -> dict[str, Tensor]:

@@ -76,6 +76,6 @@ class ERNeRFField(HeadField):
         return [features[0] * torch.sigmoid(self.eye_gate(pos))]
 
     def extras(self, pos: Tensor) -> dict[str, Tensor]:
-        if not (self.training and torch.is_grad_enabled()):  # only the training loss reads it (ER-NeRF: zero at test)
-            return {}
+        if not (self.training and torch.is_grad_enabled()):
+            return {}  # only the training loss reads it (ER-NeRF: zero at test)
         return {UNCERTAINTY: F.softplus(self.uncertainty_net(pos.detach())[:, 0].float())}
