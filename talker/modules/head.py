@@ -160,23 +160,15 @@ class HeadModule(L.LightningModule):
         """The paper's step count that ``step`` (default: the global step) corresponds to."""
         return (self.global_step if step is None else step) / self.schedule_scale
 
-    def real_step(self, paper_step: float) -> int:
-        """The real step a paper step count corresponds to (``talker.config`` rounds the same way)."""
-        return max(1, round(paper_step * self.schedule_scale))
-
     def stage(self, step: int | None = None) -> str:
         """``"head"``, ``"lips"`` or ``"torso"`` at ``step`` (default: the global step)."""
-        step = self.global_step if step is None else step
-        if self.torso is not None and step >= self.real_step(self.head_steps):
-            return "torso"
-        if self.lips_start is not None and step >= self.real_step(self.lips_start):
-            return "lips"
-        return "head"
+        return self.plan.stage(self.global_step if step is None else step)
 
     @property
     def plan(self) -> StagePlan:
-        """The stage boundaries (paper steps) and the schedule scale."""
-        return StagePlan(self.head_steps, self.lips_start, self.torso_steps if self.torso is not None else 0, self.schedule_scale)
+        """The stage boundaries (paper steps) and the schedule scale; no torso stage without a torso field."""
+        torso_steps = self.torso_steps if self.torso is not None else 0
+        return StagePlan(self.head_steps, self.lips_start, torso_steps, self.schedule_scale)
 
     def lr_factor(self, step: int) -> float:
         """Learning-rate multiplier at ``step`` (the injected ``lr_schedule`` at that step's stage)."""
@@ -234,7 +226,7 @@ class HeadModule(L.LightningModule):
     # -- training ----------------------------------------------------------------------------
 
     def on_fit_start(self) -> None:
-        if self.lips_start is not None and self.real_step(self.lips_start) < self.trainer.max_steps:
+        if self.lips_start is not None and self.plan.real(self.lips_start) < self.trainer.max_steps:
             lpips_weights_file(self.lpips_weights)  # fail now, not hours later at the lips stage
         datamodule = getattr(self.trainer, "datamodule", None)
         if datamodule is not None and hasattr(datamodule, "train_conditions"):

@@ -35,6 +35,14 @@ class StagePlan:
         """The real step a paper step count corresponds to (``talker.config`` rounds the same way)."""
         return max(1, round(paper_step * self.scale))
 
+    def stage(self, step: int) -> str:
+        """``"head"``, ``"lips"`` or ``"torso"`` at real ``step``."""
+        if self.torso_steps > 0 and step >= self.real(self.head_steps):
+            return "torso"
+        if self.lips_start is not None and step >= self.real(self.lips_start):
+            return "lips"
+        return "head"
+
     @property
     def head_stage_end(self) -> int:
         """First real step after the head stage proper (the lips stage or the torso stage begins)."""
