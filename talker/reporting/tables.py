@@ -20,7 +20,8 @@ over. Standard deviations are sample standard deviations (n - 1); with one run o
 A row's ``not_applicable`` columns read "N/A" whatever its runs hold (the paper's convention for
 metrics that do not measure that method, e.g. PSNR of Wav2Lip's pasted-back frames).
 In every column, the best mean is bold and the second best underlined, as in the papers; the paper's
-numbers sit next to ours and are ranked among themselves.
+numbers sit next to ours and are ranked among themselves; a column the paper has no numbers for
+(a talker-only metric such as the mouth-box PSNR) has no paper sub-column.
 """
 
 from __future__ import annotations
@@ -198,6 +199,10 @@ class Table:
     def _row(self, label: str) -> Row:
         return next(r for r in self.spec.rows if r.label == label)
 
+    def has_paper(self, col: Column) -> bool:
+        """Whether the paper reports this column for any row (else it gets no paper sub-column)."""
+        return any(col.label in values for values in self.spec.paper.values())
+
     def _paper_text(self, row: str, col: Column) -> str:
         value = self.paper_value(row, col.label)
         if value is None:
@@ -211,14 +216,18 @@ class Table:
         """GitHub markdown: ``**best**``, ``<u>second</u>``; "ours" is mean ± std over seeds."""
         ours_marks, paper_marks = self.marks()
         wrap = {"best": "**{}**", "second": "<u>{}</u>"}
-        header = [self.spec.row_header] + [h for c in self.spec.columns for h in (f"{c.label}{c.arrow}", f"{c.label} (paper)")] + ["runs"]
+        header = [self.spec.row_header]
+        for c in self.spec.columns:
+            header += [f"{c.label}{c.arrow}", f"{c.label} (paper)"] if self.has_paper(c) else [f"{c.label}{c.arrow}"]
+        header.append("runs")
         lines = [f"**{self.spec.title}**", "", "| " + " | ".join(header) + " |", "|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|"]
         for row, runs in zip(self.spec.rows, self.runs_per_row()):
             cells = [row.label.replace("|", "\\|")]
             for col in self.spec.columns:
                 key = (row.label, col.label)
                 cells.append(wrap.get(ours_marks.get(key), "{}").format(self._ours_text(row.label, col, "±")))
-                cells.append(wrap.get(paper_marks.get(key), "{}").format(self._paper_text(row.label, col)))
+                if self.has_paper(col):
+                    cells.append(wrap.get(paper_marks.get(key), "{}").format(self._paper_text(row.label, col)))
             cells.append(runs)
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines) + "\n"
@@ -228,17 +237,22 @@ class Table:
         ours_marks, paper_marks = self.marks()
         wrap = {"best": "\\textbf{{{}}}", "second": "\\underline{{{}}}"}
         arrows = {"↑": "$\\uparrow$", "↓": "$\\downarrow$"}
-        n = len(self.spec.columns)
+        widths = [2 if self.has_paper(c) else 1 for c in self.spec.columns]
+        starts = [2 + sum(widths[:i]) for i in range(len(widths))]
         lines = [
             "\\begin{table}[t]",
             "\\centering",
             f"\\caption{{{_latex_escape(self.spec.title)}}}",
             f"\\label{{tab:{self.spec.name}}}",
-            "\\begin{tabular}{l" + "rr" * n + "r}",
+            "\\begin{tabular}{l" + "r" * sum(widths) + "r}",
             "\\toprule",
-            f"{_latex_escape(self.spec.row_header)} & " + " & ".join(f"\\multicolumn{{2}}{{c}}{{{_latex_escape(c.label)}{arrows[c.arrow]}}}" for c in self.spec.columns) + " & runs \\\\",
-            " ".join(f"\\cmidrule(lr){{{2 + 2 * i}-{3 + 2 * i}}}" for i in range(n)),
-            " & " + " & ".join("ours & paper" for _ in self.spec.columns) + " & \\\\",
+            f"{_latex_escape(self.spec.row_header)} & "
+            + " & ".join(
+                f"\\multicolumn{{{w}}}{{c}}{{{_latex_escape(c.label)}{arrows[c.arrow]}}}" for c, w in zip(self.spec.columns, widths)
+            )
+            + " & runs \\\\",
+            " ".join(f"\\cmidrule(lr){{{a}-{a + w - 1}}}" for a, w in zip(starts, widths)),
+            " & " + " & ".join("ours & paper" if w == 2 else "ours" for w in widths) + " & \\\\",
             "\\midrule",
         ]
         for row, runs in zip(self.spec.rows, self.runs_per_row()):
@@ -247,7 +261,9 @@ class Table:
                 key = (row.label, col.label)
                 ours = self._ours_text(row.label, col, "$\\pm$").replace(MISSING, "--")
                 cells.append(wrap.get(ours_marks.get(key), "{}").format(ours))
-                cells.append(wrap.get(paper_marks.get(key), "{}").format(self._paper_text(row.label, col).replace(MISSING, "--")))
+                if self.has_paper(col):
+                    paper = self._paper_text(row.label, col).replace(MISSING, "--")
+                    cells.append(wrap.get(paper_marks.get(key), "{}").format(paper))
             cells.append(runs.replace("–", "--"))
             lines.append(" & ".join(cells) + " \\\\")
         lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
