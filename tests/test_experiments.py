@@ -129,3 +129,12 @@ def test_systems_train_with_their_own_optimiser_schedule_and_stages() -> None:
     assert er.lr_factor(50_000) == pytest.approx(0.5 ** 0.5) and er.stage(100_000) == "lips"
     assert ours.lr_factor(150_000) == pytest.approx(0.1) and ours.stage(240_000) == "torso"
     assert [g["weight_decay"] for g in er.configure_optimizers()["optimizer"].param_groups] == [0.01, 0.0]
+
+
+def test_progressive_concat_is_the_progressive_axis_on_the_concat_row() -> None:
+    """arm=progressive_concat tests the paper's claim that coarse-to-fine needs M-AGLO: it must be the
+    concat row (landmark_encoding) with only the level schedule changed."""
+    concat = composed(["experiment=ablation", "arm=landmark_encoding"])
+    cell = composed(["experiment=ablation", "arm=progressive_concat"])
+    changed = differing(concat, cell)
+    assert changed and all(k.startswith("schedule.levels.") for k in changed), sorted(changed)
