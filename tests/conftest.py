@@ -6,7 +6,9 @@ that passes here exercises the same code path a user runs.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -16,6 +18,7 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never wait on the hub from a test
 # Tests make the weights they need: never read whatever the user's torch cache holds.
 os.environ["TORCH_HOME"] = tempfile.mkdtemp(prefix="talker-tests-torch-")
+atexit.register(shutil.rmtree, os.environ["TORCH_HOME"], ignore_errors=True)
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
 REPO = Path(__file__).resolve().parent.parent
