@@ -31,7 +31,7 @@ Any other ``key=value`` with a dot is a config override of the evaluator, e.g.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -129,8 +129,13 @@ def evaluate_frames(
     out: str | Path | None = None,
     tags: dict[str, str] | None = None,
     overrides: Sequence[str] = (),
+    not_applicable: Mapping[str, str] | None = None,
 ) -> tuple[dict, Path]:
-    """Score externally rendered frames; returns the summary metrics and the folder written."""
+    """Score externally rendered frames; returns the summary metrics and the folder written.
+
+    ``not_applicable`` maps metric names that do not measure this method to the reason: they are
+    switched off and metrics.json lists them (the tables show N/A).
+    """
     frames = Path(frames)
     if not frames.exists():
         raise ConfigError(f"frames={frames}: no such folder or video")
@@ -184,7 +189,9 @@ def evaluate_frames(
         for ((frame_id, pred), target, lms, t) in zip(preds, targets, landmarks, times):
             yield EvalFrame(frame_id, _tensor(pred), None if target is None else _tensor(target), lms, t)
 
-    cfg = compose_config(list(overrides))
+    not_applicable = dict(not_applicable or {})
+    switched_off = [f"callbacks.evaluation.evaluator.metrics.{name}=null" for name in not_applicable]
+    cfg = compose_config([*overrides, *switched_off])
     evaluator: Evaluator = instantiate(cfg.callbacks.evaluation.evaluator, "callbacks.evaluation.evaluator")
     provenance = {
         "source": str(frames.resolve()),
@@ -193,31 +200,38 @@ def evaluate_frames(
         "audio": str(Path(audio).resolve()) if audio is not None else None,
         "matched_by": matched if reference is not None else None,
         "tags": dict(tags or {}),
+        **({"not_applicable": not_applicable} if not_applicable else {}),
     }
     result, _ = score_frames(stream(), evaluator, context, out, provenance, save_renders=False)
     return result.summary, out
 
 
-def _parse(argv: Sequence[str]) -> tuple[dict[str, str], dict[str, str], list[str], list[str]]:
-    args, tags, overrides, bad = {}, {}, [], []
+def parse_arguments(
+    argv: Sequence[str], keys: set[str], tags: bool = True
+) -> tuple[dict[str, str], dict[str, str], list[str], list[str]]:
+    """``key=value`` words -> (arguments in ``keys``, ``tag.<k>`` values, dotted config overrides, the rest)."""
+    args: dict[str, str] = {}
+    tag_values: dict[str, str] = {}
+    overrides: list[str] = []
+    bad: list[str] = []
     for item in argv:
         if "=" not in item:
             bad.append(item)
             continue
         key, value = item.split("=", 1)
-        if key.startswith("tag."):
-            tags[key[4:]] = value
-        elif key in RUN_KEYS | FRAMES_KEYS:
+        if tags and key.startswith("tag."):
+            tag_values[key[4:]] = value
+        elif key in keys:
             args[key] = value
         elif "." in key:
             overrides.append(item)
         else:
             bad.append(item)
-    return args, tags, overrides, bad
+    return args, tag_values, overrides, bad
 
 
 def main(argv: list[str] | None = None) -> None:
-    args, tags, overrides, bad = _parse(sys.argv[1:] if argv is None else argv)
+    args, tags, overrides, bad = parse_arguments(sys.argv[1:] if argv is None else argv, RUN_KEYS | FRAMES_KEYS)
     mode = "run" if "run" in args else "frames" if "frames" in args else None
     allowed = RUN_KEYS if mode == "run" else FRAMES_KEYS
     unknown = sorted(set(args) - allowed) + bad + (sorted(f"tag.{k}" for k in tags) if mode == "run" else [])

@@ -22,15 +22,13 @@ row), tagged ``method=wav2lip, setting=<setting>``.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from talker.config import ConfigError
 from talker.callbacks.evaluation import METRICS_FILE
-from talker.evaluate import evaluate_frames
-from talker.utils.io import write_json
+from talker.config import ConfigError
+from talker.evaluate import evaluate_frames, parse_arguments
 
 METHOD = "wav2lip"
 NOT_APPLICABLE = ("psnr", "ssim", "lpips")
@@ -57,26 +55,14 @@ def score_wav2lip(
 ) -> tuple[dict, Path]:
     """Score Wav2Lip's frames; returns the summary metrics and the folder holding metrics.json."""
     out = Path(out) if out is not None else DEFAULT_OUT / setting
-    switched_off = [f"callbacks.evaluation.evaluator.metrics.{name}=null" for name in NOT_APPLICABLE]
-    tags = {"method": METHOD, "setting": setting}
-    summary, folder = evaluate_frames(frames, reference, split, audio, out, tags=tags, overrides=[*overrides, *switched_off])
-    path = folder / METRICS_FILE
-    result = json.loads(path.read_text())
-    result["not_applicable"] = {name: REASON for name in NOT_APPLICABLE}
-    write_json(path, result)
-    return summary, folder
+    return evaluate_frames(
+        frames, reference, split, audio, out, tags={"method": METHOD, "setting": setting}, overrides=overrides,
+        not_applicable={name: REASON for name in NOT_APPLICABLE},
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
-    args, overrides, bad = {}, [], []
-    for item in sys.argv[1:] if argv is None else argv:
-        key, sep, value = item.partition("=")
-        if sep and key in KEYS:
-            args[key] = value
-        elif sep and "." in key:
-            overrides.append(item)
-        else:
-            bad.append(item)
+    args, _, overrides, bad = parse_arguments(sys.argv[1:] if argv is None else argv, KEYS, tags=False)
     if bad or "frames" not in args:
         extra = f"\n(not understood: {', '.join(bad)})" if bad else ""
         print(f"talker.baselines.wav2lip: error: {USAGE}{extra}", file=sys.stderr)
