@@ -154,10 +154,11 @@ def test_evaluate_cli_errors_name_the_file(tmp_path: Path) -> None:
     assert proc.stderr.strip().count("\n") == 0 and "config.yaml: missing" in proc.stderr
 
 
-def test_interrupted_and_resumed_equals_uninterrupted(tiny_overrides: list[str], tmp_path: Path) -> None:
+@pytest.mark.parametrize("callbacks", [[], ["callbacks=[default,ema]"]], ids=["last_weights", "ema"])
+def test_interrupted_and_resumed_equals_uninterrupted(tiny_overrides: list[str], tmp_path: Path, callbacks: list[str]) -> None:
     def final_state(run: Path, *stops: int) -> dict:
         for stop in stops:
-            train(compose_config([*tiny_overrides, f"run_dir={run}", f"trainer.max_steps={stop}"]))
+            train(compose_config([*tiny_overrides, *callbacks, f"run_dir={run}", f"trainer.max_steps={stop}"]))
         return torch.load(run / "checkpoints/last.ckpt", weights_only=False)["state_dict"]
 
     straight = final_state(tmp_path / "straight", 6)

@@ -1,7 +1,8 @@
 """Lightning callbacks: evaluation (metrics.json, speed.json), cross-driven evaluation, image panels,
-conditioning projector, step seeding."""
+conditioning projector, step seeding, weight EMA."""
 
 from talker.callbacks.cross_driven import CrossDrivenEvaluation, MotionRun
+from talker.callbacks.ema import ParameterEMA
 from talker.callbacks.evaluation import EvaluationCallback, evaluate_module, score_frames
 from talker.callbacks.images import ImageLogger
 from talker.callbacks.projector import ConditioningProjector
@@ -13,6 +14,7 @@ __all__ = [
     "EvaluationCallback",
     "ImageLogger",
     "MotionRun",
+    "ParameterEMA",
     "StepSeed",
     "evaluate_module",
     "score_frames",
