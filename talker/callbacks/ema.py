@@ -20,7 +20,7 @@ from lightning.pytorch.callbacks import EMAWeightAveraging
 
 
 class ParameterEMA(EMAWeightAveraging):
-    """EMA of the parameters, the live buffers.
+    """EMA of the parameters; the buffers follow the live model.
 
     Args:
         decay: weight of the average per step (RAD-NeRF's ``ema_decay``: 0.95, a memory of ~20 steps).
