@@ -18,7 +18,7 @@ import torch
 from omegaconf import OmegaConf
 
 from talker.data.datamodule import RayBatches, frame_conditions
-from talker.data.landmarks import MOUTH, landmark_box
+from talker.data.landmarks import mouth_box
 from talker.fit import build
 
 
@@ -39,7 +39,7 @@ def main() -> None:
     n = len(split)
     errors: dict[str, list[float]] = {"own": [], "other": []}
     for i in range(n):
-        y0, y1, x0, x1 = landmark_box(split.lms[i, MOUTH], split.height, split.width, pad=0.25)
+        y0, y1, x0, x1 = mouth_box(split.lms[i], split.height, split.width)
         ys, xs = torch.meshgrid(torch.arange(y0, y1), torch.arange(x0, x1), indexing="ij")
         rays = rays_of.rays(i, torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=-1))
         other = n - 1 - i if n - 1 - i != i else (i + n // 2) % n

@@ -32,7 +32,7 @@ class AmbientFusion(Fusion):
     Args:
         grid: the ambient hash grid; its ``input_dim`` is the ambient dimension (RAD-NeRF: 2).
         hidden_dim, num_layers: the ambient MLP (RAD-NeRF: 64, 3).
-        weight: regulariser weight (RAD-NeRF's ``--lambda_amb``: 1e-4).
+        weight: regulariser weight (RAD-NeRF's ``--lambda_amb``: 0.1, the YAML's value).
         ramp_steps: paper steps of the weight's linear ramp (RAD-NeRF: its whole schedule).
     """
 
@@ -139,9 +139,9 @@ class AudioSpatial(AudioCode):
         feature_dim, audio_dim, rows, window: the audio code (:class:`AudioCode`).
         lr: learning rate of the audio, attention and ambient nets (RAD-NeRF: its ``--lr_net``,
             5e-4). Watch for saturation: the audio code can grow until the ambient MLP's tanh
-            sits at +-1 at every point and the field stops hearing the audio for good (measured on
-            the quickstart: code |a| 1.9 -> 30 within 100 steps at 1e-3 and 3e-3; at 5e-4 not yet
-            at step 100, but |a| 26 and every point saturated by step 2400).
+            sits at +-1 at every point, and while it does the field does not hear the audio
+            (measured on the quickstart: code |a| 1.9 -> 30 within 100 steps at 1e-3 and 3e-3; at
+            5e-4 |a| 26 and every point saturated by step 2400). README: known problem.
     """
 
     def __init__(

@@ -12,7 +12,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from talker.data.cameras import pixel_rays
-from talker.data.landmarks import MOUTH, landmark_box
+from talker.data.landmarks import face_box, mouth_box
 from talker.data.layout import Split, load_split, validate_dataset
 from talker.data.synthetic.generator import SyntheticClip
 from talker.rendering.samplers import RayNoise
@@ -46,8 +46,8 @@ class RayBatches(Dataset):
         self.split, self.num_rays, self.window, self.zero_condition = split, num_rays, landmark_window, zero_condition
         self.num_face = int(round(num_rays * face_fraction))
         self.num_mouth = int(round(num_rays * mouth_fraction))
-        self.face_boxes = [landmark_box(lms, split.height, split.width, pad=0.1) for lms in split.lms]
-        self.mouth_boxes = [landmark_box(lms[MOUTH], split.height, split.width, pad=0.25) for lms in split.lms]
+        self.face_boxes = [face_box(lms, split.height, split.width) for lms in split.lms]
+        self.mouth_boxes = [mouth_box(lms, split.height, split.width) for lms in split.lms]
         self.lip_patch = min(lip_patch, split.height, split.width)
 
     def __len__(self) -> int:

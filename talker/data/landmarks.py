@@ -27,6 +27,17 @@ def landmark_box(landmarks: Tensor, height: int, width: int, pad: float = 0.25) 
     return y0, y1, x0, x1
 
 
+def face_box(landmarks: Tensor, height: int, width: int) -> tuple[int, int, int, int]:
+    """The face region ``(y0, y1, x0, x1)`` of 68 landmarks: the one training samples rays in and the
+    evaluator scores as ``*_face``, so that both mean the same pixels."""
+    return landmark_box(landmarks, height, width, pad=0.1)
+
+
+def mouth_box(landmarks: Tensor, height: int, width: int) -> tuple[int, int, int, int]:
+    """The mouth region of 68 landmarks (their 20 lip points): sampled in training, scored as ``*_mouth``."""
+    return landmark_box(landmarks[MOUTH], height, width, pad=0.25)
+
+
 def mouth_opening(landmarks: Tensor) -> float:
     """Inner-lip gap: mean distance between the upper (61-63) and lower (67-65) inner-lip points."""
     return float((landmarks[[67, 66, 65]] - landmarks[[61, 62, 63]]).norm(dim=-1).mean())

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from talker.data.landmarks import MOUTH, landmark_box
+from talker.data.landmarks import face_box, mouth_box
 
 
 @dataclass
@@ -65,8 +65,8 @@ def regions(frame: EvalFrame) -> dict[str, tuple[int, int, int, int] | None]:
     h, w = frame.pred.shape[:2]
     out: dict[str, tuple[int, int, int, int] | None] = {"": (0, h, 0, w)}
     if frame.landmarks is not None:
-        out["face"] = landmark_box(frame.landmarks, h, w, pad=0.1)
-        out["mouth"] = landmark_box(frame.landmarks[MOUTH], h, w, pad=0.25)
+        out["face"] = face_box(frame.landmarks, h, w)
+        out["mouth"] = mouth_box(frame.landmarks, h, w)
     return out
 
 
