@@ -13,10 +13,13 @@ A table is specified in ``experiments/<name>.yaml``::
       - {label: Sync (cross gender), metric: sync_conf, better: higher, where: {setting: cross_gender}}
     paper:                                   # reference numbers by row and column label (null: N/A)
       "+ M-AGLO": {PSNR: 26.7414}
+    spread: std                              # or ci95 (optional; default std)
 
 A cell averages the ``metric`` over every run matching the table's, the row's and the column's
 ``where`` (a value or a list of accepted values); runs differing only in seed are what it averages
 over. Standard deviations are sample standard deviations (n - 1); with one run only the mean is shown.
+With ``spread: ci95`` a cell shows ``mean ± h`` instead, the half-width of the 95% confidence interval
+of the mean, ``h = t(0.975, n - 1) * s / sqrt(n)`` (Student's t; a user study's MOS: each rating is a row).
 A row's ``not_applicable`` columns read "N/A" whatever its runs hold (the paper's convention for
 metrics that do not measure that method, e.g. PSNR of Wav2Lip's pasted-back frames).
 In every column, the best mean is bold and the second best underlined, as in the papers; the paper's
@@ -70,6 +73,10 @@ class TableSpec:
     paper: dict[str, dict[str, float | None]] = field(default_factory=dict)
     source: str = ""
     row_header: str = "Method"
+    spread: str = "std"  # or "ci95"
+
+
+SPREADS = ("std", "ci95")
 
 
 def load_table_spec(name: str | Path) -> TableSpec:
@@ -108,9 +115,12 @@ def load_table_spec(name: str | Path) -> TableSpec:
         unknown_cols = set(values) - {c.label for c in columns}
         if row_label not in labels or unknown_cols:
             raise ReportError(f"{path}: paper numbers for unknown row {row_label!r} or columns {sorted(unknown_cols)}")
+    spread = str(raw.get("spread", "std"))
+    if spread not in SPREADS:
+        raise ReportError(f"{path}: spread must be one of {', '.join(SPREADS)}, not {spread!r}")
     return TableSpec(
         path.stem, str(raw["title"]), rows, columns, dict(raw.get("where") or {}), paper, str(raw.get("source", "")),
-        str(raw.get("row_header", "Method")),
+        str(raw.get("row_header", "Method")), spread,
     )
 
 
@@ -139,6 +149,15 @@ class Cell:
     std: float | None
     n: int
     runs: int = 0
+
+    @property
+    def ci95(self) -> float | None:
+        """Half-width of the 95% confidence interval of the mean (Student's t), or None below 2 values."""
+        if self.std is None or self.n < 2:
+            return None
+        from scipy.stats import t
+
+        return float(t.ppf(0.975, self.n - 1) * self.std / math.sqrt(self.n))
 
 
 def _rank(values: dict[str, float | None], better: str) -> dict[str, str]:
@@ -175,10 +194,12 @@ class Table:
         return ours, paper
 
     def frame(self) -> pd.DataFrame:
-        """Numbers: one row per table row, columns ``(label, mean | std | n | paper)``."""
+        """Numbers: one row per table row, columns ``(label, mean | std | n | paper)`` (and ``ci95``
+        after ``std`` when the table's spread is ci95)."""
         data = {}
+        parts = ("mean", "std", "ci95", "n") if self.spec.spread == "ci95" else ("mean", "std", "n")
         for col in self.spec.columns:
-            for part in ("mean", "std", "n"):
+            for part in parts:
                 data[(col.label, part)] = [getattr(self.cells[(r.label, col.label)], part) for r in self.spec.rows]
             data[(col.label, "paper")] = [self.paper_value(r.label, col.label) for r in self.spec.rows]
         frame = pd.DataFrame(data, index=[r.label for r in self.spec.rows])
@@ -186,14 +207,15 @@ class Table:
         return frame.astype({c: float for c in frame.columns if c[1] != "n"})
 
     def _ours_text(self, row: str, col: Column, pm: str) -> str:
-        """``mean ± std``; ``(n=k)`` when only k of the row's runs have this metric; N/A where the spec says so."""
+        """``mean ± std`` (or ``± ci95``); ``(n=k)`` when only k of the row's runs have this metric; N/A where the spec says so."""
         cell = self.cells[(row, col.label)]
         if col.label in self._row(row).not_applicable:
             return "N/A"
         if cell.mean is None:
             return MISSING
         text = f"{cell.mean:.{col.digits}f}"
-        text += f" {pm} {cell.std:.{col.digits}f}" if cell.std is not None else ""
+        spread = cell.ci95 if self.spec.spread == "ci95" else cell.std
+        text += f" {pm} {spread:.{col.digits}f}" if spread is not None else ""
         return text + (f" (n={cell.n})" if cell.n < cell.runs else "")
 
     def _row(self, label: str) -> Row:
@@ -213,7 +235,7 @@ class Table:
         return [str(self.runs[row.label]) if self.runs[row.label] else MISSING for row in self.spec.rows]
 
     def markdown(self) -> str:
-        """GitHub markdown: ``**best**``, ``<u>second</u>``; "ours" is mean ± std over seeds."""
+        """GitHub markdown: ``**best**``, ``<u>second</u>``; "ours" is mean ± std over seeds (± the 95% CI for ci95)."""
         ours_marks, paper_marks = self.marks()
         wrap = {"best": "**{}**", "second": "<u>{}</u>"}
         header = [self.spec.row_header]
