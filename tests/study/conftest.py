@@ -18,8 +18,9 @@ SETTINGS = ("cross_gender", "cross_lingual")
 FPS = 25
 
 
-def write_clip(path: Path, seconds: float, colour: tuple[int, int, int], size: int = 48, tone: float = 220.0) -> Path:
-    """An mp4 of a coloured square with a mouth-like bar that opens and closes, and a tone."""
+def write_clip(path: Path, seconds: float, colour: tuple[int, int, int], size: int = 48, tone: float = 220.0, title: str = "") -> Path:
+    """An mp4 of a coloured square with a mouth-like bar that opens and closes, and a tone; ``title``
+    goes into the container's metadata (as a real method's file may name it)."""
     import imageio_ffmpeg
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -27,7 +28,8 @@ def write_clip(path: Path, seconds: float, colour: tuple[int, int, int], size: i
     t = np.arange(int(seconds * 16000)) / 16000
     wavfile.write(str(wav), 16000, (0.2 * np.sin(2 * np.pi * tone * t) * 32767).astype(np.int16))
     writer = imageio_ffmpeg.write_frames(str(path), (size, size), fps=FPS, audio_path=str(wav), audio_codec="aac",
-                                         macro_block_size=2, ffmpeg_log_level="error")
+                                         macro_block_size=2, ffmpeg_log_level="error",
+                                         output_params=["-metadata", f"title={title}"] if title else None)
     writer.send(None)
     for k in range(int(seconds * FPS)):
         frame = np.full((size, size, 3), colour, dtype=np.uint8)
@@ -46,7 +48,7 @@ def make_grid(root: Path, systems=SYSTEMS, settings=SETTINGS, seconds: float = 1
     for k, system in enumerate(systems):
         for j, setting in enumerate(settings):
             folder = grid / f"system={system}" / "cross" / setting
-            video = write_clip(folder / f"{setting}.mp4", seconds, colours[k % len(colours)], tone=220.0 * (j + 1))
+            video = write_clip(folder / f"{setting}.mp4", seconds, colours[k % len(colours)], tone=220.0 * (j + 1), title=system)
             provenance = {"metrics": {"sync_conf": 1.0}, "unavailable": {}, "num_frames": int(seconds * FPS),
                           "source": str(video), "tags": {"method": system, "setting": setting}}
             (folder / "metrics.json").write_text(json.dumps(provenance))
