@@ -1,11 +1,15 @@
 """Metrics: one implementation of each, shared by every arm, baseline and external render.
 
 Image quality: :class:`PSNR`, :class:`SSIM` (full frame, face, mouth), :class:`LPIPS`, :class:`FID`.
-Lip motion: :class:`LMD` (MediaPipe landmarks), :class:`Sync` (SyncNet confidence / distance).
+Lip motion: :class:`LMD` (MediaPipe landmarks), :class:`Sync` (SyncNet confidence / distance),
+:class:`AUE` (MediaPipe blendshapes as action units).
+Temporal stability: :class:`LandmarkJitter`, :class:`Flicker`, :class:`NeckSeam` (each also on the
+ground truth, ``*_gt``).
 Speed: :class:`SpeedProfile` (per-module times and FPS). Weights that cannot be downloaded load from
 the standard cache or a configured file; when missing, a metric is reported unavailable with why.
 """
 
+from talker.metrics.aue import AUE
 from talker.metrics.base import EvalContext, EvalFrame, Metric, MetricUnavailable, MetricUnavailableWarning
 from talker.metrics.evaluator import EvalResult, Evaluator
 from talker.metrics.fid import FID
@@ -15,8 +19,10 @@ from talker.metrics.psnr import PSNR, psnr
 from talker.metrics.speed import SpeedProfile
 from talker.metrics.ssim import SSIM, ssim
 from talker.metrics.sync import Sync
+from talker.metrics.temporal import Flicker, LandmarkJitter, NeckSeam
 
 __all__ = [
+    "AUE",
     "FID",
     "LMD",
     "LPIPS",
@@ -26,9 +32,12 @@ __all__ = [
     "EvalFrame",
     "EvalResult",
     "Evaluator",
+    "Flicker",
+    "LandmarkJitter",
     "Metric",
     "MetricUnavailable",
     "MetricUnavailableWarning",
+    "NeckSeam",
     "SpeedProfile",
     "Sync",
     "psnr",

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from talker.data import face_landmarker
 from talker.data.face_landmarker import MESH_TO_68, TASK_URL, LandmarkerUnavailable
 from talker.metrics.base import MetricUnavailable
@@ -24,3 +26,47 @@ class FaceLandmarks68(face_landmarker.FaceLandmarks68):
             super().__init__(task)
         except LandmarkerUnavailable as exc:
             raise MetricUnavailable(str(exc)) from exc
+
+
+class SharedFaceMesh:
+    """MediaPipe's mesh and blendshapes of an image, shared by the temporal metrics and AUE.
+
+    One Face Landmarker per bundle file in the process, in IMAGE mode: every frame is detected on
+    its own, so that a tracker's smoothing cannot hide a shaking render. The last few images asked
+    for are remembered by identity, so metrics scoring the same frame detect it once.
+    """
+
+    _landmarkers: dict[str, face_landmarker.FaceLandmarker] = {}
+
+    def __init__(self, task: str | Path, memory: int = 4) -> None:
+        self.task = str(Path(task).expanduser())
+        self.memory = memory
+        self._recent: list[tuple[object, face_landmarker.FaceMesh | None]] = []
+
+    def _landmarker(self) -> face_landmarker.FaceLandmarker:
+        if self.task not in self._landmarkers:
+            try:
+                self._landmarkers[self.task] = face_landmarker.FaceLandmarker(self.task, blendshapes=True)
+            except LandmarkerUnavailable as exc:
+                raise MetricUnavailable(str(exc)) from exc
+        return self._landmarkers[self.task]
+
+    def prepare(self) -> None:
+        """Load the landmarker now (raises :class:`MetricUnavailable` naming the missing file)."""
+        self._landmarker()
+
+    def mesh(self, image) -> face_landmarker.FaceMesh | None:
+        for seen, mesh in self._recent:
+            if seen is image:
+                return mesh
+        mesh = self._landmarker().detect(image)
+        self._recent = [(image, mesh), *self._recent[: self.memory - 1]]  # holding the image keeps its identity unique
+        return mesh
+
+    def landmarks68(self, image) -> torch.Tensor | None:
+        """``[68, 2]`` pixel landmarks (the dataset's convention), or None without a face."""
+        mesh = self.mesh(image)
+        return None if mesh is None else face_landmarker.landmarks68(mesh)
+
+    def forget(self) -> None:
+        self._recent = []

@@ -8,9 +8,11 @@ A table is specified in ``experiments/<name>.yaml``::
     rows:                                    # one per method / arm, selected by run columns
       - {label: "+ M-AGLO", where: {conditioning: landmark_hash, schedule: constant}}
       - {label: Wav2Lip, where: {method: wav2lip}, not_applicable: [PSNR]}   # shown as N/A
+      - {label: Ground truth, where: {system: r2talker}, metric_suffix: _gt, ranked: false, optional: true}
     columns:                                 # one per metric
       - {label: PSNR, metric: psnr, better: higher, digits: 2}
       - {label: Sync (cross gender), metric: sync_conf, better: higher, where: {setting: cross_gender}}
+      - {label: Jitter, metric: jitter_face, better: lower, optional: true}   # dropped when no run has it
     paper:                                   # reference numbers by row and column label (null: N/A)
       "+ M-AGLO": {PSNR: 26.7414}
     spread: std                              # or ci95 (optional; default std)
@@ -21,7 +23,11 @@ over. Standard deviations are sample standard deviations (n - 1); with one run o
 With ``spread: ci95`` a cell shows ``mean ± h`` instead, the half-width of the 95% confidence interval
 of the mean, ``h = t(0.975, n - 1) * s / sqrt(n)`` (Student's t; a user study's MOS: each rating is a row).
 A row's ``not_applicable`` columns read "N/A" whatever its runs hold (the paper's convention for
-metrics that do not measure that method, e.g. PSNR of Wav2Lip's pasted-back frames).
+metrics that do not measure that method, e.g. PSNR of Wav2Lip's pasted-back frames). A row with a
+``metric_suffix`` reads ``<metric><suffix>`` of its runs: ``_gt`` is the same measure taken on the
+ground-truth frames (the temporal metrics write it), shown as a reference row that is not ranked
+(``ranked: false``). ``optional`` columns and rows are left out of a built table when none of their
+cells has a value, so metrics that older runs lack do not fill a table with dashes.
 In every column, the best mean is bold and the second best underlined, as in the papers; the paper's
 numbers sit next to ours and are ranked among themselves; a column the paper has no numbers for
 (a talker-only metric such as the mouth-box PSNR) has no paper sub-column.
@@ -30,7 +36,7 @@ numbers sit next to ours and are ranked among themselves; a column the paper has
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +54,9 @@ class Row:
     label: str
     where: dict[str, Any] = field(default_factory=dict)
     not_applicable: tuple[str, ...] = ()  # column labels shown as N/A
+    metric_suffix: str = ""  # read <metric><suffix> instead (e.g. "_gt": the ground truth's own value)
+    ranked: bool = True  # False: a reference row, never marked best / second
+    optional: bool = False  # dropped from the built table when none of its cells has a value
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,7 @@ class Column:
     better: str = "higher"  # or "lower"
     digits: int = 4
     where: dict[str, Any] = field(default_factory=dict)
+    optional: bool = False  # dropped from the built table when none of its cells has a value
 
     @property
     def arrow(self) -> str:
@@ -93,11 +103,17 @@ def load_table_spec(name: str | Path) -> TableSpec:
             raise ReportError(f"{path}: missing key '{key}'")
     try:
         rows = tuple(
-            Row(str(r["label"]), dict(r.get("where") or {}), tuple(str(c) for c in r.get("not_applicable") or ()))
+            Row(
+                str(r["label"]), dict(r.get("where") or {}), tuple(str(c) for c in r.get("not_applicable") or ()),
+                str(r.get("metric_suffix", "")), bool(r.get("ranked", True)), bool(r.get("optional", False)),
+            )
             for r in raw["rows"]
         )
         columns = tuple(
-            Column(str(c["label"]), str(c["metric"]), str(c.get("better", "higher")), int(c.get("digits", 4)), dict(c.get("where") or {}))
+            Column(
+                str(c["label"]), str(c["metric"]), str(c.get("better", "higher")), int(c.get("digits", 4)),
+                dict(c.get("where") or {}), bool(c.get("optional", False)),
+            )
             for c in raw["columns"]
         )
     except (KeyError, TypeError) as exc:
@@ -189,7 +205,7 @@ class Table:
         ours, paper = {}, {}
         for col in self.spec.columns:
             for source, out in ((lambda r: self.cells[(r, col.label)].mean, ours), (lambda r: self.paper_value(r, col.label), paper)):
-                ranked = _rank({row.label: source(row.label) for row in self.spec.rows}, col.better)
+                ranked = _rank({row.label: source(row.label) for row in self.spec.rows if row.ranked}, col.better)
                 out.update({(row, col.label): mark for row, mark in ranked.items()})
         return ours, paper
 
@@ -321,13 +337,27 @@ def build_table(runs: pd.DataFrame, spec: TableSpec | str | Path) -> Table:
                 continue
             mask = scope & _matches(runs, row.where) & _matches(runs, col.where)
             matching = int(mask.sum())
-            if col.metric not in runs.columns:
+            metric = col.metric + row.metric_suffix
+            if metric not in runs.columns:
                 cells[(row.label, col.label)] = Cell(None, None, 0, matching)
                 continue
-            values = pd.to_numeric(runs.loc[mask, col.metric], errors="coerce").dropna().to_numpy(dtype=float)
+            values = pd.to_numeric(runs.loc[mask, metric], errors="coerce").dropna().to_numpy(dtype=float)
             if len(values) == 0:
                 cells[(row.label, col.label)] = Cell(None, None, 0, matching)
             else:
                 std = float(np.std(values, ddof=1)) if len(values) > 1 else None
                 cells[(row.label, col.label)] = Cell(float(np.mean(values)), std, len(values), matching)
-    return Table(spec, cells, counts)
+    return _without_empty_optionals(Table(spec, cells, counts))
+
+
+def _without_empty_optionals(table: Table) -> Table:
+    """Drop optional columns and rows none of whose cells has a value (e.g. metrics older runs lack)."""
+    spec = table.spec
+    filled = {key for key, cell in table.cells.items() if cell.mean is not None}
+    columns = tuple(c for c in spec.columns if not c.optional or any((r.label, c.label) in filled for r in spec.rows))
+    rows = tuple(r for r in spec.rows if not r.optional or any((r.label, c.label) in filled for c in columns))
+    if (columns, rows) == (spec.columns, spec.rows):
+        return table
+    kept = {(r.label, c.label) for r in rows for c in columns}
+    return Table(replace(spec, rows=rows, columns=columns), {k: v for k, v in table.cells.items() if k in kept},
+                 {r.label: table.runs[r.label] for r in rows})
