@@ -29,19 +29,20 @@ class FaceLandmarks68(face_landmarker.FaceLandmarks68):
 
 
 class SharedFaceMesh:
-    """MediaPipe's mesh and blendshapes of an image, shared by the temporal metrics and AUE.
+    """MediaPipe's mesh and blendshapes of an image, shared by LMD, the temporal metrics and AUE.
 
     One Face Landmarker per bundle file in the process, in IMAGE mode: every frame is detected on
     its own, so that a tracker's smoothing cannot hide a shaking render. The last few images asked
-    for are remembered by identity, so metrics scoring the same frame detect it once.
+    for are remembered by identity (per bundle, across metrics), so the metrics scoring one frame
+    detect it once between them.
     """
 
     _landmarkers: dict[str, face_landmarker.FaceLandmarker] = {}
+    _recent: dict[str, list[tuple[object, face_landmarker.FaceMesh | None]]] = {}
+    MEMORY = 4  # images remembered per bundle: a frame's render and ground truth, and the previous frame's
 
-    def __init__(self, task: str | Path, memory: int = 4) -> None:
+    def __init__(self, task: str | Path) -> None:
         self.task = str(Path(task).expanduser())
-        self.memory = memory
-        self._recent: list[tuple[object, face_landmarker.FaceMesh | None]] = []
 
     def _landmarker(self) -> face_landmarker.FaceLandmarker:
         if self.task not in self._landmarkers:
@@ -56,11 +57,13 @@ class SharedFaceMesh:
         self._landmarker()
 
     def mesh(self, image) -> face_landmarker.FaceMesh | None:
-        for seen, mesh in self._recent:
+        recent = self._recent.setdefault(self.task, [])
+        for seen, mesh in recent:
             if seen is image:
                 return mesh
         mesh = self._landmarker().detect(image)
-        self._recent = [(image, mesh), *self._recent[: self.memory - 1]]  # holding the image keeps its identity unique
+        # Holding the image keeps its identity from being reused by another object while remembered.
+        self._recent[self.task] = [(image, mesh), *recent[: self.MEMORY - 1]]
         return mesh
 
     def landmarks68(self, image) -> torch.Tensor | None:
@@ -69,4 +72,4 @@ class SharedFaceMesh:
         return None if mesh is None else face_landmarker.landmarks68(mesh)
 
     def forget(self) -> None:
-        self._recent = []
+        self._recent.pop(self.task, None)
