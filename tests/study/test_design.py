@@ -110,3 +110,32 @@ def test_orders_differ_between_raters_and_are_reproducible() -> None:
     study = _study(3, 2)
     assert study.order(0) == study.order(0)
     assert len({tuple(study.order(r)) for r in range(6)}) == 6
+
+
+def test_self_driven_renders_become_clips_with_the_held_out_audio(data_dir: Path, tmp_path: Path) -> None:
+    """Two run folders with renders/ of a dataset's held-out frames; the dataset gives the ground-truth check."""
+    from PIL import Image
+
+    from talker.data.layout import read_transforms
+    from talker.data.synthetic import SyntheticClip
+    from talker.utils.media import read_audio, read_video
+
+    dataset = SyntheticClip(num_frames=40, resolution=32, val_fraction=0.5).ensure(data_dir)
+    ids = [int(f["img_id"]) for f in read_transforms(dataset, "val")["frames"]]
+    for system in ("r2talker", "rad_nerf"):
+        run = tmp_path / "runs" / f"system={system}"
+        (run / "renders").mkdir(parents=True)
+        for i in ids:
+            Image.open(dataset / "gt_imgs" / f"{i}.jpg").save(run / "renders" / f"{i}.png")
+        (run / "metrics.json").write_text(json.dumps({"metrics": {}, "dataset": str(dataset)}))
+        (run / ".hydra").mkdir()
+        (run / ".hydra" / "hydra.yaml").write_text(f"hydra:\n  runtime:\n    choices:\n      system: {system}\n")
+    study = create_study([tmp_path / "runs"], tmp_path / "study", seconds=None, broken=False)
+    assert study.methods == ["r2talker", "rad_nerf"] and study.clips == ["self_driven"]
+    (gt,) = [i for i in study.items if i.kind == "ground_truth"]
+    for item in study.items:
+        frames, _ = read_video(study.media_path(item))
+        assert len(frames) == len(ids)
+        seconds = len(read_audio(study.media_path(item))) / 16000
+        assert seconds == pytest.approx(len(ids) / 25, abs=0.05)  # the held-out frames' stretch of aud.wav
+    assert gt.source == str(dataset)
