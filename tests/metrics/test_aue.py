@@ -43,11 +43,11 @@ def test_aue_is_the_mean_absolute_score_difference() -> None:
     truth, render, faceless = torch.zeros(4, 4, 3), torch.zeros(4, 4, 3), torch.zeros(4, 4, 3)
     base = dict.fromkeys(NAMES, 0.1)
     metric = AUE("unused.task")
-    metric.detector = _Scores({id(truth): base, id(render): {**base, "jawOpen": 0.7, "browInnerUp": 0.4}, id(faceless): None})
+    metric.detector = _Scores({id(truth): base, id(render): {**base, "jawOpen": 0.7, "browInnerUp": 0.4, "eyeBlinkLeft": 0.0}, id(faceless): None})
     result = Evaluator([metric]).evaluate([EvalFrame(0, render, truth), EvalFrame(1, truth, truth), EvalFrame(2, faceless, truth)])
-    # frame 0: lower |0.6| over 3 names, upper |0.3| over 3, all 0.9 over 6; frame 1: all zero; frame 2: no face
-    assert result.per_frame[0] == {"frame_id": 0, "aue": pytest.approx(0.15), "aue_lower": pytest.approx(0.2), "aue_upper": pytest.approx(0.1)}
-    assert result.summary["aue"] == pytest.approx(0.075) and result.summary["aue_lower"] == pytest.approx(0.1)
+    # frame 0: lower |0.6| over 3 names, upper |0.3| + |-0.1| over 3, all 1.0 over 6; frame 1: zero; frame 2: no face
+    assert result.per_frame[0] == {"frame_id": 0, "aue": pytest.approx(1 / 6), "aue_lower": pytest.approx(0.2), "aue_upper": pytest.approx(0.4 / 3)}
+    assert result.summary["aue"] == pytest.approx(1 / 12) and result.summary["aue_lower"] == pytest.approx(0.1)
     assert result.summary["aue_detected"] == pytest.approx(2 / 3)
 
 
