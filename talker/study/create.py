@@ -120,11 +120,14 @@ def _ffmpeg(*args: str) -> None:
         raise MediaError(f"ffmpeg failed on {args[args.index('-i') + 1] if '-i' in args else args}: {tail[0]}")
 
 
-# H.264 + AAC in an mp4 that starts playing before it is fully loaded; no metadata (titles, paths,
-# creation times) and ffmpeg's bit-exact mode, so the container says nothing about where a clip came from.
-ENCODE = ["-map_metadata", "-1", "-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact",
-          "-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", "18", "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2",
-          "-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart"]
+def encoding(video_filter: str = "") -> list[str]:
+    """ffmpeg output options of every study clip: H.264 (even sizes, yuv420p) + AAC in an mp4 that starts
+    playing before it is fully loaded; no metadata (titles, paths, creation times) and ffmpeg's bit-exact
+    mode, so the container says nothing about where a clip came from. ``video_filter`` runs first."""
+    filters = ",".join(f for f in (video_filter, "pad=ceil(iw/2)*2:ceil(ih/2)*2") if f)
+    return ["-map_metadata", "-1", "-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact",
+            "-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", "18", "-vf", filters,
+            "-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart"]
 
 
 def _frames_to_video(source: Source, out: Path, seconds: float | None) -> None:
@@ -141,25 +144,24 @@ def _frames_to_video(source: Source, out: Path, seconds: float | None) -> None:
         for k, path in enumerate(frames):  # ffmpeg's image2 demuxer wants consecutive numbers
             (Path(tmp) / f"{k:06d}{suffix}").symlink_to(path.resolve())
         _ffmpeg("-framerate", str(FPS), "-i", f"{tmp}/%06d{suffix}", "-ss", f"{start:.3f}", "-to", f"{end:.3f}", "-i", str(wav),
-                "-map", "0:v", "-map", "1:a", "-shortest", *ENCODE, str(out))
+                "-map", "0:v", "-map", "1:a", "-shortest", *encoding(), str(out))
 
 
 def encode_clip(source: Source, out: Path, seconds: float | None) -> None:
-    """Re-encode one clip to ``out`` (see ENCODE), cut to its first ``seconds``."""
+    """Re-encode one clip to ``out`` (see :func:`encoding`), cut to its first ``seconds``."""
     out.parent.mkdir(parents=True, exist_ok=True)
     if source.frames:
         _frames_to_video(source, out, seconds)
     else:
-        _ffmpeg("-i", str(source.video), *(["-t", f"{seconds:.3f}"] if seconds else []), *ENCODE, str(out))
+        _ffmpeg("-i", str(source.video), *(["-t", f"{seconds:.3f}"] if seconds else []), *encoding(), str(out))
 
 
 def break_clip(clip: Path, out: Path) -> None:
     """A deliberately broken copy: audio late by BROKEN_AUDIO_DELAY_S, picture pixelated BROKEN_PIXELATION x."""
     k = BROKEN_PIXELATION
     pixelate = f"scale=iw/{k}:ih/{k},scale=iw*{k}:ih*{k}:flags=neighbor"
-    encode = [a if a != "pad=ceil(iw/2)*2:ceil(ih/2)*2" else f"{pixelate},pad=ceil(iw/2)*2:ceil(ih/2)*2" for a in ENCODE]
     _ffmpeg("-i", str(clip), "-itsoffset", f"{BROKEN_AUDIO_DELAY_S}", "-i", str(clip), "-map", "0:v", "-map", "1:a",
-            "-shortest", *encode, str(out))
+            "-shortest", *encoding(pixelate), str(out))
 
 
 def ground_truth_source(reference: Path) -> Source:
