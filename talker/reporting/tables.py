@@ -16,6 +16,7 @@ A table is specified in ``experiments/<name>.yaml``::
     paper:                                   # reference numbers by row and column label (null: N/A)
       "+ M-AGLO": {PSNR: 26.7414}
     spread: std                              # or ci95 (optional; default std)
+    count_header: runs                       # header of the last column, the runs per row (optional)
 
 A cell averages the ``metric`` over every run matching the table's, the row's and the column's
 ``where`` (a value or a list of accepted values); runs differing only in seed are what it averages
@@ -84,6 +85,7 @@ class TableSpec:
     source: str = ""
     row_header: str = "Method"
     spread: str = "std"  # or "ci95"
+    count_header: str = "runs"  # the last column: how many runs (rows of the collected frame) a row matched
 
 
 SPREADS = ("std", "ci95")
@@ -136,7 +138,7 @@ def load_table_spec(name: str | Path) -> TableSpec:
         raise ReportError(f"{path}: spread must be one of {', '.join(SPREADS)}, not {spread!r}")
     return TableSpec(
         path.stem, str(raw["title"]), rows, columns, dict(raw.get("where") or {}), paper, str(raw.get("source", "")),
-        str(raw.get("row_header", "Method")), spread,
+        str(raw.get("row_header", "Method")), spread, str(raw.get("count_header", "runs")),
     )
 
 
@@ -257,7 +259,7 @@ class Table:
         header = [self.spec.row_header]
         for c in self.spec.columns:
             header += [f"{c.label}{c.arrow}", f"{c.label} (paper)"] if self.has_paper(c) else [f"{c.label}{c.arrow}"]
-        header.append("runs")
+        header.append(self.spec.count_header)
         lines = [f"**{self.spec.title}**", "", "| " + " | ".join(header) + " |", "|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|"]
         for row, runs in zip(self.spec.rows, self.runs_per_row()):
             cells = [row.label.replace("|", "\\|")]
@@ -288,7 +290,7 @@ class Table:
             + " & ".join(
                 f"\\multicolumn{{{w}}}{{c}}{{{_latex_escape(c.label)}{arrows[c.arrow]}}}" for c, w in zip(self.spec.columns, widths)
             )
-            + " & runs \\\\",
+            + f" & {_latex_escape(self.spec.count_header)} \\\\",
             " ".join(f"\\cmidrule(lr){{{a}-{a + w - 1}}}" for a, w in zip(starts, widths)),
             " & " + " & ".join("ours & paper" if w == 2 else "ours" for w in widths) + " & \\\\",
             "\\midrule",

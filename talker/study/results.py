@@ -208,7 +208,7 @@ def html_report(results: StudyResults) -> str:
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(table.spec.title)}</title>
 <link rel="stylesheet" href="/static/study.css"></head><body class="admin"><main>
 <h1>{html.escape(table.spec.title)}</h1>
-<table id="table3"><thead><tr><th>{html.escape(table.spec.row_header)}</th>{head}<th>rated clips</th></tr></thead>
+<table id="table3"><thead><tr><th>{html.escape(table.spec.row_header)}</th>{head}<th>{html.escape(table.spec.count_header)}</th></tr></thead>
 <tbody>{''.join(body)}</tbody></table>
 <p class="legend"><b>bold</b>: best, <u>underlined</u>: second best (ours and the paper's ranked separately).
 Raw ratings: /admin/export.csv with the same token.</p>

@@ -61,6 +61,7 @@ def test_mos_and_ci_match_the_hand_computation(rated) -> None:
     assert "| Ours | **4.50 ± 0.57** | **3.53** | **4.00 ± 0.00** | **4.12** | **5.00 ± 0.00** | **3.56** | 6 |" in markdown
     assert "| ER-NeRF | 2.00 ± 0.94 | 3.01 |" in markdown
     assert "Wav2Lip" not in markdown  # no such method in this study
+    assert "| Video Realness (paper) | rated clips |" in markdown  # 6 = 3 raters x 2 clips per method
     assert "\\textbf{4.50 $\\pm$ 0.57}" in results.table.latex()
 
 
