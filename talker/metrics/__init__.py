@@ -4,7 +4,7 @@ Image quality: :class:`PSNR`, :class:`SSIM` (full frame, face, mouth), :class:`L
 Lip motion: :class:`LMD` (MediaPipe landmarks), :class:`Sync` (SyncNet confidence / distance),
 :class:`AUE` (MediaPipe blendshapes as action units).
 Temporal stability: :class:`LandmarkJitter`, :class:`Flicker`, :class:`NeckSeam` (each also on the
-ground truth, ``*_gt``).
+ground truth, ``*_ref``).
 Speed: :class:`SpeedProfile` (per-module times and FPS). Weights that cannot be downloaded load from
 the standard cache or a configured file; when missing, a metric is reported unavailable with why.
 """

@@ -1,7 +1,7 @@
 """Temporal stability: landmark jitter, flicker of still regions, and the head-torso seam at the neck.
 
 Each is computed on the rendered frames and, with the same code, on the ground-truth frames when the
-evaluation has them (keys ``<name>_gt``): a head that shakes, a background that flickers or a neck
+evaluation has them (keys ``<name>_ref``): a head that shakes, a background that flickers or a neck
 that slides scores above the ground truth, which has its own natural motion. docs/metrics.md gives
 the formulas. Only pairs / triples of frames that are consecutive on the time line (``time_index``
 differing by 1) count, so held-out frames with gaps or a video with dropped frames are not mistaken
@@ -141,7 +141,7 @@ class _Sequence(Metric):
 class Flicker(_Sequence):
     """Mean absolute frame-to-frame change (8-bit levels, RGB mean) in regions that should be still or
     move only with the body: ``flicker_bg`` (background) and ``flicker_torso`` (below the neck); the
-    same on the ground truth as ``flicker_bg_gt`` / ``flicker_torso_gt``. The regions are frame t's
+    same on the ground truth as ``flicker_bg_ref`` / ``flicker_torso_ref``. The regions are frame t's
     (:func:`stability_regions`), applied to frames t-1 and t alike.
 
     Args:
@@ -163,7 +163,7 @@ class Flicker(_Sequence):
         for region, mask in (("bg", regions.background), ("torso", regions.torso)):
             sides = [("", frame.pred, previous.pred)]
             if frame.target is not None and previous.target is not None:
-                sides.append(("_gt", frame.target, previous.target))
+                sides.append(("_ref", frame.target, previous.target))
             for suffix, now, before in sides:
                 value = mean_abs_change(now, before, mask)
                 if value is not None:
@@ -176,7 +176,7 @@ class Flicker(_Sequence):
 
 
 class NeckSeam(_Sequence):
-    """Disagreement between head and torso at the neck over time (``seam``; ``seam_gt`` on the ground truth).
+    """Disagreement between head and torso at the neck over time (``seam``; ``seam_ref`` on the ground truth).
 
     Per frame, per column of a strip centred on the chin, the contrast between the torso-side band
     (the neck, just below the chin) and the head-side band (just above the chin); both bands follow
@@ -199,7 +199,7 @@ class NeckSeam(_Sequence):
         now, before = stability_regions(landmarks, h, w), stability_regions(previous_landmarks, h, w)
         sides = [("", frame.pred, previous.pred)]
         if frame.target is not None and previous.target is not None:
-            sides.append(("_gt", frame.target, previous.target))
+            sides.append(("_ref", frame.target, previous.target))
         for suffix, image, prior in sides:
             a = column_contrast(image, now.seam_above, now.seam_below)
             b = column_contrast(prior, before.seam_above, before.seam_below)
@@ -218,7 +218,7 @@ class LandmarkJitter(_Sequence):
 
     ``jitter_face`` (all 68 points) and ``jitter_mouth`` (points 48-67): the mean over landmarks and
     over triples of consecutive frames with a face of ``|p(t+1) - 2 p(t) + p(t-1)|``, in pixels per
-    frame squared, on the render; ``*_gt`` the same on the ground-truth frames; on synthetic data
+    frame squared, on the render; ``*_ref`` the same on the ground-truth frames; on synthetic data
     (exact landmarks) also ``*_exact`` from the ground truth's exact landmarks. A still head scores 0
     (MediaPipe gives identical images identical points); a head shaking by ``A sin(2 pi f t)`` pixels
     scores ``(8 / pi) A sin^2(pi f / fps)`` over whole periods. ``jitter_detected``: share of rendered
@@ -236,7 +236,7 @@ class LandmarkJitter(_Sequence):
 
     def reset(self) -> None:
         super().reset()
-        self.tracks: dict[str, list[tuple[int | None, Tensor | None]]] = {"": [], "_gt": [], "_exact": []}
+        self.tracks: dict[str, list[tuple[int | None, Tensor | None]]] = {"": [], "_ref": [], "_exact": []}
         self.exact = False
         self.frames = 0
 
@@ -248,7 +248,7 @@ class LandmarkJitter(_Sequence):
         self.frames += 1
         sources = {"": self.detector.landmarks68(frame.pred)}
         if frame.target is not None:
-            sources["_gt"] = self.detector.landmarks68(frame.target)
+            sources["_ref"] = self.detector.landmarks68(frame.target)
         if self.exact and frame.landmarks is not None:
             sources["_exact"] = frame.landmarks
         for suffix, points in sources.items():

@@ -8,7 +8,7 @@ A table is specified in ``experiments/<name>.yaml``::
     rows:                                    # one per method / arm, selected by run columns
       - {label: "+ M-AGLO", where: {conditioning: landmark_hash, schedule: constant}}
       - {label: Wav2Lip, where: {method: wav2lip}, not_applicable: [PSNR]}   # shown as N/A
-      - {label: Ground truth, where: {system: r2talker}, metric_suffix: _gt, ranked: false, optional: true}
+      - {label: Ground truth, where: {system: r2talker}, metric_suffix: _ref, ranked: false, optional: true}
     columns:                                 # one per metric
       - {label: PSNR, metric: psnr, better: higher, digits: 2}
       - {label: Sync (cross gender), metric: sync_conf, better: higher, where: {setting: cross_gender}}
@@ -25,7 +25,7 @@ With ``spread: ci95`` a cell shows ``mean ± h`` instead, the half-width of the 
 of the mean, ``h = t(0.975, n - 1) * s / sqrt(n)`` (Student's t; a user study's MOS: each rating is a row).
 A row's ``not_applicable`` columns read "N/A" whatever its runs hold (the paper's convention for
 metrics that do not measure that method, e.g. PSNR of Wav2Lip's pasted-back frames). A row with a
-``metric_suffix`` reads ``<metric><suffix>`` of its runs: ``_gt`` is the same measure taken on the
+``metric_suffix`` reads ``<metric><suffix>`` of its runs: ``_ref`` is the same measure taken on the
 ground-truth frames (the temporal metrics write it), shown as a reference row that is not ranked
 (``ranked: false``). ``optional`` columns and rows are left out of a built table when none of their
 cells has a value, so metrics that older runs lack do not fill a table with dashes.
@@ -55,7 +55,7 @@ class Row:
     label: str
     where: dict[str, Any] = field(default_factory=dict)
     not_applicable: tuple[str, ...] = ()  # column labels shown as N/A
-    metric_suffix: str = ""  # read <metric><suffix> instead (e.g. "_gt": the ground truth's own value)
+    metric_suffix: str = ""  # read <metric><suffix> instead (e.g. "_ref": the ground truth's own value)
     ranked: bool = True  # False: a reference row, never marked best / second
     optional: bool = False  # dropped from the built table when none of its cells has a value
 

@@ -116,16 +116,18 @@ def test_ci95_spread_shows_the_confidence_interval_of_the_mean(tmp_path: Path) -
 
 def test_optional_columns_and_the_ground_truth_row_appear_with_their_metrics() -> None:
     runs = pd.DataFrame([
-        {"name": "baselines", "system": "r2talker", "psnr": 27.0, "jitter_face": 0.30, "jitter_face_gt": 0.20, "seam": 1.5, "seam_gt": 1.0},
-        {"name": "baselines", "system": "rad_nerf", "psnr": 25.0, "jitter_face": 0.25, "jitter_face_gt": 0.20, "seam": 2.5, "seam_gt": 1.0},
+        {"name": "baselines", "system": "r2talker", "psnr": 27.0, "lmd": 0.6, "lmd_gt": 0.9, "jitter_face": 0.30, "jitter_face_ref": 0.20,
+         "seam": 1.5, "seam_ref": 1.0},
+        {"name": "baselines", "system": "rad_nerf", "psnr": 25.0, "jitter_face": 0.25, "jitter_face_ref": 0.20, "seam": 2.5, "seam_ref": 1.0},
     ])
     table = build_table(runs, "table1")
     labels = [c.label for c in table.spec.columns]
     assert "Jitter" in labels and "Seam" in labels and "AUE" not in labels and "Mouth jitter" not in labels  # no run has those
     assert table.cells[("Ground truth", "Jitter")].mean == pytest.approx(0.20)
-    assert table.cells[("Ground truth", "PSNR")].mean is None  # no psnr_gt: a dash
+    assert table.cells[("Ground truth", "PSNR")].mean is None  # no psnr_ref: a dash
+    assert table.cells[("Ground truth", "LMD")].mean is None  # lmd_gt is the render against exact landmarks, not this
     ours, _ = table.marks()
     assert ours[("RAD-NeRF", "Jitter")] == "best" and ("Ground truth", "Jitter") not in ours  # the reference is not ranked
     assert "| Ground truth | – |" in table.markdown()
-    without = build_table(runs.drop(columns=["jitter_face", "jitter_face_gt", "seam", "seam_gt"]), "table1")
+    without = build_table(runs.drop(columns=["jitter_face", "jitter_face_ref", "seam", "seam_ref"]), "table1")
     assert "Ground truth" not in [r.label for r in without.spec.rows] and "Jitter" not in [c.label for c in without.spec.columns]
