@@ -135,7 +135,7 @@ def _frames_to_video(source: Source, out: Path, seconds: float | None) -> None:
     frames = list(source.frames)
     wav, start, end = source.audio
     if seconds is not None:
-        frames, end = frames[: int(round(seconds * FPS))], min(end, start + seconds)
+        frames, end = frames[: round(seconds * FPS)], min(end, start + seconds)
     suffixes = {path.suffix.lower() for path in frames}
     if len(suffixes) != 1:
         raise StudyError(f"{source.describe()}: frames of mixed formats {sorted(suffixes)}")
@@ -215,7 +215,7 @@ def create_study(
         raise StudyError(f"runs={','.join(map(str, runs))}: no driven videos or self-driven renders found" + (f" for clips={clips}" if clips else ""))
     duplicates = {(s.method, s.clip) for s in sources if sum((t.method, t.clip) == (s.method, s.clip) for t in sources) > 1}
     if duplicates:
-        first = sorted(duplicates)[0]
+        first = min(duplicates)
         where = [s.describe() for s in sources if (s.method, s.clip) == first]
         raise StudyError(f"method {first[0]!r} has {len(where)} clips for {first[1]!r} ({', '.join(where)}); pass methods= or clips=")
     if out.exists() and any(out.iterdir()):

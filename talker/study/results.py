@@ -140,8 +140,10 @@ def notes(results: StudyResults) -> list[str]:
     """Who rated, who was excluded and why, and the agreement between raters (markdown lines)."""
     method_clips = sum(i.kind == "method" for i in results.study.items)
     lines = [
-        f"raters registered: {len(results.raters)}, included: {len(results.included)}; "
-        f"{len(results.study.methods)} methods x {len(results.study.clips)} clips ({method_clips} rated clips)."
+        (
+            f"raters registered: {len(results.raters)}, included: {len(results.included)}; "
+            f"{len(results.study.methods)} methods x {len(results.study.clips)} clips ({method_clips} rated clips)."
+        )
     ]
     if results.excluded:
         lines += ["", "Excluded by the attention checks:", ""]

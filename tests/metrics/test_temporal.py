@@ -12,7 +12,15 @@ import pytest
 import torch
 
 from talker.data.landmarks import MOUTH
-from talker.metrics import EvalContext, EvalFrame, Evaluator, Flicker, LandmarkJitter, MetricUnavailableWarning, NeckSeam
+from talker.metrics import (
+    EvalContext,
+    EvalFrame,
+    Evaluator,
+    Flicker,
+    LandmarkJitter,
+    MetricUnavailableWarning,
+    NeckSeam,
+)
 from talker.metrics.temporal import acceleration_magnitude, stability_regions
 
 from ..conftest import SHARED

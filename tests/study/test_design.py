@@ -61,7 +61,9 @@ def test_create_refuses_an_existing_study_and_unknown_criteria(study_dir: Path, 
         create_study([grid], tmp_path / "x", criteria=["lip_sync", "beauty"])
     with pytest.raises(StudyError, match="no driven videos"):
         create_study([grid], tmp_path / "y", clips=["self_driven"])
-    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+    with pytest.raises(StudyError, match="method 'er_nerf' has 2 clips for 'cross_gender'"):
+        create_study([grid, grid], tmp_path / "z")  # the same grid twice: which clip would it be?
+    assert not any((tmp_path / name).exists() for name in "xyz")
 
 
 def test_a_damaged_study_file_fails_in_one_line(study_dir: Path, tmp_path: Path) -> None:
