@@ -69,6 +69,8 @@ def serve(args: dict[str, str]) -> None:
     store = Store(study, args.get("db"))
     token = args.get("token") or os.environ.get(TOKEN_ENV) or secrets.token_urlsafe(18)
     host, port = args.get("host", "127.0.0.1"), _number(args.get("port", "8000"), "port", int)
+    if not 0 <= port <= 65535:
+        raise StudyError(f"port={port}: not a TCP port (0-65535; 0 picks a free one)")
     server = make_server(study, store, token, host, port)
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{server.effective_port}/"

@@ -6,6 +6,9 @@ import sqlite3
 import threading
 from pathlib import Path
 
+import pytest
+
+from talker.study.__main__ import main
 from talker.study.design import load_study
 from tests.study.serving import Browser, Server
 
@@ -65,3 +68,14 @@ def test_ratings_survive_the_server_being_killed_mid_answer(study_dir: Path, tmp
         browser.url = server.url  # the same browser (its cookie) on the new port
         status, body = browser.call("GET", "/api/next")
         assert status == 200 and body["done"] is True
+
+
+def test_serve_refuses_a_bad_port_and_a_missing_study(study_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    for argv, reason in (
+        (["serve", f"study={study_dir}", "port=99999"], "port=99999: not a TCP port"),
+        (["serve", f"study={tmp_path}"], "study.json: missing"),
+        (["serve", "study=x", "color=red"], "not understood: color=red"),
+    ):
+        with pytest.raises(SystemExit) as exit_:
+            main(argv)
+        assert exit_.value.code == 2 and reason in capsys.readouterr().err
