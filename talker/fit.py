@@ -82,6 +82,7 @@ def _fit(cfg: DictConfig, run_dir: Path) -> Path:
         rank_zero_info(f"[talker] resuming from {ckpt_path}")
     started = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    # Lightning's save option, not torch.load's: the full training state (optimisers, loops), so the run can resume.
     trainer.save_checkpoint(last, weights_only=False)
     rank_zero_info(
         f"[talker] run folder: {run_dir.resolve()} ({time.perf_counter() - started:.0f} s)\n"

@@ -184,7 +184,7 @@ class _CallsOnLoad:
 
 def write_crafted_checkpoint(path: Path, marker: Path) -> Path:
     """A checkpoint-shaped file whose pickle creates the folder ``marker`` if it is ever unpickled
-    by a loader that runs code (``torch.load(weights_only=False)``): the test sees that it did."""
+    by a loader that lets pickles call functions (torch.load without weights_only): the test sees that it did."""
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"state_dict": {}, "global_step": 1, "payload": _CallsOnLoad(marker)}, path)
     return path

@@ -139,3 +139,21 @@ def test_nothing_to_resume_from(tmp_path: Path) -> None:
     assert resume_checkpoint(tmp_path / "checkpoints" / "last.ckpt", report=notes.append) is None
     assert "starting over" in notes[-1]
     assert list((tmp_path / "checkpoints").glob("last.ckpt.corrupt-*"))
+
+
+def test_every_torch_load_in_talker_is_weights_only() -> None:
+    """No file of the package unpickles with function calls allowed (weights_only not True; unset
+    meant allowed before torch 2.6); checkpoints go through load_checkpoint."""
+    import ast
+
+    package = Path(checkpoints.__file__).resolve().parents[1]
+    unsafe = []
+    for source in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(source.read_text(), str(source))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "load":
+                if not (isinstance(node.func.value, ast.Name) and node.func.value.id == "torch"):
+                    continue
+                flag = next((k.value for k in node.keywords if k.arg == "weights_only"), None)
+                if not (isinstance(flag, ast.Constant) and flag.value is True):
+                    unsafe.append(f"{source.relative_to(package.parent)}:{node.lineno}")
+    assert not unsafe, unsafe
