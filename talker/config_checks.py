@@ -290,3 +290,18 @@ def cli_value(name: str, text: str, declared_as: str) -> Any:
     if bound is not None and not bound.accepts(value):
         raise ConfigError(f"{name}={text}: must be {bound.describe()}")
     return value
+
+
+def cli_device(name: str, text: str | None) -> str | None:
+    """A ``device=`` argument: a torch device that exists on this machine (None: the tool's default)."""
+    if text is None:
+        return None
+    import torch
+
+    try:
+        device = torch.device(text)
+    except RuntimeError as exc:
+        raise ConfigError(f"{name}={text}: not a device (cpu, cuda or cuda:<index>)") from exc
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ConfigError(f"{name}={text}: no such CUDA device here ({torch.cuda.device_count()} visible)")
+    return text

@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from talker.audio import AudioError, AudioFeatures, HuBERT, LogMel, Wav2Vec2, load_audio
 from talker.config import ConfigError, instantiate, load_config_file
-from talker.config_checks import cli_value
+from talker.config_checks import cli_device, cli_value
 from talker.data.cameras import pixel_rays
 from talker.data.datamodule import AUDIO_WINDOW, frame_conditions
 from talker.data.layout import Split
@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> None:
             args["audio"],
             motion=args.get("motion"),
             out=args.get("out"),
-            device=args.get("device"),
+            device=cli_device("device", args.get("device")),
             temperature=numbers.get("temperature"),
             smoothing=numbers.get("smoothing"),
             pose_smoothing=float(numbers.get("pose_smoothing", 2.0)),

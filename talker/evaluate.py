@@ -40,7 +40,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from talker.callbacks.evaluation import SPEED_FILE, dataset_context, evaluate_module, score_frames, write_speed_profile
 from talker.config import ConfigError, compose_config, instantiate, load_config_file
-from talker.config_checks import check_values, cli_value
+from talker.config_checks import check_values, cli_device, cli_value
 from talker.data.layout import DatasetError, load_split, transforms_path
 from talker.errors import one_line_errors
 from talker.fit import LAST_CHECKPOINT, RESOLVED_CONFIG, build
@@ -248,7 +248,8 @@ def main(argv: list[str] | None = None) -> None:
         if mode == "run":
             resolution = cli_value("resolution", args["resolution"], "callbacks.evaluation.speed.resolution") if "resolution" in args else None
             speed = args.get("speed", "false").lower() in ("1", "true", "yes")
-            summary = evaluate_run(args["run"], args.get("checkpoint"), args.get("device"), speed, resolution, overrides)
+            device = cli_device("device", args.get("device"))
+            summary = evaluate_run(args["run"], args.get("checkpoint"), device, speed, resolution, overrides)
             where = Path(args["run"])
         else:
             summary, where = evaluate_frames(

@@ -261,6 +261,8 @@ CASES: list[Case] = [
          "config.yaml: data.num_rays=-1: must be an integer >= 1"),
     Case("evaluate-no-run-folder", "evaluate", lambda w: [f"run={w.tmp / 'nothing'}"], "config.yaml: missing"),
     Case("evaluate-resolution-abc", "evaluate", lambda w: [f"run={w.run()}", "resolution=abc"], "resolution=abc: must be an integer >= 16"),
+    Case("evaluate-device-not-a-device", "evaluate", lambda w: [f"run={w.run()}", "device=gpu"], "device=gpu: not a device"),
+    Case("evaluate-device-absent", "evaluate", lambda w: [f"run={w.run()}", "device=cuda:99"], "device=cuda:99: no such CUDA device here"),
     Case("evaluate-unknown-argument", "evaluate", lambda w: [f"run={w.run()}", "bogus=1"], "not understood: bogus=1"),
     Case("evaluate-frames-missing", "evaluate", lambda w: [f"frames={w.tmp / 'none'}"], "no such folder or video"),
     Case("evaluate-frames-empty", "evaluate", lambda w: [f"frames={Path(os.makedirs(w.tmp / 'f') or w.tmp / 'f')}"], "no images"),
@@ -282,6 +284,7 @@ CASES: list[Case] = [
     Case("drive-audio-garbage", "drive", lambda w: [f"run={w.run()}", f"audio={write_text(w.tmp / 'x.wav', 'RIFF junk')}"], "x.wav: ffmpeg cannot decode it"),
     Case("drive-temperature-abc", "drive", lambda w: [f"run={w.run()}", f"audio={w.speech}", "temperature=abc"], "temperature=abc: must be a number >= 0"),
     Case("drive-smoothing-negative", "drive", lambda w: [f"run={w.run()}", f"audio={w.speech}", "smoothing=-2"], "smoothing=-2: must be a number >= 0"),
+    Case("drive-device-absent", "drive", lambda w: [f"run={w.run()}", f"audio={w.speech}", "device=cuda:99"], "device=cuda:99: no such CUDA device"),
     Case("drive-motion-not-a-motion-run", "drive", lambda w: [f"run={w.run()}", f"audio={w.speech}", f"motion={w.run()}"], "not a motion run"),
     # --- the post-net stage reads a motion run (model.motion_run)
     Case("fit-postnet-crafted-motion-checkpoint", "fit",
