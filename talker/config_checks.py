@@ -6,9 +6,10 @@ before any work in one line naming the key, the value and the range::
     data.num_rays=0: must be an integer >= 1
 
 :data:`CONSTRAINTS` maps key patterns to a :class:`Bound` (first match wins): a leading ``*.`` stands
-for any parent keys, any other ``*`` for part of one key; list items are ``key.<index>``. Keys are checked where their value is written: a node that only refers to
-another (``model.field: ${field}``) is checked at the node it refers to. A new numeric key needs
-an entry (tests/test_config_checks.py fails on any numeric key of any shipped config without one).
+for any parent keys, any other ``*`` for part of one key; list items are ``key.<index>``. Keys are
+checked where their value is written: a node that only refers to another (``model.field: ${field}``)
+is checked at the node it refers to. A new numeric key needs an entry (tests/test_config_checks.py
+fails on any numeric key of any shipped config without one).
 """
 
 from __future__ import annotations

@@ -246,7 +246,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     with one_line_errors("talker.evaluate"):
         if mode == "run":
-            resolution = cli_value("resolution", args["resolution"], "callbacks.evaluation.speed.resolution") if "resolution" in args else None
+            resolution = None
+            if "resolution" in args:  # checked against the range of the config key it stands for
+                resolution = cli_value("resolution", args["resolution"], "callbacks.evaluation.speed.resolution")
             speed = args.get("speed", "false").lower() in ("1", "true", "yes")
             device = cli_device("device", args.get("device"))
             summary = evaluate_run(args["run"], args.get("checkpoint"), device, speed, resolution, overrides)
