@@ -20,6 +20,7 @@ from omegaconf import OmegaConf
 from talker.data.datamodule import RayBatches, frame_conditions
 from talker.data.landmarks import mouth_box
 from talker.fit import build
+from talker.utils.checkpoints import load_checkpoint
 
 
 def main() -> None:
@@ -30,7 +31,7 @@ def main() -> None:
     cfg = OmegaConf.load(args.run / "config.yaml")
     cfg.run_dir = str(args.run)
     datamodule, module = build(cfg)
-    state = torch.load(args.checkpoint or args.run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    state = load_checkpoint(args.checkpoint or args.run / "checkpoints" / "last.ckpt", map_location="cpu")
     module.load_state_dict(state["state_dict"])
     datamodule.prepare_data()
     datamodule.setup("fit")

@@ -29,6 +29,7 @@ from talker.encoders import HashGrid
 from talker.encoders import tcnn as tcnn_backend
 from talker.modules.head import HeadModule
 from talker.rendering import RayMarcher, UniformSampler, render_chunked
+from talker.utils.checkpoints import load_checkpoint
 
 
 def paper_module() -> tuple[HeadModule, dict, torch.Tensor, torch.Tensor]:
@@ -52,7 +53,7 @@ def paper_module() -> tuple[HeadModule, dict, torch.Tensor, torch.Tensor]:
 def run_module(run: Path) -> tuple[HeadModule, dict, torch.Tensor, torch.Tensor]:
     cfg = OmegaConf.load(run / "config.yaml")
     module: HeadModule = instantiate(cfg.model, "model")
-    state = torch.load(run / "checkpoints/last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+    state = load_checkpoint(run / "checkpoints/last.ckpt", map_location="cpu")["state_dict"]
     module.load_state_dict(state)
     datamodule = instantiate(cfg.data, "data")
     datamodule.setup("fit")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import inspect
 import itertools
@@ -12,12 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException, InstantiationException, MissingConfigException
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException
+
+from talker.config_checks import check_values
+from talker.errors import ConfigError
+
+__all__ = ["ConfigError", "check_overrides", "compose_config", "instantiate", "load_config_file"]
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 PRIMARY = "fit"
@@ -76,10 +83,6 @@ for _name, _fn in (("steps", _steps), ("cell", cell_name), ("gpu_count", _gpu_co
         OmegaConf.register_new_resolver(_name, _fn)
 
 
-class ConfigError(ValueError):
-    """A config problem, explained in one line naming the key and the valid choices."""
-
-
 def config_dir() -> Path:
     if not (CONFIG_DIR / f"{PRIMARY}.yaml").is_file():
         raise ConfigError(
@@ -94,15 +97,42 @@ def group_options(group: str) -> list[str]:
 
 
 def compose_config(overrides: Sequence[str] = (), return_hydra_config: bool = False) -> DictConfig:
-    """Compose ``configs/fit.yaml`` with overrides, outside of a Hydra run (tests, evaluate, checks)."""
+    """Compose ``configs/fit.yaml`` with overrides, outside of a Hydra run (tests, evaluate, checks),
+    and check every numeric value against its declared range (:mod:`talker.config_checks`)."""
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-            return compose(PRIMARY, overrides=list(overrides), return_hydra_config=return_hydra_config)
+            cfg = compose(PRIMARY, overrides=list(overrides), return_hydra_config=return_hydra_config)
     except (HydraException, OmegaConfBaseException) as exc:
         raise explain(exc, overrides) from exc
     finally:
         GlobalHydra.instance().clear()
+    check_targets(cfg)
+    check_values(cfg)
+    return cfg
+
+
+def load_config_file(path: str | Path, check: bool = True) -> DictConfig:
+    """A run folder's resolved ``config.yaml``: parsed and (``check``) every ``_target_`` checked
+    against the allow-list (:func:`check_targets`) and every value against its range; errors name
+    the file. A run folder may come from someone else: nothing it names is built here."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: missing; is {path.parent} a talker run folder?")
+    try:
+        cfg = OmegaConf.load(path)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, OmegaConfBaseException) as exc:
+        reason = " ".join(str(exc).split())[:200]
+        raise ConfigError(f"{path}: not a readable config ({type(exc).__name__}: {reason})") from exc
+    if not isinstance(cfg, DictConfig):
+        raise ConfigError(f"{path}: not a config (a YAML mapping of keys)")
+    try:
+        if check:
+            check_targets(cfg)
+            check_values(cfg)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    return cfg
 
 
 def _close(word: str, choices: Sequence[str]) -> str:
@@ -180,11 +210,35 @@ def check_overrides(overrides: Sequence[str]) -> list[list[str]]:
     hours. Returns the cells.
     """
     plain = [o for o in overrides if not o.startswith("-")]
-    first = compose_config([_first_value(o) for o in plain], return_hydra_config=True)
-    cells = sweep_cells(first, plain)
+    check_syntax(plain)
+    first_values = [_first_value(o) for o in plain]
+    cells = sweep_cells(_hydra_view(tuple(first_values)), plain)
     for cell in cells:
-        compose_config(cell)
+        if list(cell) != first_values:  # the first cell was checked when it was composed
+            compose_config(cell)
     return cells
+
+
+@functools.lru_cache(maxsize=8)
+def _hydra_view(overrides: tuple[str, ...]) -> DictConfig:
+    """The checked config with Hydra's node, composed once per override list (read only: sweeps, folders)."""
+    return compose_config(list(overrides), return_hydra_config=True)
+
+
+def check_syntax(overrides: Sequence[str]) -> None:
+    """Raise :class:`ConfigError` naming the first override Hydra's grammar cannot parse."""
+    parser = OverridesParser.create()
+    for override in overrides:
+        try:
+            parser.parse_overrides([override])
+        except HydraException as exc:
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            reasons = [line for line in lines if not line.startswith(("See https", "Error parsing override", "Available:"))]
+            reason = reasons[0] if reasons else "not in Hydra's override grammar"
+            raise ConfigError(
+                f"{override}: cannot be parsed ({reason}); quote a value holding spaces or ()[]{{}},: "
+                f"characters, e.g. \"key='my value'\""
+            ) from exc
 
 
 def grid_axes(cells: Sequence[Sequence[str]]) -> list[str]:
@@ -200,7 +254,13 @@ def grid_axes(cells: Sequence[Sequence[str]]) -> list[str]:
 def grid_folder(overrides: Sequence[str]) -> Path:
     """The folder a grid's cells go to (``hydra.sweep.dir``)."""
     plain = [_first_value(o) for o in overrides if not o.startswith("-")]
-    return Path(OmegaConf.select(compose_config(plain, return_hydra_config=True), "hydra.sweep.dir"))
+    return Path(OmegaConf.select(_hydra_view(tuple(plain)), "hydra.sweep.dir"))
+
+
+def run_folder(overrides: Sequence[str]) -> Path:
+    """The folder a single run goes to (``hydra.run.dir``)."""
+    plain = [o for o in overrides if not o.startswith("-")]
+    return Path(OmegaConf.select(_hydra_view(tuple(plain)), "hydra.run.dir"))
 
 
 def _first_value(override: str) -> str:
@@ -211,8 +271,41 @@ def _first_value(override: str) -> str:
     return override
 
 
+# What a config may build: classes of talker, and the few library classes talker's configs name.
+# A config can come from someone else's run folder; naming a function (os.system, a pickle loader,
+# hydra.utils.get_method ...) or a class of any other library is refused before anything is imported.
+ALLOWED_TARGETS = (
+    "talker.", "lightning.Trainer", "lightning.pytorch.Trainer", "lightning.pytorch.callbacks.",
+    "lightning.pytorch.loggers.", "torch.optim.",
+)
+
+
+def allowed_target(target: str) -> bool:
+    """Whether ``target`` names a class under :data:`ALLOWED_TARGETS` (imported only if its name is)."""
+    if not any(target == p or (p.endswith(".") and target.startswith(p)) for p in ALLOWED_TARGETS):
+        return False
+    try:
+        obj = hydra.utils.get_object(target)
+    except Exception:  # noqa: BLE001 - a missing class is reported by instantiate, naming the key
+        return True
+    return isinstance(obj, type)
+
+
+def check_targets(node: DictConfig | ListConfig, path: str = "") -> None:
+    """Raise :class:`ConfigError` for the first ``_target_`` under ``node`` that is not allowed."""
+    for sub_path, sub in _nodes_with_target(node, path):
+        target = str(sub["_target_"])
+        if not allowed_target(target):
+            key = f"{sub_path}._target_" if sub_path else "_target_"
+            raise ConfigError(
+                f"{key}={target}: refused; a talker config may only build classes of "
+                f"{', '.join(p.rstrip('.') for p in ALLOWED_TARGETS)}"
+            )
+
+
 def instantiate(node: DictConfig, path: str, root: DictConfig | None = None, **kwargs: Any) -> Any:
-    """``hydra.utils.instantiate`` whose errors name the config key and the valid parameters."""
+    """``hydra.utils.instantiate`` of allowed targets only, whose errors name the config key and the valid parameters."""
+    check_targets(node, path)
     try:
         return hydra.utils.instantiate(node, **kwargs)
     except InstantiationException as exc:
@@ -249,13 +342,18 @@ def _nodes_with_target(node: Any, path: str):
         if "_target_" in node:
             yield path, node
         for key in node.keys():
+            if not path and key == "hydra":  # Hydra's own node (launcher, sweeper): not talker's to build
+                continue
             child = node._get_node(key)
             if child is not None and child._is_interpolation():
-                target = child._dereference_node()
+                try:
+                    target = child._dereference_node()
+                except OmegaConfBaseException:  # ${hydra:...} outside a run: not a node
+                    continue
                 if isinstance(target, (DictConfig, ListConfig)):
                     yield from _nodes_with_target(target, target._get_full_key(None))
             elif isinstance(child, (DictConfig, ListConfig)):
-                yield from _nodes_with_target(child, f"{path}.{key}")
+                yield from _nodes_with_target(child, f"{path}.{key}" if path else str(key))
     elif isinstance(node, ListConfig):
         for i, child in enumerate(node):
             yield from _nodes_with_target(child, f"{path}[{i}]")

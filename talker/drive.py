@@ -30,13 +30,16 @@ from PIL import Image, ImageDraw
 from tqdm import tqdm
 
 from talker.audio import AudioError, AudioFeatures, HuBERT, LogMel, Wav2Vec2, load_audio
-from talker.config import ConfigError, instantiate
+from talker.config import ConfigError, instantiate, load_config_file
+from talker.config_checks import cli_device, cli_value
 from talker.data.cameras import pixel_rays
 from talker.data.datamodule import AUDIO_WINDOW, frame_conditions
 from talker.data.layout import Split
+from talker.errors import one_line_errors
 from talker.fit import LAST_CHECKPOINT, RESOLVED_CONFIG
 from talker.motion.processing import frame_rows, gaussian_smooth
-from talker.utils.io import to_uint8
+from talker.utils.checkpoints import load_checkpoint
+from talker.utils.io import check_writable, to_uint8
 
 FPS = 25
 USAGE = (
@@ -55,7 +58,7 @@ class Stage:
         self.config_file = self.run / RESOLVED_CONFIG
         if not self.config_file.is_file():
             raise ConfigError(f"{self.config_file}: missing; is {self.run} a talker run folder ({what})?")
-        self.cfg: DictConfig = OmegaConf.load(self.config_file)
+        self.cfg: DictConfig = load_config_file(self.config_file)
         self.checkpoint = self.run / LAST_CHECKPOINT
         if not self.checkpoint.is_file():
             raise ConfigError(f"{self.checkpoint}: missing; the {what} of {self.run} was never trained (or is still training)")
@@ -65,8 +68,8 @@ class Stage:
         return OmegaConf.select(self.cfg, "model._target_") in MOTION_TARGETS
 
     def load(self, device: torch.device) -> torch.nn.Module:
+        state = load_checkpoint(self.checkpoint)
         module = instantiate(self.cfg.model, "model")
-        state = torch.load(self.checkpoint, map_location="cpu", weights_only=False)
         module.load_state_dict(state["state_dict"])
         return module.to(device).eval()
 
@@ -243,6 +246,7 @@ def drive(
         raise ConfigError(str(exc)) from exc
     num_frames = LogMel().num_video_frames(samples.shape[0], FPS)
     out = Path(out) if out else Path(run) / "drive" / audio.stem
+    check_writable(out.parent)  # before minutes of rendering
     video_path, landmark_path = out.with_suffix(".mp4"), out.with_name(f"{out.name}_landmarks.npy")
     if main.is_motion:
         landmarks = drive_landmarks(main, samples, dev, temperature, smoothing, seed)
@@ -290,24 +294,25 @@ def main(argv: list[str] | None = None) -> None:
         else:
             bad.append(item)
     if bad or "run" not in args or "audio" not in args:
-        extra = f"\n(not understood: {', '.join(bad)})" if bad else ""
-        print(f"talker.drive: error: {USAGE}{extra}", file=sys.stderr)
+        problem = f"not understood: {', '.join(bad)}" if bad else "run= and audio= are needed"
+        print(f"talker.drive: error: {problem}; {USAGE}", file=sys.stderr)
         sys.exit(2)
-    try:
+    # Numbers are checked against the ranges of the config keys they stand for (talker.config_checks).
+    declared = {"temperature": "model.temperature", "smoothing": "model.smoothing_sigma",
+                "pose_smoothing": "callbacks.cross_driven.pose_smoothing", "seed": "seed"}
+    with one_line_errors("talker.drive"):
+        numbers = {key: cli_value(key, args[key], declared[key]) for key in declared if key in args}
         video, landmarks = drive(
             args["run"],
             args["audio"],
             motion=args.get("motion"),
             out=args.get("out"),
-            device=args.get("device"),
-            temperature=float(args["temperature"]) if "temperature" in args else None,
-            smoothing=float(args["smoothing"]) if "smoothing" in args else None,
-            pose_smoothing=float(args.get("pose_smoothing", 2.0)),
-            seed=int(args.get("seed", 0)),
+            device=cli_device("device", args.get("device")),
+            temperature=numbers.get("temperature"),
+            smoothing=numbers.get("smoothing"),
+            pose_smoothing=float(numbers.get("pose_smoothing", 2.0)),
+            seed=int(numbers.get("seed", 0)),
         )
-    except ConfigError as exc:
-        print(f"talker.drive: error: {exc}", file=sys.stderr)
-        sys.exit(2)
     print(f"[talker] wrote {video}" + (f" and {landmarks}" if landmarks.is_file() else ""))
 
 

@@ -39,10 +39,14 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from talker.callbacks.evaluation import SPEED_FILE, dataset_context, evaluate_module, score_frames, write_speed_profile
-from talker.config import ConfigError, compose_config, instantiate
+from talker.config import ConfigError, compose_config, instantiate, load_config_file
+from talker.config_checks import check_values, cli_device, cli_value
 from talker.data.layout import DatasetError, load_split, transforms_path
+from talker.errors import one_line_errors
 from talker.fit import LAST_CHECKPOINT, RESOLVED_CONFIG, build
 from talker.metrics import EvalContext, EvalFrame, Evaluator, SpeedProfile
+from talker.utils.checkpoints import load_checkpoint
+from talker.utils.io import check_writable
 from talker.utils.media import VIDEO_SUFFIXES, MediaError, list_frames, read_audio, read_image, read_video
 
 USAGE = (
@@ -71,15 +75,16 @@ def evaluate_run(
     """Re-score the run folder ``run``; returns the summary metrics."""
     run = Path(run)
     config_file = run / RESOLVED_CONFIG
-    if not config_file.is_file():
-        raise ConfigError(f"{config_file}: missing; is {run} a talker run folder?")
+    cfg = load_config_file(config_file)
     ckpt = Path(checkpoint) if checkpoint else run / LAST_CHECKPOINT
     if not ckpt.is_file():
         raise ConfigError(f"{ckpt}: checkpoint missing (train the run first, or pass checkpoint=<file>)")
-    cfg = _apply_overrides(OmegaConf.load(config_file), overrides)
+    cfg = _apply_overrides(cfg, overrides)
+    check_values(cfg)
+    check_writable(run)  # metrics.json, frames.csv and renders/ are rewritten there
     cfg.run_dir = str(run)
+    state = load_checkpoint(ckpt)  # before anything is built: a damaged file fails in a second
     datamodule, module = build(cfg)
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)
     module.load_state_dict(state["state_dict"])
     module.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     datamodule.prepare_data()
@@ -236,21 +241,22 @@ def main(argv: list[str] | None = None) -> None:
     allowed = RUN_KEYS if mode == "run" else FRAMES_KEYS
     unknown = sorted(set(args) - allowed) + bad + (sorted(f"tag.{k}" for k in tags) if mode == "run" else [])
     if mode is None or unknown:
-        print(f"talker.evaluate: error: {USAGE}" + (f"\n(not understood: {', '.join(unknown)})" if unknown else ""), file=sys.stderr)
+        problem = f"not understood: {', '.join(unknown)}" if unknown else "run= or frames= is needed"
+        print(f"talker.evaluate: error: {problem}; " + " | ".join(line.strip() for line in USAGE.splitlines()), file=sys.stderr)
         sys.exit(2)
-    try:
+    with one_line_errors("talker.evaluate"):
         if mode == "run":
-            resolution = int(args["resolution"]) if "resolution" in args else None
+            resolution = None
+            if "resolution" in args:  # checked against the range of the config key it stands for
+                resolution = cli_value("resolution", args["resolution"], "callbacks.evaluation.speed.resolution")
             speed = args.get("speed", "false").lower() in ("1", "true", "yes")
-            summary = evaluate_run(args["run"], args.get("checkpoint"), args.get("device"), speed, resolution, overrides)
+            device = cli_device("device", args.get("device"))
+            summary = evaluate_run(args["run"], args.get("checkpoint"), device, speed, resolution, overrides)
             where = Path(args["run"])
         else:
             summary, where = evaluate_frames(
                 args["frames"], args.get("reference"), args.get("split", "val"), args.get("audio"), args.get("out"), tags, overrides
             )
-    except ConfigError as exc:
-        print(f"talker.evaluate: error: {exc}", file=sys.stderr)
-        sys.exit(2)
     print("[talker] " + ", ".join(f"{k}={v:.4f}" for k, v in summary.items()))
     print(f"[talker] wrote {where / 'metrics.json'}")
 

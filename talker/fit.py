@@ -20,10 +20,13 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from talker.config import (
-    CONFIG_DIR, NOT_IN_NAME, ConfigError, check_overrides, compose_config, grid_axes, grid_folder, instantiate,
+    CONFIG_DIR, NOT_IN_NAME, check_overrides, compose_config, grid_axes, grid_folder, instantiate, run_folder,
 )
+from talker.config_checks import check_values
+from talker.errors import one_line_errors
 from talker.grid import check_existing_run, claim_device, clear_failure, failed_cells, record_failure
-from talker.utils.io import write_text_atomic
+from talker.utils.checkpoints import resume_checkpoint
+from talker.utils.io import check_writable, write_text_atomic
 
 RESOLVED_CONFIG = "config.yaml"
 LAST_CHECKPOINT = "checkpoints/last.ckpt"
@@ -41,12 +44,15 @@ def train(cfg: DictConfig) -> Path:
 
     A finished run (metrics.json at ``trainer.max_steps``) is skipped when ``skip_finished``;
     with ``claim_device`` the cell first takes a GPU of its own (parallel grids on one machine).
+    Values outside their declared range and a run folder that cannot be written fail here, before any work.
     """
+    check_values(cfg)
     # Absolute paths, so that the run's config.yaml still works from another directory.
     for key, value in cfg.paths.items():
         cfg.paths[key] = str(Path(value).resolve())
     run_dir = Path(cfg.run_dir).resolve()
     cfg.run_dir = str(run_dir)
+    check_writable(run_dir)
     if check_existing_run(run_dir, cfg) and cfg.skip_finished:
         rank_zero_info(f"[talker] {run_dir} is finished (metrics.json at step {cfg.trainer.max_steps}); skipping")
         return run_dir
@@ -69,11 +75,14 @@ def _fit(cfg: DictConfig, run_dir: Path) -> Path:
         for logger in loggers:
             logger.log_hyperparams(hparams(cfg))
     last = run_dir / LAST_CHECKPOINT
-    ckpt_path = str(last) if (cfg.resume and last.is_file()) else None
+    # A last.ckpt that does not load is moved aside and the newest checkpoint that loads is used.
+    resume_from = resume_checkpoint(last, report=rank_zero_info, modify=trainer.is_global_zero) if cfg.resume else None
+    ckpt_path = str(resume_from) if resume_from else None
     if ckpt_path:
         rank_zero_info(f"[talker] resuming from {ckpt_path}")
     started = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    # Lightning's save option, not torch.load's: the full training state (optimisers, loops), so the run can resume.
     trainer.save_checkpoint(last, weights_only=False)
     rank_zero_info(
         f"[talker] run folder: {run_dir.resolve()} ({time.perf_counter() - started:.0f} s)\n"
@@ -109,15 +118,17 @@ def write_resolved_config(cfg: DictConfig, run_dir: Path) -> None:
 def _hydra_main(cfg: DictConfig) -> None:
     in_grid = HydraConfig.get().mode == RunMode.MULTIRUN
     run_dir = Path(cfg.run_dir)
+    if not in_grid:
+        # Expected failures (a damaged dataset, a full disk, ...) end in one line here, inside the task
+        # function: raised further, they would reach the user inside Hydra's traceback.
+        with one_line_errors("talker.fit"):
+            train(cfg)
+        clear_failure(run_dir)
+        return
     try:
         train(cfg)
         clear_failure(run_dir)
     except Exception as exc:
-        if not in_grid:
-            if isinstance(exc, ConfigError):
-                print(f"talker.fit: error: {exc}", file=sys.stderr)
-                sys.exit(2)
-            raise
         # One failed cell must not stop its siblings: record it, and main() lists it at the end.
         path = record_failure(run_dir, exc)
         print(f"talker.fit: cell {run_dir.name} failed ({type(exc).__name__}: {exc}); traceback in {path}", file=sys.stderr)
@@ -138,11 +149,10 @@ def write_grid_table(folder: Path, spec: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    try:
+    with one_line_errors("talker.fit"):
         cells = check_overrides(argv)
-    except ConfigError as exc:
-        print(f"talker.fit: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        # Hydra writes .hydra/ into the run folder before talker runs: check that it can.
+        check_writable(grid_folder(argv) if len(cells) > 1 else run_folder(argv))
     if len(cells) > 1:
         print(f"[talker] grid of {len(cells)} cells: " + "; ".join(" ".join(c) or "(defaults)" for c in cells))
     started = time.time()

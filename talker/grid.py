@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import sys
 import time
 import traceback
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from talker.config import ConfigError
+from talker.config import ConfigError, load_config_file
 
 METRICS = "metrics.json"
 CONFIG = "config.yaml"
@@ -62,7 +63,8 @@ def check_existing_run(run_dir: Path, cfg: DictConfig) -> bool:
     old_config = run_dir / CONFIG
     if not old_config.is_file():
         return False
-    differences = config_differences(OmegaConf.to_container(OmegaConf.load(old_config)), plain(cfg))
+    old = load_config_file(old_config, check=False)  # compared, never built
+    differences = config_differences(OmegaConf.to_container(old), plain(cfg))
     if differences and cfg.resume:
         shown = ", ".join(differences[:5]) + (f" (+{len(differences) - 5} more)" if len(differences) > 5 else "")
         raise ConfigError(
@@ -72,7 +74,11 @@ def check_existing_run(run_dir: Path, cfg: DictConfig) -> bool:
     metrics = run_dir / METRICS
     if differences or not metrics.is_file():
         return False
-    done = json.loads(metrics.read_text()).get("global_step") or 0
+    try:
+        done = json.loads(metrics.read_text()).get("global_step") or 0
+    except (ValueError, AttributeError):  # damaged (a full disk, an edit): not finished, evaluated again
+        print(f"[talker] {metrics}: not readable; the run is resumed and evaluated again", file=sys.stderr)
+        return False
     return done >= int(cfg.trainer.max_steps)
 
 

@@ -170,3 +170,48 @@ def alexnet_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(0)
     torch.save(torchvision.models.alexnet().state_dict(), path)
     return path
+
+
+class _CallsOnLoad:
+    """Pickles as a call of ``os.mkdir(marker)``: what a crafted checkpoint would run while it loads."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.mkdir, (str(self.marker),))
+
+
+def write_crafted_checkpoint(path: Path, marker: Path) -> Path:
+    """A checkpoint-shaped file whose pickle creates the folder ``marker`` if it is ever unpickled
+    by a loader that lets pickles call functions (torch.load without weights_only): the test sees that it did."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": {}, "global_step": 1, "payload": _CallsOnLoad(marker)}, path)
+    return path
+
+
+@pytest.fixture()
+def mount_tmpfs():
+    """``mount(folder, size_bytes)``: a size-limited tmpfs mounted at ``folder`` for the test (a small
+    disk that fills up for real); skips where this process may not mount (not root, no CAP_SYS_ADMIN)."""
+    import shutil
+    import subprocess
+
+    mounted: list[Path] = []
+
+    def mount(folder: Path, size_bytes: int) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        if shutil.which("mount") is None:
+            pytest.skip("no mount command: the injected-ENOSPC variant covers the same code")
+        proc = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size_bytes}", "tmpfs", str(folder)], capture_output=True, text=True
+        )
+        if proc.returncode != 0:
+            reason = proc.stderr.strip() or f"exit {proc.returncode}"
+            pytest.skip(f"cannot mount a size-limited tmpfs here ({reason}); the injected-ENOSPC variant covers the same code")
+        mounted.append(folder)
+        return folder
+
+    yield mount
+    for folder in reversed(mounted):
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)

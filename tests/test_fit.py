@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 from talker.config import compose_config, group_options
 from talker.evaluate import evaluate_run
 from talker.fit import train
+from talker.utils.checkpoints import load_checkpoint
 
 from .conftest import TINY
 
@@ -104,7 +105,7 @@ def test_resume_continues_from_the_checkpoint(tiny_overrides: list[str], tmp_pat
     run_dir = tmp_path / "run"
     cfg = compose_config([*tiny_overrides, "schedule=progressive", "schedule.levels.every=2000", "trainer.max_steps=4"])
     train(cfg)
-    first = torch.load(run_dir / "checkpoints/last.ckpt", weights_only=False)
+    first = load_checkpoint(run_dir / "checkpoints/last.ckpt")
     assert first["global_step"] == 4
     # Paper step 4000 (= real step 4 at scale 0.001): 4 + 4000 // 2000 = 6 levels, capped at 4.
     assert first["state_dict"]["field.encoder.level_mask"].tolist() == [1.0, 1.0, 1.0, 1.0]
@@ -112,7 +113,7 @@ def test_resume_continues_from_the_checkpoint(tiny_overrides: list[str], tmp_pat
     # Same config, longer: picks up the checkpoint instead of starting over.
     cfg = compose_config([*tiny_overrides, "schedule=progressive", "schedule.levels.every=2000", "trainer.max_steps=6"])
     train(cfg)
-    second = torch.load(run_dir / "checkpoints/last.ckpt", weights_only=False)
+    second = load_checkpoint(run_dir / "checkpoints/last.ckpt")
     assert second["global_step"] == 6
     assert json.loads((run_dir / "metrics.json").read_text())["global_step"] == 6
     first_opt = first["optimizer_states"][0]["state"]
@@ -123,11 +124,11 @@ def test_resume_continues_from_the_checkpoint(tiny_overrides: list[str], tmp_pat
 def test_resume_restores_state_exactly(tiny_overrides: list[str], tmp_path: Path) -> None:
     cfg = compose_config([*tiny_overrides, "trainer.max_steps=4"])
     train(cfg)
-    saved = torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=False)["state_dict"]
+    saved = load_checkpoint(tmp_path / "run/checkpoints/last.ckpt")["state_dict"]
     # A run whose max_steps is already reached loads the checkpoint and trains no further.
     cfg = compose_config([*tiny_overrides, "trainer.max_steps=4"])
     train(cfg)
-    again = torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=False)["state_dict"]
+    again = load_checkpoint(tmp_path / "run/checkpoints/last.ckpt")["state_dict"]
     assert saved.keys() == again.keys()
     for key in saved:
         assert torch.equal(saved[key], again[key]), key
@@ -159,7 +160,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(tiny_overrides: list[str],
     def final_state(run: Path, *stops: int) -> dict:
         for stop in stops:
             train(compose_config([*tiny_overrides, *callbacks, f"run_dir={run}", f"trainer.max_steps={stop}"]))
-        return torch.load(run / "checkpoints/last.ckpt", weights_only=False)["state_dict"]
+        return load_checkpoint(run / "checkpoints/last.ckpt")["state_dict"]
 
     straight = final_state(tmp_path / "straight", 6)
     resumed = final_state(tmp_path / "resumed", 3, 6)

@@ -8,12 +8,12 @@ wav2vec2 read their weights from ``--model`` (a local folder or a hub name in th
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
-from talker.audio import AudioError, HuBERT, LogMel, Wav2Vec2, load_audio
+from talker.audio import HuBERT, LogMel, Wav2Vec2, load_audio
+from talker.errors import one_line_errors
 
 EXTRACTORS = {"mel": LogMel, "hubert": HuBERT, "wav2vec2": Wav2Vec2}
 
@@ -26,14 +26,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--features", choices=sorted(EXTRACTORS), default="mel", help="extractor (default mel: no weights)")
     parser.add_argument("--model", default=None, help="hubert / wav2vec2: local folder or hub name (default: the reference codebases')")
     args = parser.parse_args(argv)
-    try:
+    with one_line_errors("python -m talker.audio"):
         extractor = LogMel() if args.features == "mel" else EXTRACTORS[args.features](args.model)
         windows = extractor(load_audio(args.audio), fps=args.fps)
-    except AudioError as exc:
-        print(f"python -m talker.audio: error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    np.save(args.out, windows)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        np.save(args.out, windows)
     print(f"{args.out}: {windows.shape[0]} frames x {windows.shape[1]} rows x {windows.shape[2]} features")
 
 

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from talker.errors import TalkerError
+
 # 68-point index -> MediaPipe mesh vertex: jaw (17), brows (10), nose (9), eyes (12), lips (20).
 MESH_TO_68 = (
     [127, 234, 93, 132, 58, 136, 150, 176, 152, 400, 379, 365, 288, 361, 323, 454, 356]
@@ -31,7 +33,7 @@ MESH_TO_68 = (
 TASK_URL = "https://storage.googleapis.com/mediapipe-models/face_landmarker/face_landmarker/float16/latest/face_landmarker.task"
 
 
-class LandmarkerUnavailable(RuntimeError):
+class LandmarkerUnavailable(TalkerError, RuntimeError):
     """mediapipe or the ``.task`` bundle is missing or does not load; the message names what to get."""
 
 

@@ -6,12 +6,13 @@ from pathlib import Path
 
 from torch import Tensor, nn
 
+from talker.errors import TalkerError
 from talker.metrics.base import MetricUnavailable
 from talker.metrics.perceptual import ALEXNET_FILE, ALEXNET_URL, load_lpips
 from talker.metrics.weights import find_weights
 
 
-class PerceptualWeightsMissing(RuntimeError):
+class PerceptualWeightsMissing(TalkerError, RuntimeError):
     """The LPIPS backbone cannot be loaded; the message names the file and where to put it."""
 
 

@@ -162,8 +162,9 @@ class MotionModule(L.LightningModule):
 def load_motion(checkpoint: str, config: Mapping[str, Any], device: str | torch.device = "cpu") -> MotionModule:
     """A trained motion stage from its run's resolved config and checkpoint."""
     from talker.config import instantiate
+    from talker.utils.checkpoints import load_checkpoint
 
+    state = load_checkpoint(checkpoint)
     module = instantiate(config, "model")
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     module.load_state_dict(state["state_dict"])
     return module.to(device).eval()

@@ -23,11 +23,12 @@ from talker.motion.postnet import FrameDiscriminator, PostNet, lsgan_discriminat
 from talker.motion.processing import gaussian_smooth
 from talker.motion.sync import mouth_of, pair_starts, windows_at
 from talker.modules.motion import MotionModule
+from talker.utils.checkpoints import load_checkpoint
 
 
 def load_motion_run(run: str | Path) -> MotionModule:
     """The trained motion stage of a run folder (resolved config.yaml + checkpoints/last.ckpt)."""
-    from talker.config import instantiate
+    from talker.config import instantiate, load_config_file
     from talker.fit import LAST_CHECKPOINT, RESOLVED_CONFIG
 
     run = Path(run)
@@ -37,11 +38,12 @@ def load_motion_run(run: str | Path) -> MotionModule:
             raise ConfigError(
                 f"{path}: missing; model.motion_run must be a trained motion run (python -m talker.fit experiment=motion)"
             )
-    cfg = OmegaConf.load(config)
+    cfg = load_config_file(config)
     if OmegaConf.select(cfg, "model._target_") != "talker.modules.motion.MotionModule":
         raise ConfigError(f"model.motion_run={run}: not a motion run")
+    state = load_checkpoint(checkpoint)
     module = instantiate(cfg.model, "model")
-    module.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"])
+    module.load_state_dict(state["state_dict"])
     return module
 
 

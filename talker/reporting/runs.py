@@ -23,11 +23,13 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from talker.errors import TalkerError
+
 METRICS_FILE = "metrics.json"
 SPEED_FILE = "speed.json"
 
 
-class ReportError(ValueError):
+class ReportError(TalkerError, ValueError):
     """A run folder or table specification cannot be read; the message names the file."""
 
 

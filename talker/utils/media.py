@@ -13,11 +13,13 @@ import numpy as np
 from PIL import Image
 from scipy.io import wavfile
 
+from talker.errors import TalkerError
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 
 
-class MediaError(ValueError):
+class MediaError(TalkerError, ValueError):
     """Unreadable or missing media; the message names the file."""
 
 
@@ -41,8 +43,9 @@ def list_frames(folder: str | Path) -> list[tuple[int, Path]]:
 
 def read_image(path: Path) -> np.ndarray:
     try:
-        return np.asarray(Image.open(path).convert("RGB"))
-    except OSError as exc:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise MediaError(f"{path}: not a readable image ({exc})") from exc
 
 

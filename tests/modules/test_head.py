@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import lightning as L
-import torch
 
 from talker.config import compose_config, instantiate
 from talker.fit import train
+from talker.utils.checkpoints import load_checkpoint
 
 FIELD_INPUTS = [
     "field.density_inputs=[{_target_: talker.fields.EyeBlink}]",
@@ -24,7 +24,7 @@ def test_head_trains_with_eye_and_individual_codes_and_sweeps_all_conditions(tin
     L.seed_everything(cfg.seed, verbose=False)  # as train() does before building: the initial codes
     initial = instantiate(cfg.model, "model").field.color_inputs[0].codes.detach().clone()
     run = train(cfg)
-    ckpt = torch.load(run / "checkpoints/last.ckpt", weights_only=False)
+    ckpt = load_checkpoint(run / "checkpoints/last.ckpt")
     state = ckpt["state_dict"]
     codes = state["field.color_inputs.0.codes"]
     assert codes.shape == (16, 4)

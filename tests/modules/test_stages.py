@@ -11,6 +11,7 @@ from talker.config import compose_config, instantiate
 from talker.fit import train
 from talker.losses import PerceptualWeightsMissing
 from talker.metrics.perceptual import ALEXNET_FILE
+from talker.utils.checkpoints import load_checkpoint
 
 from ..callbacks.tb_views import load_events
 
@@ -58,7 +59,7 @@ def test_missing_lpips_weights_fail_at_fit_start_naming_the_file(tiny_overrides:
 def test_lips_then_torso_stage(tiny_overrides: list[str], tmp_path: Path, alexnet_file: Path) -> None:
     overrides = [*tiny_overrides, *STAGES, f"model.lpips_weights={alexnet_file}"]
     run = train(compose_config([*overrides, "trainer.max_steps=4"]))  # head (0, 1), lips (2, 3)
-    head_end = torch.load(run / "checkpoints/last.ckpt", weights_only=False)["state_dict"]
+    head_end = load_checkpoint(run / "checkpoints/last.ckpt")["state_dict"]
     lpips = scalars(run, "train/loss_lpips")
     assert list(lpips) == [3]  # every other step of the lips stage renders the lip patch
     assert all(v > 0 for v in lpips.values())
@@ -66,7 +67,7 @@ def test_lips_then_torso_stage(tiny_overrides: list[str], tmp_path: Path, alexne
     assert not bool(head_end["torso_trained"])
 
     run = train(compose_config([*overrides, "trainer.max_steps=6"]))  # resumes into the torso stage
-    final = torch.load(run / "checkpoints/last.ckpt", weights_only=False)["state_dict"]
+    final = load_checkpoint(run / "checkpoints/last.ckpt")["state_dict"]
     frozen = [k for k in head_end if k.startswith(("field.", "conditioning.", "occupancy."))]
     assert frozen and all(torch.equal(head_end[k], final[k]) for k in frozen), "the head moved in the torso stage"
     torso = [k for k in final if k.startswith("torso.") and final[k].is_floating_point()]
