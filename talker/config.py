@@ -71,7 +71,13 @@ def cell_name(overrides: Sequence[str], axes: Sequence[str] = ()) -> str:
     return ",".join(head) + f",+{len(items) - len(head)}more-{digest}"
 
 
-for _name, _fn in (("steps", _steps), ("cell", cell_name), ("gpu_count", _gpu_count)):
+def _models_dir() -> str:
+    from talker.weights import models_dir
+
+    return str(models_dir())
+
+
+for _name, _fn in (("steps", _steps), ("cell", cell_name), ("gpu_count", _gpu_count), ("models_dir", _models_dir)):
     if not OmegaConf.has_resolver(_name):
         OmegaConf.register_new_resolver(_name, _fn)
 

@@ -2,7 +2,8 @@
 
 Writes the ``[N, 16, C]`` windows (``aud_mel.npy`` / ``aud_hu.npy`` / ``aud_eo.npy`` layout) of an
 ffmpeg-readable file, e.g. to drive a trained model with speech it was not trained on. HuBERT and
-wav2vec2 read their weights from ``--model`` (a local folder or a hub name in the HF cache).
+wav2vec2 read their weights from ``--model`` (a local folder, or a hub name: the HF cache, filled on
+first use unless offline).
 """
 
 from __future__ import annotations
