@@ -39,7 +39,7 @@ def _steps(*paper_steps_then_scale: float) -> int:
 # Overrides that say where or how a run is stored, not what it is: left out of folder names.
 NOT_IN_NAME = (
     "experiment", "name", "run_dir", "resume", "skip_finished", "claim_device", "launcher", "grid_axes",
-    "paths.", "hydra.", "trainer.enable_progress_bar",
+    "threads", "parallel_cells", "paths.", "hydra.", "trainer.enable_progress_bar",
 )
 MAX_NAME = 120
 

@@ -24,6 +24,7 @@ from talker.config import (
 )
 from talker.grid import check_existing_run, claim_device, clear_failure, failed_cells, record_failure
 from talker.utils.io import write_text_atomic
+from talker.utils.threads import resolve_threads, use_threads
 
 RESOLVED_CONFIG = "config.yaml"
 LAST_CHECKPOINT = "checkpoints/last.ckpt"
@@ -47,6 +48,11 @@ def train(cfg: DictConfig) -> Path:
         cfg.paths[key] = str(Path(value).resolve())
     run_dir = Path(cfg.run_dir).resolve()
     cfg.run_dir = str(run_dir)
+    try:
+        cfg.threads = resolve_threads(cfg.threads, cfg.parallel_cells)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    use_threads(cfg.threads)
     if check_existing_run(run_dir, cfg) and cfg.skip_finished:
         rank_zero_info(f"[talker] {run_dir} is finished (metrics.json at step {cfg.trainer.max_steps}); skipping")
         return run_dir
