@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import importlib.resources
 import inspect
 import itertools
 import re
@@ -19,7 +20,6 @@ from hydra.errors import HydraException, InstantiationException, MissingConfigEx
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 PRIMARY = "fit"
 
 
@@ -86,12 +86,33 @@ class ConfigError(ValueError):
     """A config problem, explained in one line naming the key and the valid choices."""
 
 
+def shipped_dir(name: str) -> Path:
+    """A folder the wheel ships inside the package (``configs``, ``experiments``).
+
+    Installed (``pip install .``, a wheel) it is ``talker/<name>`` in site-packages, found through
+    the package; in a source checkout (``pip install -e .``, or running from the checkout) it is
+    ``<checkout>/<name>`` next to ``talker/``, where it is edited.
+    """
+    packaged = Path(str(importlib.resources.files("talker"))) / name
+    if packaged.is_dir():
+        return packaged
+    checkout = Path(__file__).resolve().parent.parent / name
+    if checkout.is_dir():
+        return checkout
+    raise ConfigError(f"{name}/ is neither in the talker package ({packaged}) nor next to it ({checkout}): reinstall talker")
+
+
 def config_dir() -> Path:
-    if not (CONFIG_DIR / f"{PRIMARY}.yaml").is_file():
-        raise ConfigError(
-            f"config tree not found at {CONFIG_DIR}: install talker from its source checkout (pip install -e .)"
-        )
-    return CONFIG_DIR
+    """The Hydra config tree (``configs/fit.yaml`` and its groups)."""
+    folder = shipped_dir("configs")
+    if not (folder / f"{PRIMARY}.yaml").is_file():
+        raise ConfigError(f"config tree at {folder} has no {PRIMARY}.yaml: reinstall talker")
+    return folder
+
+
+def experiments_dir() -> Path:
+    """The table specifications (``experiments/table4.yaml``, ...)."""
+    return shipped_dir("experiments")
 
 
 def group_options(group: str) -> list[str]:

@@ -20,7 +20,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from talker.config import (
-    CONFIG_DIR, NOT_IN_NAME, ConfigError, check_overrides, compose_config, grid_axes, grid_folder, instantiate,
+    NOT_IN_NAME, ConfigError, check_overrides, compose_config, config_dir, grid_axes, grid_folder, instantiate,
 )
 from talker.grid import check_existing_run, claim_device, clear_failure, failed_cells, record_failure
 from talker.utils.io import write_text_atomic
@@ -111,7 +111,7 @@ def write_resolved_config(cfg: DictConfig, run_dir: Path) -> None:
     write_text_atomic(run_dir / RESOLVED_CONFIG, OmegaConf.to_yaml(plain))
 
 
-@hydra.main(config_path=str(CONFIG_DIR), config_name="fit", version_base="1.3")
+@hydra.main(config_path=str(config_dir()), config_name="fit", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> None:
     in_grid = HydraConfig.get().mode == RunMode.MULTIRUN
     run_dir = Path(cfg.run_dir)
