@@ -58,14 +58,18 @@ def fetch(names: list[str]) -> int:
     return 1 if failed else 0
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m talker.weights", description=__doc__.splitlines()[0].replace("``", ""))
     commands = parser.add_subparsers(dest="command", required=True)
     listing = commands.add_parser("list", help="show each pretrained file: present or missing, and where")
     listing.add_argument("--verify", action="store_true", help="check present files against their published sha256 / size")
     getting = commands.add_parser("fetch", help="download missing files into their caches now")
     getting.add_argument("names", nargs="*", metavar="name", help=f"all (default) or some of: {', '.join(REGISTRY)}")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     sys.exit(list_weights(args.verify) if args.command == "list" else fetch(args.names))
 
 
