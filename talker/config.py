@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import functools
 import hashlib
+import importlib.resources
 import inspect
 import itertools
 import re
@@ -26,7 +27,6 @@ from talker.errors import ConfigError
 
 __all__ = ["ConfigError", "check_overrides", "compose_config", "instantiate", "load_config_file"]
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 PRIMARY = "fit"
 
 
@@ -46,7 +46,7 @@ def _steps(*paper_steps_then_scale: float) -> int:
 # Overrides that say where or how a run is stored, not what it is: left out of folder names.
 NOT_IN_NAME = (
     "experiment", "name", "run_dir", "resume", "skip_finished", "claim_device", "launcher", "grid_axes",
-    "paths.", "hydra.", "trainer.enable_progress_bar",
+    "threads", "parallel_cells", "paths.", "hydra.", "trainer.enable_progress_bar",
 )
 MAX_NAME = 120
 
@@ -78,17 +78,44 @@ def cell_name(overrides: Sequence[str], axes: Sequence[str] = ()) -> str:
     return ",".join(head) + f",+{len(items) - len(head)}more-{digest}"
 
 
-for _name, _fn in (("steps", _steps), ("cell", cell_name), ("gpu_count", _gpu_count)):
+def _models_dir() -> str:
+    from talker.weights import models_dir
+
+    return str(models_dir())
+
+
+for _name, _fn in (("steps", _steps), ("cell", cell_name), ("gpu_count", _gpu_count), ("models_dir", _models_dir)):
     if not OmegaConf.has_resolver(_name):
         OmegaConf.register_new_resolver(_name, _fn)
 
 
+def shipped_dir(name: str) -> Path:
+    """A folder the wheel ships inside the package (``configs``, ``experiments``).
+
+    Installed (``pip install .``, a wheel) it is ``talker/<name>`` in site-packages, found through
+    the package; in a source checkout (``pip install -e .``, or running from the checkout) it is
+    ``<checkout>/<name>`` next to ``talker/``, where it is edited.
+    """
+    packaged = Path(str(importlib.resources.files("talker"))) / name
+    if packaged.is_dir():
+        return packaged
+    checkout = Path(__file__).resolve().parent.parent / name
+    if checkout.is_dir():
+        return checkout
+    raise ConfigError(f"{name}/ is neither in the talker package ({packaged}) nor next to it ({checkout}): reinstall talker")
+
+
 def config_dir() -> Path:
-    if not (CONFIG_DIR / f"{PRIMARY}.yaml").is_file():
-        raise ConfigError(
-            f"config tree not found at {CONFIG_DIR}: install talker from its source checkout (pip install -e .)"
-        )
-    return CONFIG_DIR
+    """The Hydra config tree (``configs/fit.yaml`` and its groups)."""
+    folder = shipped_dir("configs")
+    if not (folder / f"{PRIMARY}.yaml").is_file():
+        raise ConfigError(f"config tree at {folder} has no {PRIMARY}.yaml: reinstall talker")
+    return folder
+
+
+def experiments_dir() -> Path:
+    """The table specifications (``experiments/table4.yaml``, ...)."""
+    return shipped_dir("experiments")
 
 
 def group_options(group: str) -> list[str]:

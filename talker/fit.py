@@ -20,13 +20,14 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from talker.config import (
-    CONFIG_DIR, NOT_IN_NAME, check_overrides, compose_config, grid_axes, grid_folder, instantiate, run_folder,
+    NOT_IN_NAME, check_overrides, compose_config, config_dir, grid_axes, grid_folder, instantiate, run_folder,
 )
 from talker.config_checks import check_values
-from talker.errors import one_line_errors
+from talker.errors import ConfigError, one_line_errors
 from talker.grid import check_existing_run, claim_device, clear_failure, failed_cells, record_failure
 from talker.utils.checkpoints import resume_checkpoint
 from talker.utils.io import check_writable, write_text_atomic
+from talker.utils.threads import resolve_threads, use_threads
 
 RESOLVED_CONFIG = "config.yaml"
 LAST_CHECKPOINT = "checkpoints/last.ckpt"
@@ -53,6 +54,11 @@ def train(cfg: DictConfig) -> Path:
     run_dir = Path(cfg.run_dir).resolve()
     cfg.run_dir = str(run_dir)
     check_writable(run_dir)
+    try:
+        cfg.threads = resolve_threads(cfg.threads, cfg.parallel_cells)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    use_threads(cfg.threads)
     if check_existing_run(run_dir, cfg) and cfg.skip_finished:
         rank_zero_info(f"[talker] {run_dir} is finished (metrics.json at step {cfg.trainer.max_steps}); skipping")
         return run_dir
@@ -114,7 +120,7 @@ def write_resolved_config(cfg: DictConfig, run_dir: Path) -> None:
     write_text_atomic(run_dir / RESOLVED_CONFIG, OmegaConf.to_yaml(plain))
 
 
-@hydra.main(config_path=str(CONFIG_DIR), config_name="fit", version_base="1.3")
+@hydra.main(config_path=str(config_dir()), config_name="fit", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> None:
     in_grid = HydraConfig.get().mode == RunMode.MULTIRUN
     run_dir = Path(cfg.run_dir)

@@ -29,7 +29,7 @@ FAILED = "FAILED.txt"
 # where it is stored, how long it trains, how it is logged and checkpointed, which launcher runs it.
 VOLATILE = (
     "run_dir", "resume", "skip_finished", "claim_device", "paths", "trainer", "logger", "callbacks", "hydra",
-    "data.cache_dir",
+    "data.cache_dir", "threads", "parallel_cells",
 )
 
 

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never wait on the hub from a test
+os.environ["TALKER_OFFLINE"] = "1"  # no download is attempted (tests of the downloads switch this off)
 # Tests make the weights they need: never read whatever the user's torch cache holds.
 os.environ["TORCH_HOME"] = tempfile.mkdtemp(prefix="talker-tests-torch-")
 atexit.register(shutil.rmtree, os.environ["TORCH_HOME"], ignore_errors=True)

@@ -22,7 +22,8 @@ def test_launcher_configs_compose_for_every_experiment(launcher: str) -> None:
     for experiment in group_options("experiment"):
         check_overrides([f"experiment={experiment}", f"launcher={launcher}"])
     cfg = compose_config([f"launcher={launcher}"], return_hydra_config=True)
-    expected = {"basic": "BasicLauncher", "local_gpus": "JoblibLauncher", "slurm": "SlurmLauncher"}[launcher]
+    expected = {"basic": "BasicLauncher", "local": "JoblibLauncher", "local_gpus": "JoblibLauncher",
+                "slurm": "SlurmLauncher"}[launcher]
     assert cfg.hydra.launcher._target_.endswith(expected)
     assert cfg.claim_device == (launcher == "local_gpus")
 

@@ -2,8 +2,9 @@
 
 Image quality: :class:`PSNR`, :class:`SSIM` (full frame, face, mouth), :class:`LPIPS`, :class:`FID`.
 Lip motion: :class:`LMD` (MediaPipe landmarks), :class:`Sync` (SyncNet confidence / distance).
-Speed: :class:`SpeedProfile` (per-module times and FPS). Weights that cannot be downloaded load from
-the standard cache or a configured file; when missing, a metric is reported unavailable with why.
+Speed: :class:`SpeedProfile` (per-module times and FPS). Pretrained weights load from a configured
+file or their standard cache, downloaded on first use (:mod:`talker.weights`); when missing offline,
+a metric is reported unavailable with why.
 """
 
 from talker.metrics.base import EvalContext, EvalFrame, Metric, MetricUnavailable, MetricUnavailableWarning

@@ -88,8 +88,9 @@ class HeadModule(L.LightningModule):
         lpips_weight: weight of LPIPS on the lip patch (0.01).
         lip_patch_every: in the lips stage every ``lip_patch_every``-th step renders the lip patch
             (R2-Talker and ER-NeRF alternate with whole-frame steps: 2; RAD-NeRF: every step, 1).
-        lpips_weights: the AlexNet file of LPIPS; None: ``$TORCH_HOME/hub/checkpoints``. A fit
-            that will reach the lips stage fails at its start when the file is missing.
+        lpips_weights: the AlexNet file of LPIPS; None: ``$TORCH_HOME/hub/checkpoints``, downloaded
+            there when a fit that will reach the lips stage starts (offline, that fit fails at its
+            start naming the file).
         torso: factory of the torso field (a Hydra partial); trained after the head when
             ``torso_steps > 0``.
         torso_steps: paper steps of the torso stage (0: none).
@@ -227,7 +228,7 @@ class HeadModule(L.LightningModule):
 
     def on_fit_start(self) -> None:
         if self.lips_start is not None and self.plan.real(self.lips_start) < self.trainer.max_steps:
-            lpips_weights_file(self.lpips_weights)  # fail now, not hours later at the lips stage
+            lpips_weights_file(self.lpips_weights)  # download or fail now, not hours later at the lips stage
         datamodule = getattr(self.trainer, "datamodule", None)
         if datamodule is not None and hasattr(datamodule, "train_conditions"):
             conditions = [_to(c, self.device) for c in datamodule.train_conditions()]

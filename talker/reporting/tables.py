@@ -36,7 +36,6 @@ import pandas as pd
 
 from talker.reporting.runs import ReportError, _read_yaml
 
-EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent.parent / "experiments"
 MISSING = "–"
 
 
@@ -73,12 +72,14 @@ class TableSpec:
 
 
 def load_table_spec(name: str | Path) -> TableSpec:
-    """A table specification: a YAML path, or a name in the repository's ``experiments/`` folder."""
+    """A table specification: a YAML path, or a name in talker's ``experiments/`` folder."""
+    from talker.config import experiments_dir
+
     path = Path(name)
     if not path.is_file():
-        path = EXPERIMENTS_DIR / f"{name}.yaml"
+        path = experiments_dir() / f"{name}.yaml"
     if not path.is_file():
-        known = sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.yaml")) if EXPERIMENTS_DIR.is_dir() else []
+        known = sorted(p.stem for p in experiments_dir().glob("*.yaml"))
         raise ReportError(f"{name}: no such table specification (known: {', '.join(known) or 'none'})")
     raw = _read_yaml(path) or {}
     for key in ("title", "rows", "columns"):
