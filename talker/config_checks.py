@@ -128,10 +128,14 @@ CONSTRAINTS: tuple[tuple[str, Bound], ...] = (
     ("*.speed.warmup", NATURAL),
     ("*.speed.resolution", Bound(int, low=16, nullable=True)),
     ("callbacks.ema.decay", PROPER_FRACTION),
+    ("callbacks.progress.every_s", POSITIVE),
     ("callbacks.projector.max_frames", COUNT),
     ("callbacks.cross_driven.seconds", POSITIVE),
     ("callbacks.cross_driven.pose_smoothing", NON_NEGATIVE),
     ("callbacks.cross_driven.motion.max_steps", COUNT),
+    # --- CPU threads (null: the cores this process may use, split among parallel cells)
+    ("threads", Bound(int, low=1, nullable=True)),
+    ("parallel_cells", COUNT),
     # --- seeds
     ("seed", SEED),
     ("*.seed", SEED),
