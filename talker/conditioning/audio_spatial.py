@@ -18,7 +18,7 @@ from torch import Tensor
 from talker.conditioning.base import Conditioning, ConditioningStrategy, Fusion, RenderedPoints
 from talker.conditioning.temporal import AttentionSmoothing, WindowNet
 from talker.encoders.hashgrid import HashGrid
-from talker.fields.mlp import MLP
+from talker.nn.mlp import MLP
 
 
 class AmbientFusion(Fusion):

@@ -12,7 +12,7 @@ from talker.encoders.hashgrid import HashGrid
 from talker.encoders.sh import SphericalHarmonics
 from talker.fields.base import Field, FieldOutput
 from talker.fields.inputs import Frame, FrameInput
-from talker.fields.mlp import MLP, trunc_exp
+from talker.nn.mlp import MLP, trunc_exp
 
 
 class HeadField(Field):

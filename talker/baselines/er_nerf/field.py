@@ -12,7 +12,7 @@ from talker.conditioning.base import ConditioningSpec
 from talker.encoders.triplane import TriPlaneHashGrid
 from talker.fields.head import HeadField
 from talker.fields.inputs import Frame, FrameInput
-from talker.fields.mlp import MLP
+from talker.nn.mlp import MLP
 
 UNCERTAINTY = "uncertainty"
 
