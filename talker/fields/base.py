@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from talker.conditioning.base import Conditioning
+from talker.encoders.base import Encoder
 from talker.fields.inputs import Frame
 
 
@@ -34,8 +35,13 @@ class Field(nn.Module, ABC):
     frame's own inputs that the field declares in ``frame_keys`` (see ``talker.fields.inputs``).
     ``modulation_widths`` lists the widths of the hidden layers a fusion may modulate (empty if
     none).
+
+    ``encoder`` is the field's positional encoder: the level schedules mask its levels when it is a
+    :class:`~talker.encoders.LevelEncoder`, and a spatial conditioning reads its features
+    (``position_dim`` wide).
     """
 
+    encoder: Encoder
     bound: float
     frame_keys: tuple[str, ...] = ()
     # Width of the positional features a spatial conditioning reads (0: the field exposes none).

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from talker.conditioning.base import Conditioning, ConditioningSpec
-from talker.encoders.hashgrid import HashGrid
+from talker.encoders.base import Encoder
 from talker.encoders.sh import SphericalHarmonics
 from talker.fields.base import Field, FieldOutput
 from talker.fields.inputs import Frame, FrameInput
@@ -36,7 +36,7 @@ class HeadField(Field):
 
     def __init__(
         self,
-        position_encoder: HashGrid | nn.Module,
+        position_encoder: Encoder,
         cond_spec: ConditioningSpec,
         num_layers: int = 3,
         hidden_dim: int = 128,

@@ -16,6 +16,7 @@ from talker.conditioning import Conditioning, ConditioningSpec
 from talker.config import compose_config, group_options
 from talker.data.datamodule import frame_conditions
 from talker.data.layout import load_split
+from talker.encoders import LevelEncoder
 from talker.fields import Field
 
 from ..conftest import TINY
@@ -62,6 +63,15 @@ def points(n: int = 96, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
 
 def test_every_field_yaml_is_covered() -> None:
     assert {"head", "er_nerf"} <= set(FIELDS)
+
+
+@pytest.mark.parametrize("name", FIELDS)
+def test_the_field_declares_its_positional_encoder(name: str) -> None:
+    """The module masks levels of ``field.encoder`` and a spatial strategy reads its features: the
+    contract says so, so every field must hold a level encoder whose width is ``position_dim``."""
+    field = build(name)
+    assert isinstance(field.encoder, LevelEncoder), type(field.encoder)
+    assert field.position_dim == field.encoder.output_dim and field.bound == field.encoder.bound
 
 
 @pytest.mark.parametrize("name", FIELDS)

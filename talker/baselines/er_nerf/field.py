@@ -47,7 +47,7 @@ class ERNeRFField(HeadField):
 
     def __init__(
         self,
-        position_encoder: TriPlaneHashGrid | nn.Module,
+        position_encoder: TriPlaneHashGrid,
         cond_spec: ConditioningSpec,
         num_layers: int = 3,
         hidden_dim: int = 64,
