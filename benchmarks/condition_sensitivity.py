@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import OmegaConf
 
+from talker.config import instantiate
 from talker.data.datamodule import RayBatches, frame_conditions
 from talker.data.landmarks import mouth_box
-from talker.fit import build
+from talker.runs import RunFolder
 
 
 def main() -> None:
@@ -27,11 +27,10 @@ def main() -> None:
     parser.add_argument("run", type=Path, help="a talker run folder (config.yaml, checkpoints/last.ckpt)")
     parser.add_argument("checkpoint", type=Path, nargs="?", help="default: <run>/checkpoints/last.ckpt")
     args = parser.parse_args()
-    cfg = OmegaConf.load(args.run / "config.yaml")
-    cfg.run_dir = str(args.run)
-    datamodule, module = build(cfg)
-    state = torch.load(args.checkpoint or args.run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
-    module.load_state_dict(state["state_dict"])
+    run = RunFolder(args.run)
+    state = run.checkpoint(args.checkpoint)
+    module = run.load_module(checkpoint=state)
+    datamodule = instantiate(run.config().data, "data")
     datamodule.prepare_data()
     datamodule.setup("fit")
     split = datamodule.val_split

@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
 
 from talker.config import compose_config, instantiate
 from talker.data.cameras import pixel_rays
@@ -29,6 +28,7 @@ from talker.encoders import HashGrid
 from talker.encoders import tcnn as tcnn_backend
 from talker.modules.head import HeadModule
 from talker.rendering import RayMarcher, UniformSampler, render_chunked
+from talker.runs import RunFolder
 
 
 def paper_module() -> tuple[HeadModule, dict, torch.Tensor, torch.Tensor]:
@@ -50,10 +50,9 @@ def paper_module() -> tuple[HeadModule, dict, torch.Tensor, torch.Tensor]:
 
 
 def run_module(run: Path) -> tuple[HeadModule, dict, torch.Tensor, torch.Tensor]:
-    cfg = OmegaConf.load(run / "config.yaml")
-    module: HeadModule = instantiate(cfg.model, "model")
-    state = torch.load(run / "checkpoints/last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
-    module.load_state_dict(state)
+    folder = RunFolder(run)
+    cfg = folder.config()
+    module: HeadModule = folder.load_module(cfg)
     datamodule = instantiate(cfg.data, "data")
     datamodule.setup("fit")
     split = datamodule.val_split

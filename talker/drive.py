@@ -34,7 +34,7 @@ from talker.config import ConfigError, instantiate
 from talker.data.cameras import pixel_rays
 from talker.data.datamodule import AUDIO_WINDOW, frame_conditions
 from talker.data.layout import Split
-from talker.fit import LAST_CHECKPOINT, RESOLVED_CONFIG
+from talker.runs import RunFolder
 from talker.motion.processing import frame_rows, gaussian_smooth
 from talker.utils.io import to_uint8
 
@@ -51,24 +51,18 @@ class Stage:
     """One trained stage of a run folder: its resolved config and checkpoint, checked before anything loads."""
 
     def __init__(self, run: str | Path, what: str) -> None:
-        self.run = Path(run)
-        self.config_file = self.run / RESOLVED_CONFIG
-        if not self.config_file.is_file():
-            raise ConfigError(f"{self.config_file}: missing; is {self.run} a talker run folder ({what})?")
-        self.cfg: DictConfig = OmegaConf.load(self.config_file)
-        self.checkpoint = self.run / LAST_CHECKPOINT
-        if not self.checkpoint.is_file():
-            raise ConfigError(f"{self.checkpoint}: missing; the {what} of {self.run} was never trained (or is still training)")
+        self.folder = RunFolder(run)
+        self.run, self.what = self.folder.path, what
+        self.cfg: DictConfig = self.folder.config(what)
+        if not self.folder.checkpoint_file.is_file():
+            self.folder.checkpoint(what=what)  # raises, naming the missing file
 
     @property
     def is_motion(self) -> bool:
         return OmegaConf.select(self.cfg, "model._target_") in MOTION_TARGETS
 
     def load(self, device: torch.device) -> torch.nn.Module:
-        module = instantiate(self.cfg.model, "model")
-        state = torch.load(self.checkpoint, map_location="cpu", weights_only=False)
-        module.load_state_dict(state["state_dict"])
-        return module.to(device).eval()
+        return self.folder.load_module(self.cfg, device=device, what=self.what)
 
     def features(self) -> AudioFeatures:
         node = OmegaConf.select(self.cfg, "data.features")

@@ -38,10 +38,10 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from talker.callbacks.evaluation import SPEED_FILE, dataset_context, evaluate_module, score_frames, write_speed_profile
+from talker.callbacks.evaluation import dataset_context, evaluate_module, score_frames, write_speed_profile
 from talker.config import ConfigError, compose_config, instantiate
 from talker.data.layout import DatasetError, load_split, transforms_path
-from talker.fit import LAST_CHECKPOINT, RESOLVED_CONFIG, build
+from talker.runs import RunFolder
 from talker.metrics import EvalContext, EvalFrame, Evaluator, SpeedProfile
 from talker.utils.media import VIDEO_SUFFIXES, MediaError, list_frames, read_audio, read_image, read_video
 
@@ -69,19 +69,14 @@ def evaluate_run(
     overrides: Sequence[str] = (),
 ) -> dict:
     """Re-score the run folder ``run``; returns the summary metrics."""
-    run = Path(run)
-    config_file = run / RESOLVED_CONFIG
-    if not config_file.is_file():
-        raise ConfigError(f"{config_file}: missing; is {run} a talker run folder?")
-    ckpt = Path(checkpoint) if checkpoint else run / LAST_CHECKPOINT
-    if not ckpt.is_file():
-        raise ConfigError(f"{ckpt}: checkpoint missing (train the run first, or pass checkpoint=<file>)")
-    cfg = _apply_overrides(OmegaConf.load(config_file), overrides)
+    folder = RunFolder(run)
+    run = folder.path
+    cfg = _apply_overrides(folder.config(), overrides)
     cfg.run_dir = str(run)
-    datamodule, module = build(cfg)
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)
-    module.load_state_dict(state["state_dict"])
-    module.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    ckpt = Path(checkpoint) if checkpoint else folder.checkpoint_file
+    state = folder.checkpoint(ckpt)
+    datamodule = instantiate(cfg.data, "data")
+    module = folder.load_module(cfg, state, device or ("cuda" if torch.cuda.is_available() else "cpu"))
     datamodule.prepare_data()
     datamodule.setup("validate")
     evaluator = instantiate(cfg.callbacks.evaluation.evaluator, "callbacks.evaluation.evaluator")
@@ -103,7 +98,7 @@ def evaluate_run(
         if resolution is not None:
             profile.resolution = int(resolution)
         timing = write_speed_profile(module, frames, profile, run)
-        print(f"[talker] {run / SPEED_FILE}: {timing['resolution']}, {timing['total_ms']:.2f} ms, {timing['fps']:.2f} FPS")
+        print(f"[talker] {folder.speed_file}: {timing['resolution']}, {timing['total_ms']:.2f} ms, {timing['fps']:.2f} FPS")
     return result.summary
 
 
@@ -252,7 +247,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"talker.evaluate: error: {exc}", file=sys.stderr)
         sys.exit(2)
     print("[talker] " + ", ".join(f"{k}={v:.4f}" for k, v in summary.items()))
-    print(f"[talker] wrote {where / 'metrics.json'}")
+    print(f"[talker] wrote {RunFolder(where).metrics_file}")
 
 
 if __name__ == "__main__":

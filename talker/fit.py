@@ -16,17 +16,14 @@ import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
+from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
 
 from talker.config import (
     CONFIG_DIR, NOT_IN_NAME, ConfigError, check_overrides, compose_config, grid_axes, grid_folder, instantiate,
 )
-from talker.grid import check_existing_run, claim_device, clear_failure, failed_cells, record_failure
-from talker.utils.io import write_text_atomic
-
-RESOLVED_CONFIG = "config.yaml"
-LAST_CHECKPOINT = "checkpoints/last.ckpt"
+from talker.grid import claim_device, failed_cells
+from talker.runs import RunFolder
 
 
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule]:
@@ -47,7 +44,7 @@ def train(cfg: DictConfig) -> Path:
         cfg.paths[key] = str(Path(value).resolve())
     run_dir = Path(cfg.run_dir).resolve()
     cfg.run_dir = str(run_dir)
-    if check_existing_run(run_dir, cfg) and cfg.skip_finished:
+    if RunFolder(run_dir).check_existing(cfg) and cfg.skip_finished:
         rank_zero_info(f"[talker] {run_dir} is finished (metrics.json at step {cfg.trainer.max_steps}); skipping")
         return run_dir
     if cfg.claim_device:
@@ -64,17 +61,17 @@ def _fit(cfg: DictConfig, run_dir: Path) -> Path:
     callbacks = [instantiate(c, f"callbacks.{k}") for k, c in cfg.callbacks.items() if c is not None]
     loggers = [instantiate(c, f"logger.{k}") for k, c in (cfg.logger or {}).items() if c is not None]
     trainer = instantiate(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)
+    run = RunFolder(run_dir)
     if trainer.is_global_zero:
-        write_resolved_config(cfg, run_dir)
+        run.write_config(cfg)
         for logger in loggers:
             logger.log_hyperparams(hparams(cfg))
-    last = run_dir / LAST_CHECKPOINT
-    ckpt_path = str(last) if (cfg.resume and last.is_file()) else None
+    ckpt_path = run.resume_checkpoint(cfg.resume)
     if ckpt_path:
         rank_zero_info(f"[talker] resuming from {ckpt_path}")
     started = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
-    trainer.save_checkpoint(last, weights_only=False)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=str(ckpt_path) if ckpt_path else None)
+    trainer.save_checkpoint(run.checkpoint_file, weights_only=False)
     rank_zero_info(
         f"[talker] run folder: {run_dir.resolve()} ({time.perf_counter() - started:.0f} s)\n"
         f"[talker] TensorBoard: tensorboard --logdir {run_dir.parent.resolve()}"
@@ -97,21 +94,13 @@ def hparams(cfg: DictConfig) -> dict:
     return flat
 
 
-@rank_zero_only
-def write_resolved_config(cfg: DictConfig, run_dir: Path) -> None:
-    """Write the resolved config (what actually ran) next to Hydra's own .hydra/ folder."""
-    plain = OmegaConf.to_container(cfg, resolve=True)
-    plain.pop("hydra", None)
-    write_text_atomic(run_dir / RESOLVED_CONFIG, OmegaConf.to_yaml(plain))
-
-
 @hydra.main(config_path=str(CONFIG_DIR), config_name="fit", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> None:
     in_grid = HydraConfig.get().mode == RunMode.MULTIRUN
-    run_dir = Path(cfg.run_dir)
+    run = RunFolder(cfg.run_dir)
     try:
         train(cfg)
-        clear_failure(run_dir)
+        run.clear_failure()
     except Exception as exc:
         if not in_grid:
             if isinstance(exc, ConfigError):
@@ -119,8 +108,8 @@ def _hydra_main(cfg: DictConfig) -> None:
                 sys.exit(2)
             raise
         # One failed cell must not stop its siblings: record it, and main() lists it at the end.
-        path = record_failure(run_dir, exc)
-        print(f"talker.fit: cell {run_dir.name} failed ({type(exc).__name__}: {exc}); traceback in {path}", file=sys.stderr)
+        path = run.record_failure(exc)
+        print(f"talker.fit: cell {run.path.name} failed ({type(exc).__name__}: {exc}); traceback in {path}", file=sys.stderr)
 
 
 def write_grid_table(folder: Path, spec: str) -> None:

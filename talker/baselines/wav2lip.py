@@ -26,9 +26,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from talker.callbacks.evaluation import METRICS_FILE
 from talker.config import ConfigError
 from talker.evaluate import evaluate_frames, parse_arguments
+from talker.runs import RunFolder
 
 METHOD = "wav2lip"
 NOT_APPLICABLE = ("psnr", "ssim", "lpips")
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"talker.baselines.wav2lip: error: {exc}", file=sys.stderr)
         sys.exit(2)
     print("[talker] " + (", ".join(f"{k}={v:.4f}" for k, v in summary.items()) or "no metric computable"))
-    print(f"[talker] wrote {folder / METRICS_FILE} ({', '.join(NOT_APPLICABLE)}: not applicable to Wav2Lip)")
+    print(f"[talker] wrote {RunFolder(folder).metrics_file} ({', '.join(NOT_APPLICABLE)}: not applicable to Wav2Lip)")
 
 
 if __name__ == "__main__":

@@ -30,10 +30,11 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 
 from talker.audio import AudioError, load_audio, write_wav
-from talker.callbacks.evaluation import METRICS_FILE, score_frames
+from talker.callbacks.evaluation import score_frames
 from talker.config import ConfigError
 from talker.drive import FPS, Stage, drive_landmarks, pingpong, render_driven, write_video
 from talker.metrics import EvalContext, EvalFrame, Evaluator
+from talker.runs import RunFolder
 
 SAMPLE_RATE = 16000
 
@@ -59,7 +60,7 @@ class MotionRun:
             self.overrides.append(f"trainer.max_steps={max_steps}")
 
     def trained(self) -> bool:
-        return (self.run_dir / METRICS_FILE).is_file() and (self.run_dir / "checkpoints" / "last.ckpt").is_file()
+        return RunFolder(self.run_dir).is_trained()
 
     def ensure(self) -> Stage:
         """The trained motion stage, training it first when needed and possible."""
@@ -169,7 +170,7 @@ class CrossDrivenEvaluation(L.Callback):
             module, datamodule.train_split, landmarks, audio, num_frames, self.pose_smoothing,
             landmark_window=datamodule.landmark_window, audio_features=datamodule.audio_features,
         )
-        out_dir = self.run_dir / "cross" / setting
+        out_dir = RunFolder(self.run_dir).cross(setting)
         out_dir.mkdir(parents=True, exist_ok=True)
         clip = out_dir / f"{setting}.wav"
         write_wav(clip, audio)

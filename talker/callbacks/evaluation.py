@@ -30,11 +30,10 @@ from talker.data.landmarks import MOUTH, landmark_box, mouth_opening
 from talker.data.layout import MANIFEST
 from talker.metrics import EvalContext, EvalFrame, EvalResult, Evaluator, SpeedProfile
 from talker.metrics.speed import profile_head
+from talker.runs import RunFolder
 from talker.utils.io import save_png, to_uint8, write_csv, write_json
 from talker.utils.media import MediaError, read_audio
 
-METRICS_FILE = "metrics.json"
-SPEED_FILE = "speed.json"
 DATASET_AUDIO = "aud.wav"
 DATASET_FPS = 25.0  # the layout's frame rate (AD-NeRF, RAD-NeRF, ER-NeRF, R2-Talker)
 
@@ -99,14 +98,15 @@ def score_frames(
     strip_frames: int = 8,
 ) -> tuple[EvalResult, np.ndarray | None]:
     """Score a stream of frames and write metrics.json, frames.csv (and renders/, mouth_strip.png) into ``out_dir``."""
-    out_dir = Path(out_dir)
+    out = RunFolder(out_dir)
+    out_dir = out.path
     out_dir.mkdir(parents=True, exist_ok=True)
     columns: list[tuple[float, np.ndarray]] = []  # (mouth opening, tiles) per frame, for the strip
 
     def stream() -> Iterator[EvalFrame]:
         for frame in frames:
             if save_renders:
-                save_png(out_dir / "renders" / f"{frame.frame_id}.png", frame.pred)
+                save_png(out_dir / RunFolder.RENDERS / f"{frame.frame_id}.png", frame.pred)
             if frame.landmarks is not None and frame.target is not None:
                 columns.append((mouth_opening(frame.landmarks), mouth_tiles(frame)))
             yield frame
@@ -114,11 +114,10 @@ def score_frames(
     result = evaluator.evaluate(stream(), context)
     strip = mouth_strip(columns, strip_frames) if columns else None
     if strip is not None:
-        save_png(out_dir / "mouth_strip.png", strip.astype(np.float32) / 255.0)
-    write_csv(out_dir / "frames.csv", result.per_frame)
-    write_json(
-        out_dir / METRICS_FILE,
-        {"metrics": result.summary, "unavailable": result.unavailable, "num_frames": len(result.per_frame), **provenance},
+        save_png(out_dir / RunFolder.MOUTH_STRIP, strip.astype(np.float32) / 255.0)
+    write_csv(out_dir / RunFolder.FRAMES, result.per_frame)
+    out.write_metrics(
+        {"metrics": result.summary, "unavailable": result.unavailable, "num_frames": len(result.per_frame), **provenance}
     )
     return result, strip
 
@@ -143,7 +142,7 @@ def write_speed_profile(module: L.LightningModule, frames: torch.utils.data.Data
     """Profile the module on the held-out frames and write speed.json (not metrics.json: timings vary run to run)."""
     result = profile_head(module, frames.split, frames.window, profile)
     result.update({"torch": torch.__version__, "python": platform.python_version()})
-    write_json(Path(run_dir) / SPEED_FILE, result)
+    write_json(RunFolder(run_dir).speed_file, result)
     return result
 
 
