@@ -45,7 +45,7 @@ def main() -> None:
         for name, j in (("own", i), ("other", other)):
             with torch.no_grad():
                 cond = frame_conditions(split, j, datamodule.landmark_window)
-                out = module.render(rays["rays_o"], rays["rays_d"], rays["background"], cond)
+                out = module.head.render(rays["rays_o"], rays["rays_d"], rays["background"], cond)
             errors[name].append(float(((out.rgb - rays["rgb"]) ** 2).mean()))
     psnr = {k: float(np.mean([-10 * np.log10(e) for e in v])) for k, v in errors.items()}
     print(

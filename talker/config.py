@@ -31,9 +31,12 @@ def _gpu_count() -> int:
 
 
 def _steps(*paper_steps_then_scale: float) -> int:
-    """Real steps for the sum of paper step counts under ``schedule.scale`` (the last argument)."""
+    """Real steps for the sum of paper step counts under ``schedule.scale`` (the last argument),
+    converted by :class:`~talker.schedules.StagePlan`'s rule."""
+    from talker.schedules.plan import real_steps
+
     *paper_steps, scale = paper_steps_then_scale
-    return max(1, round(sum(float(p) for p in paper_steps) * float(scale)))
+    return real_steps(sum(float(p) for p in paper_steps), float(scale))
 
 
 # Overrides that say where or how a run is stored, not what it is: left out of folder names.

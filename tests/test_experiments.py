@@ -109,8 +109,8 @@ def test_systems_are_what_the_paper_compares() -> None:
     assert outside == {"method"} and geneface["conditioning._target_"].endswith("GloConcat")
     # ER-NeRF: its own field, region attention, uncertainty loss and anchor pose encoding.
     assert er["field._target_"].endswith("ERNeRFField") and er["conditioning.fusion._target_"].endswith("RegionAttention")
-    assert er["model.photometric._target_"].endswith("UncertaintyWeightedMSE")
-    assert er["model.torso.pose_encoding._target_"].endswith("AnchorPoseEncoding")
+    assert er["model.stages.head.photometric._target_"].endswith("UncertaintyWeightedMSE")
+    assert er["model.head.torso.pose_encoding._target_"].endswith("AnchorPoseEncoding")
     # R2-Talker is the default config with progressive levels and the torso stage.
     assert differing(composed([]), ours) == {"method", "schedule.levels._target_", "schedule.levels.start_levels",
                                               "schedule.levels.every", "schedule.torso_steps"}
@@ -125,7 +125,7 @@ def test_systems_train_with_their_own_optimiser_schedule_and_stages() -> None:
     optimisers = {s: type(m.configure_optimizers()["optimizer"]) for s, m in modules.items()}
     assert optimisers == {"rad_nerf": torch.optim.Adam, "er_nerf": torch.optim.AdamW, "r2talker": torch.optim.AdamW}
     rad, er, ours = modules["rad_nerf"], modules["er_nerf"], modules["r2talker"]
-    assert rad.lr_factor(100_000) == pytest.approx(0.1 ** 0.5) and rad.lip_patch_every == 1  # paper steps at scale 1
+    assert rad.lr_factor(100_000) == pytest.approx(0.1 ** 0.5) and rad.stages["lips"].patch_every == 1  # paper steps at scale 1
     assert er.lr_factor(50_000) == pytest.approx(0.5 ** 0.5) and er.stage(100_000) == "lips"
     assert ours.lr_factor(150_000) == pytest.approx(0.1) and ours.stage(240_000) == "torso"
     assert [g["weight_decay"] for g in er.configure_optimizers()["optimizer"].param_groups] == [0.01, 0.0]

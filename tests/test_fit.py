@@ -107,7 +107,7 @@ def test_resume_continues_from_the_checkpoint(tiny_overrides: list[str], tmp_pat
     first = torch.load(run_dir / "checkpoints/last.ckpt", weights_only=False)
     assert first["global_step"] == 4
     # Paper step 4000 (= real step 4 at scale 0.001): 4 + 4000 // 2000 = 6 levels, capped at 4.
-    assert first["state_dict"]["field.encoder.level_mask"].tolist() == [1.0, 1.0, 1.0, 1.0]
+    assert first["state_dict"]["head.field.encoder.level_mask"].tolist() == [1.0, 1.0, 1.0, 1.0]
 
     # Same config, longer: picks up the checkpoint instead of starting over.
     cfg = compose_config([*tiny_overrides, "schedule=progressive", "schedule.levels.every=2000", "trainer.max_steps=6"])
@@ -131,7 +131,7 @@ def test_resume_restores_state_exactly(tiny_overrides: list[str], tmp_path: Path
     assert saved.keys() == again.keys()
     for key in saved:
         assert torch.equal(saved[key], again[key]), key
-    assert {"occupancy.density", "occupancy.occupied", "field.encoder.level_mask"} <= set(saved)
+    assert {"head.occupancy.density", "head.occupancy.occupied", "head.field.encoder.level_mask"} <= set(saved)
 
 
 def test_evaluate_rewrites_metrics_reproducibly(tiny_overrides: list[str], tmp_path: Path) -> None:

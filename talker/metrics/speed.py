@@ -114,18 +114,14 @@ def frame_at_resolution(split: Split, index: int, resolution: int | None, landma
 
 
 def head_stages(module: L.LightningModule) -> list[Stage]:
-    """The head module's inference as two stages: the conditioning strategy, then volume rendering.
-
-    A module without ``render_conditioned`` is timed as one ``render`` stage (``render_frame``).
-    """
-    if not hasattr(module, "render_conditioned"):
-        return [("render", module.render_frame)]
+    """The head module's inference as two stages: the conditioning strategy, then volume rendering."""
+    head = module.head
 
     def conditioning(frame: Mapping[str, Any]) -> tuple[Mapping[str, Any], Any]:
-        return frame, module.conditioning(frame["cond"])
+        return frame, head.condition(frame["cond"])
 
     def render(frame_and_cond: tuple[Mapping[str, Any], Any]) -> Any:
-        return module.render_conditioned(*frame_and_cond)
+        return head.render_conditioned(*frame_and_cond)
 
     return [("conditioning", conditioning), ("render", render)]
 

@@ -87,7 +87,7 @@ def test_uncertainty_weighted_mse_starts_as_mse_and_moves_weight_to_uncertain_ra
 
 def test_uncertainty_loss_without_an_uncertain_field_names_the_mismatch() -> None:
     out = RenderOutput(rgb=torch.zeros(2, 3), depth=torch.zeros(2), opacity=torch.zeros(2))
-    with pytest.raises(KeyError, match="model.photometric and field do not match"):
+    with pytest.raises(KeyError, match="model.stages.head.photometric and field do not match"):
         UncertaintyWeightedMSE()(out, torch.zeros(2, 3), 0.5)
 
 

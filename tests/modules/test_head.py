@@ -19,22 +19,22 @@ FIELD_INPUTS = [
 def test_head_trains_with_eye_and_individual_codes_and_sweeps_all_conditions(tiny_overrides: list[str], tmp_path: Path) -> None:
     steps = 8  # occupancy updates at steps 2, 4, 6 with 2 conditions each (TINY: 9 training frames)
     cfg = compose_config(
-        [*tiny_overrides, *FIELD_INPUTS, f"trainer.max_steps={steps}", "model.occupancy_conditions=2", "model.weight_decay=0"]
+        [*tiny_overrides, *FIELD_INPUTS, f"trainer.max_steps={steps}", "model.head.occupancy_conditions=2", "model.weight_decay=0"]
     )
     L.seed_everything(cfg.seed, verbose=False)  # as train() does before building: the initial codes
     initial = instantiate(cfg.model, "model").field.color_inputs[0].codes.detach().clone()
     run = train(cfg)
     ckpt = torch.load(run / "checkpoints/last.ckpt", weights_only=False)
     state = ckpt["state_dict"]
-    codes = state["field.color_inputs.0.codes"]
+    codes = state["head.field.color_inputs.0.codes"]
     assert codes.shape == (16, 4)
     # One frame per step: the codes of the 8 frames drawn moved, no other code did.
     moved = (codes != initial).any(dim=1).nonzero().squeeze(-1).tolist()
     assert len(moved) == steps and max(moved) < 9
     grid = cfg.field.position_encoder
-    assert state["field.sigma_net.layers.0.weight"].shape[1] == grid.num_levels * grid.level_dim + 1  # positions + eye
-    assert state["sweep.batches"].item() == 3
-    assert state["occupancy.frustum_marked"].item() and state["occupancy.seen"].float().mean() < 1.0
+    assert state["head.field.sigma_net.layers.0.weight"].shape[1] == grid.num_levels * grid.level_dim + 1  # positions + eye
+    assert state["head.sweep.batches"].item() == 3
+    assert state["head.occupancy.frustum_marked"].item() and state["head.occupancy.seen"].float().mean() < 1.0
     assert (run / "metrics.json").is_file()
 
 
