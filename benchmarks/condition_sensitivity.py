@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from talker.config import instantiate
-from talker.data.datamodule import RayBatches, frame_conditions
+from talker.data.datamodule import RayBatches
 from talker.data.landmarks import mouth_box
 from talker.runs import RunFolder
 
@@ -34,7 +34,7 @@ def main() -> None:
     datamodule.prepare_data()
     datamodule.setup("fit")
     split = datamodule.val_split
-    rays_of = RayBatches(split, 1, datamodule.landmark_window)
+    rays_of = RayBatches(split, 1, datamodule.conditions)
     n = len(split)
     errors: dict[str, list[float]] = {"own": [], "other": []}
     for i in range(n):
@@ -44,7 +44,7 @@ def main() -> None:
         other = n - 1 - i if n - 1 - i != i else (i + n // 2) % n
         for name, j in (("own", i), ("other", other)):
             with torch.no_grad():
-                cond = frame_conditions(split, j, datamodule.landmark_window)
+                cond = datamodule.conditions.of_split(split, j)
                 out = module.head.render(rays["rays_o"], rays["rays_d"], rays["background"], cond)
             errors[name].append(float(((out.rgb - rays["rgb"]) ** 2).mean()))
     psnr = {k: float(np.mean([-10 * np.log10(e) for e in v])) for k, v in errors.items()}

@@ -58,7 +58,7 @@ def run_module(run: Path) -> tuple[HeadModule, dict, torch.Tensor, torch.Tensor]
     split = datamodule.val_split
     scale = 450 / split.width
     intrinsics = split.intrinsics * torch.tensor([scale, scale, scale, scale])
-    cond = {"landmarks": split.landmark_window(0, datamodule.landmark_window)}
+    cond = datamodule.conditions.of_split(split, 0, keys=["landmarks"])
     return module, cond, split.poses[0], intrinsics
 
 

@@ -32,7 +32,7 @@ from tqdm import tqdm
 from talker.audio import AudioError, AudioFeatures, HuBERT, LogMel, Wav2Vec2, load_audio
 from talker.config import ConfigError, instantiate
 from talker.data.cameras import pixel_rays
-from talker.data.datamodule import AUDIO_WINDOW, frame_conditions
+from talker.data.frames import FrameConditions, split_tracks
 from talker.data.layout import Split
 from talker.runs import RunFolder
 from talker.motion.processing import frame_rows, gaussian_smooth
@@ -121,8 +121,7 @@ def render_head(
     datamodule.setup("predict")
     return render_driven(
         module, datamodule.train_split, landmarks, audio, num_frames, pose_smoothing,
-        landmark_window=int(OmegaConf.select(head.cfg, "data.landmark_window", default=5)),
-        audio_features=str(OmegaConf.select(head.cfg, "data.audio_features", default=LogMel.file_name)),
+        conditions=datamodule.conditions, audio_features=datamodule.audio_features or LogMel.file_name,
     )
 
 
@@ -134,7 +133,7 @@ def render_driven(
     audio: np.ndarray,
     num_frames: int,
     pose_smoothing: float = 2.0,
-    landmark_window: int = 5,
+    conditions: FrameConditions | None = None,
     audio_features: str = LogMel.file_name,
 ) -> list[np.ndarray]:
     """``num_frames`` frames of a head module (on its device) driven by ``landmarks [N, 68, 3]`` and/or
@@ -145,29 +144,28 @@ def render_driven(
     ER-NeRF's eye input of an audio-driven head reads the landmarks) come from the frame whose pose is
     played back, as the reference codes take the eye from the dataset at test time."""
     device = module.device
+    conditions = conditions if conditions is not None else FrameConditions()
     order = torch.from_numpy(pingpong(num_frames, len(split)))
     poses = smooth_poses(split.poses[order], pose_smoothing)
-    needs = tuple(getattr(module.conditioning, "inputs", ("landmarks",)))
-    frame_keys = tuple(getattr(module.field, "frame_keys", ()))
-    audio_windows = None
-    if any(key != "landmarks" for key in needs):
+    needs = tuple(module.conditioning.inputs)
+    tracks = {}  # the driving signals, one row per driven frame
+    if landmarks is not None:
+        tracks["landmarks"] = torch.from_numpy(landmarks).float()[:num_frames]
+    if "audio" in needs:
         extractor = audio_extractor(audio_features)
-        audio_windows = torch.from_numpy(extractor(audio, num_frames=num_frames, fps=FPS)).float()
-    lms = torch.from_numpy(landmarks).float() if landmarks is not None else None
+        tracks["audio"] = torch.from_numpy(extractor(audio, num_frames=num_frames, fps=FPS)).float()
+    undriven_needs = [key for key in needs if key not in tracks]
+    if undriven_needs:
+        raise ConfigError(f"{type(module.conditioning).__name__} reads {undriven_needs}, which nothing drives here")
+    played_tracks = split_tracks(split)
     ys, xs = torch.meshgrid(torch.arange(split.height), torch.arange(split.width), indexing="ij")
     pixels = torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=-1)
     frames = []
     for i in tqdm(range(num_frames), desc="rendering frames", unit="frame"):
-        cond = {}
-        if lms is not None:
-            ids = (torch.arange(landmark_window) - landmark_window // 2 + i).clamp(0, num_frames - 1)
-            cond["landmarks"] = lms[ids]
-        if audio_windows is not None:  # the windows of the neighbouring frames, as in training
-            cond["audio"] = audio_windows[(torch.arange(AUDIO_WINDOW) - AUDIO_WINDOW // 2 + i).clamp(0, num_frames - 1)]
-        undriven = [key for key in frame_keys if key not in cond]
+        cond = conditions(tracks, i, zero=False)  # the windows of the neighbouring frames, as in training
+        undriven = [key for key in module.field.frame_keys if key not in cond and key in played_tracks]
         if undriven:
-            played = frame_conditions(split, int(order[i]), landmark_window)
-            cond.update({key: played[key] for key in undriven if key in played})
+            cond.update(conditions.of_split(split, int(order[i]), keys=undriven))
         rays_o, rays_d = pixel_rays(poses[i], split.intrinsics, pixels)
         background = split.backgrounds[int(order[i])].view(-1, 3).float() / 255.0
         frame = {
@@ -242,7 +240,7 @@ def drive(
         landmarks = drive_landmarks(main, samples, dev, temperature, smoothing, seed)
         frames = draw_landmarks(landmarks)
     else:
-        strategy = str(OmegaConf.select(main.cfg, "model.conditioning._target_", default=""))
+        strategy = str(OmegaConf.select(main.cfg, "conditioning._target_", default=""))
         needs_landmarks = "landmarks" in _strategy_inputs(main)
         landmarks = None
         if needs_landmarks:
@@ -268,7 +266,7 @@ def _strategy_inputs(stage: Stage) -> tuple[str, ...]:
     """The batch keys the head's conditioning strategy reads (without building the model)."""
     import importlib
 
-    target = OmegaConf.select(stage.cfg, "model.conditioning._target_")
+    target = OmegaConf.select(stage.cfg, "conditioning._target_")
     if not target:
         return ()
     module_name, _, name = str(target).rpartition(".")

@@ -168,7 +168,7 @@ class CrossDrivenEvaluation(L.Callback):
             num_frames = landmarks.shape[0]
         frames = render_driven(
             module, datamodule.train_split, landmarks, audio, num_frames, self.pose_smoothing,
-            landmark_window=datamodule.landmark_window, audio_features=datamodule.audio_features,
+            conditions=datamodule.conditions, audio_features=datamodule.audio_features,
         )
         out_dir = RunFolder(self.run_dir).cross(setting)
         out_dir.mkdir(parents=True, exist_ok=True)

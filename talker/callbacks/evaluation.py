@@ -140,7 +140,7 @@ def evaluate_module(
 
 def write_speed_profile(module: L.LightningModule, frames: torch.utils.data.Dataset, profile: SpeedProfile, run_dir: str | Path) -> dict[str, Any]:
     """Profile the module on the held-out frames and write speed.json (not metrics.json: timings vary run to run)."""
-    result = profile_head(module, frames.split, frames.window, profile)
+    result = profile_head(module, frames.split, frames.conditions, profile)
     result.update({"torch": torch.__version__, "python": platform.python_version()})
     write_json(RunFolder(run_dir).speed_file, result)
     return result

@@ -18,8 +18,9 @@ from talker.fields.inputs import Frame
 class FieldOutput:
     """Per-point outputs: ``sigma [N]`` density and ``rgb [N, 3]`` colour in ``[0, 1]``.
 
-    ``extras`` holds further per-point channels (``[N]`` or ``[N, C]``, e.g. ER-NeRF's uncertainty)
-    that training renders composite with the same weights as the colour (``RenderOutput.extras``).
+    ``extras`` holds further per-point values (``[N]`` or ``[N, C]``: ER-NeRF's uncertainty, the
+    spatial conditioning's ambient coordinates) that training renders return per sample
+    (``RenderOutput.point_values``) and composited with the colour's weights (``RenderOutput.extras``).
     """
 
     sigma: Tensor

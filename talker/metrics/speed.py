@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from talker.data.cameras import pixel_rays
-from talker.data.datamodule import frame_conditions
+from talker.data.frames import FrameConditions
 from talker.data.layout import Split
 
 Stage = tuple[str, Callable[[Any], Any]]
@@ -93,7 +93,7 @@ def _time_cuda(fn: Callable[[Any], Any], x: Any) -> tuple[Any, float]:
     return out, start.elapsed_time(end)
 
 
-def frame_at_resolution(split: Split, index: int, resolution: int | None, landmark_window: int) -> dict[str, Any]:
+def frame_at_resolution(split: Split, index: int, resolution: int | None, conditions: FrameConditions) -> dict[str, Any]:
     """Every ray of frame ``index`` of ``split`` rendered at ``resolution`` rows (intrinsics scaled)."""
     h, w = split.height, split.width
     rows = resolution or h
@@ -108,7 +108,7 @@ def frame_at_resolution(split: Split, index: int, resolution: int | None, landma
         "rays_o": rays_o,
         "rays_d": rays_d,
         "background": background.squeeze(0).permute(1, 2, 0).reshape(-1, 3),
-        "cond": frame_conditions(split, index, landmark_window),
+        "cond": conditions.of_split(split, index),
         "shape": (rows, cols),
     }
 
@@ -127,13 +127,13 @@ def head_stages(module: L.LightningModule) -> list[Stage]:
 
 
 @torch.no_grad()
-def profile_head(module: L.LightningModule, split: Split, landmark_window: int, profile: SpeedProfile) -> dict[str, Any]:
+def profile_head(module: L.LightningModule, split: Split, conditions: FrameConditions, profile: SpeedProfile) -> dict[str, Any]:
     """Speed profile of a trained head module on the first held-out frames of ``split``."""
     device = module.device
     count = min(len(split), profile.frames + profile.warmup)
     inputs = []
     for i in range(count):
-        frame = frame_at_resolution(split, i, profile.resolution, landmark_window)
+        frame = frame_at_resolution(split, i, profile.resolution, conditions)
         inputs.append({k: _to(v, device) for k, v in frame.items()})
     was_training = module.training
     module.eval()

@@ -9,7 +9,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from talker.conditioning.base import RenderedPoints
+from talker.conditioning.base import RenderedRays
+from talker.data.datamodule import RAY_KEYS
 from talker.head.model import TalkingHead
 from talker.losses import MSE, LPIPSLoss, PhotometricLoss, lpips_weights_file, mse, opacity_entropy
 from talker.rendering import RenderOutput
@@ -86,7 +87,7 @@ class HeadStage(Stage):
         if rendered is None:
             return None
         loss, loss_rgb, out = rendered
-        reg = head.conditioning.regularization(rendered_points(out, batch["face"]))
+        reg = head.conditioning.regularization(rendered_rays(out, batch))
         if reg is not None:
             loss = loss + reg
             ctx.log("train/loss_conditioning", reg)
@@ -166,11 +167,11 @@ class LipsStage(HeadStage):
         return loss
 
 
-def rendered_points(out: RenderOutput, in_face: Tensor) -> RenderedPoints:
-    """The evaluated points of a render (in evaluation order) with their weights and face flags.
-
-    ``in_face [R]``: whether each ray's pixel lies in the face box."""
-    assert out.samples is not None and out.weights is not None, "needs a render_rays output"
-    rows, _ = out.samples.mask.nonzero(as_tuple=True)
-    weights = out.weights[out.samples.mask]
-    return RenderedPoints(weights=weights, in_face=in_face[rows], num_rays=out.rgb.shape[0])
+def rendered_rays(out: RenderOutput, rays: Mapping[str, Any]) -> RenderedRays:
+    """What a regulariser may read of a training render of ``rays`` (a ray batch): per-sample values,
+    weights and transmittance, and the batch's per-ray values (``face``, ...)."""
+    assert out.samples is not None and out.weights is not None and out.transmittance is not None, (
+        "needs a render_rays output"
+    )
+    per_ray = {key: rays[key] for key in RAY_KEYS if key in rays}
+    return RenderedRays(out.samples.mask, out.weights, out.transmittance, out.point_values, per_ray)

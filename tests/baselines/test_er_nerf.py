@@ -29,9 +29,10 @@ def test_region_attention_reweights_the_code_per_point() -> None:
     assert fusion.spatial_dim(4) == 4 and fusion.vector_dim(4) == 0
     x, pos = torch.rand(10, 3), torch.randn(10, 12)
     code = torch.tensor([1.0, -2.0, 0.5, 3.0])
-    features = fusion(code).spatial(x, pos)
+    features, values = fusion(code).spatial(x, pos)
     torch.testing.assert_close(features, code * fusion.attention(pos))  # channel-wise, per point
-    torch.testing.assert_close(fusion(2 * code).spatial(x, pos), 2 * features)
+    torch.testing.assert_close(fusion(2 * code).spatial(x, pos)[0], 2 * features)
+    assert values == {}  # nothing for a regulariser
     assert not torch.allclose(features[0] / code, features[1] / code)  # points weight channels differently
     with pytest.raises(ValueError, match="position_dim > 0"):
         RegionAttention().build(4, [16], position_dim=0)
