@@ -6,12 +6,14 @@ import difflib
 import hashlib
 import inspect
 import itertools
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import hydra
+import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -21,6 +23,7 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, MissingMandat
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 PRIMARY = "fit"
+CONFIG_PATH_ENV = "TALKER_CONFIG_PATH"
 
 
 def _gpu_count() -> int:
@@ -74,7 +77,12 @@ def cell_name(overrides: Sequence[str], axes: Sequence[str] = ()) -> str:
     return ",".join(head) + f",+{len(items) - len(head)}more-{digest}"
 
 
-for _name, _fn in (("steps", _steps), ("cell", cell_name), ("gpu_count", _gpu_count)):
+def _arms(table: str) -> str:
+    """The arms that are rows of ``table``, in their order, as a sweep (``arm: ${arms:table4}``)."""
+    return ",".join(arm_rows(table))
+
+
+for _name, _fn in (("steps", _steps), ("cell", cell_name), ("gpu_count", _gpu_count), ("arms", _arms)):
     if not OmegaConf.has_resolver(_name):
         OmegaConf.register_new_resolver(_name, _fn)
 
@@ -91,9 +99,49 @@ def config_dir() -> Path:
     return CONFIG_DIR
 
 
+def config_dirs() -> list[Path]:
+    """Where config groups are searched, first match wins: the folders of ``$TALKER_CONFIG_PATH``
+    (``os.pathsep``-separated; a strategy, system or arm of one's own without touching the package),
+    then the package's ``configs/``."""
+    extra = [Path(p).resolve() for p in os.environ.get(CONFIG_PATH_ENV, "").split(os.pathsep) if p]
+    for folder in extra:
+        if not folder.is_dir():
+            raise ConfigError(f"${CONFIG_PATH_ENV}: {folder} is not a folder")
+    return [*extra, config_dir()]
+
+
+def search_path_override() -> list[str]:
+    """The Hydra override that adds ``$TALKER_CONFIG_PATH``'s folders to the search path (none without)."""
+    extra = config_dirs()[:-1]
+    return [f"hydra.searchpath=[{','.join(f'file://{p}' for p in extra)}]"] if extra else []
+
+
+def group_files(group: str) -> dict[str, Path]:
+    """``name -> file`` of the configs in a group folder, over :func:`config_dirs` (first match wins)."""
+    files: dict[str, Path] = {}
+    for folder in config_dirs():
+        for path in sorted((folder / group).glob("*.yaml")):
+            if not path.stem.startswith("_"):
+                files.setdefault(path.stem, path)
+    return files
+
+
 def group_options(group: str) -> list[str]:
     """Names of the configs in a group folder (``conditioning`` -> ``['landmark_hash', ...]``)."""
-    return sorted(p.stem for p in (config_dir() / group).glob("*.yaml") if not p.stem.startswith("_"))
+    return sorted(group_files(group))
+
+
+def arm_rows(table: str) -> dict[str, dict[str, Any]]:
+    """``arm -> {label, order}`` of every arm (``configs/arm``) that declares itself a row of ``table``
+    (its ``table_rows.<table>``), in the rows' order."""
+    rows = {}
+    for name, path in group_files("arm").items():
+        row = ((yaml.safe_load(path.read_text()) or {}).get("table_rows") or {}).get(table)
+        if row is not None:
+            if "label" not in row:
+                raise ConfigError(f"{path}: table_rows.{table} needs a label")
+            rows[name] = {"label": str(row["label"]), "order": float(row.get("order", 0))}
+    return dict(sorted(rows.items(), key=lambda item: (item[1]["order"], item[0])))
 
 
 def compose_config(overrides: Sequence[str] = (), return_hydra_config: bool = False) -> DictConfig:
@@ -101,6 +149,7 @@ def compose_config(overrides: Sequence[str] = (), return_hydra_config: bool = Fa
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+            overrides = [*search_path_override(), *overrides]
             return compose(PRIMARY, overrides=list(overrides), return_hydra_config=return_hydra_config)
     except (HydraException, OmegaConfBaseException) as exc:
         raise explain(exc, overrides) from exc

@@ -1,8 +1,9 @@
 """Train and evaluate: ``python -m talker.fit experiment=<name> [key=value ...]``.
 
 An experiment file may declare a grid (``hydra.mode: MULTIRUN`` and ``hydra.sweeper.params``);
-every cell is composed and checked before the first one trains, then Hydra runs them, each in
-``runs/<name>/<overrides>``.
+every cell is composed and checked before the first one trains, the runs the cells depend on
+(``needs``: e.g. the motion stage that drives experiment=baselines' landmark heads) are trained
+next, then Hydra runs the cells, each in ``runs/<name>/<overrides>``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from talker.config import (
     CONFIG_DIR, NOT_IN_NAME, ConfigError, check_overrides, compose_config, grid_axes, grid_folder, instantiate,
+    search_path_override,
 )
 from talker.grid import claim_device, failed_cells
 from talker.runs import RunFolder
@@ -79,6 +81,23 @@ def _fit(cfg: DictConfig, run_dir: Path) -> Path:
     return run_dir
 
 
+def train_needs(cells: list[list[str]]) -> None:
+    """Train the runs the cells depend on (``needs``), each once and before any cell runs, so that
+    cells launched in parallel never race to train them; finished ones are reused."""
+    done: set[Path] = set()
+    for cell in cells:
+        for name, need in (OmegaConf.select(compose_config(cell), "needs") or {}).items():
+            run_dir = Path(need.run_dir).resolve()
+            if run_dir in done:
+                continue
+            done.add(run_dir)
+            if RunFolder(run_dir).is_trained():
+                rank_zero_info(f"[talker] {name}: using the trained run {run_dir}")
+                continue
+            rank_zero_info(f"[talker] {name}: training it first (the cells need it): {' '.join(need.overrides)} -> {run_dir}")
+            train(compose_config([*need.overrides, f"run_dir={run_dir}"]))
+
+
 def hparams(cfg: DictConfig) -> dict:
     """Flat choices of the axes and the run's key overrides, for TensorBoard's hparams view."""
     choices = OmegaConf.select(cfg, "hydra.runtime.choices")
@@ -134,13 +153,19 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     if len(cells) > 1:
         print(f"[talker] grid of {len(cells)} cells: " + "; ".join(" ".join(c) or "(defaults)" for c in cells))
+    try:
+        train_needs(cells)
+    except ConfigError as exc:
+        print(f"talker.fit: error: {exc}", file=sys.stderr)
+        sys.exit(2)
     started = time.time()
     if len(cells) > 1:
         # Cell folders name the grid's axes first; a command-line sweep is a grid too (no -m needed).
         argv = [*argv, f"grid_axes=[{','.join(grid_axes(cells))}]"]
         if not {"-m", "--multirun"} & set(argv):
             argv = ["--multirun", *argv]
-    sys.argv = [sys.argv[0], *argv]
+    # Config folders of $TALKER_CONFIG_PATH (strategies, systems, arms of one's own) for Hydra's own run.
+    sys.argv = [sys.argv[0], *argv, *search_path_override()]
     _hydra_main()
     tables = OmegaConf.select(compose_config(cells[0]), "table")
     if len(cells) > 1 and tables:

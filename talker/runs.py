@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 # where it is stored, how long it trains, how it is logged and checkpointed, which launcher runs it.
 VOLATILE = (
     "run_dir", "resume", "skip_finished", "claim_device", "paths", "trainer", "logger", "callbacks", "hydra",
-    "data.cache_dir",
+    "data.cache_dir", "table_rows",
 )
 
 
@@ -118,6 +118,13 @@ class RunFolder:
         if not self.config_file.is_file():
             raise ConfigError(f"{self.config_file}: missing; is {self.path} a talker run folder ({what})?")
         return OmegaConf.load(self.config_file)
+
+    def require_trained(self, what: str = "run") -> DictConfig:
+        """The config of a trained run; a missing config or checkpoint fails in one line naming it."""
+        cfg = self.config(what)
+        if not self.checkpoint_file.is_file():
+            self.checkpoint(what=what)  # raises, naming the file
+        return cfg
 
     def model_target(self) -> str | None:
         """The ``_target_`` of the run's model (None without a config)."""

@@ -13,7 +13,7 @@ import torch
 from omegaconf import OmegaConf
 
 from talker.config import compose_config, group_options
-from talker.evaluate import evaluate_run
+from talker.evaluation import evaluate_run
 from talker.fit import train
 
 from .conftest import TINY

@@ -27,8 +27,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from talker.config import ConfigError
-from talker.evaluate import evaluate_frames, parse_arguments
+from talker.evaluation import evaluate_frames
 from talker.runs import RunFolder
+from talker.utils.cli import parse_arguments
 
 METHOD = "wav2lip"
 NOT_APPLICABLE = ("psnr", "ssim", "lpips")

@@ -29,7 +29,7 @@ def conditioning_features(
     rows = []
     for i in indices:
         cond = {k: v.to(module.device) for k, v in conditions.of_split(split, i).items()}
-        rows.append(module.conditioning.encode(cond).reshape(-1).float().cpu())
+        rows.append(module.head.conditioning.encode(cond).reshape(-1).float().cpu())
     return torch.stack(rows)
 
 

@@ -33,7 +33,6 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 
 from talker.head.model import TalkingHead
-from talker.rendering import RenderOutput
 from talker.schedules.plan import StagePlan
 from talker.stages.base import Diverged, Stage, StepContext
 
@@ -84,15 +83,7 @@ class HeadModule(L.LightningModule):
         self.weight_decay, self.weight_decay_encoder = weight_decay, weight_decay_encoder
         self._register_load_state_dict_pre_hook(_checkpoint_of_the_flat_module)
 
-    # -- what the rest of talker reads ------------------------------------------------------------
-
-    @property
-    def conditioning(self):
-        return self.head.conditioning
-
-    @property
-    def field(self):
-        return self.head.field
+    # -- stages ----------------------------------------------------------------------------------
 
     def stage(self, step: int | None = None) -> str:
         """The stage at ``step`` (default: the global step)."""
@@ -101,9 +92,6 @@ class HeadModule(L.LightningModule):
     def lr_factor(self, step: int) -> float:
         """Learning-rate multiplier at real ``step`` (the shape of that step's stage)."""
         return self.stages[self.plan.stage(step)].lr_factor(step, self.plan)
-
-    def render_frame(self, frame: Mapping[str, Any]) -> RenderOutput:
-        return self.head.render_frame(frame)
 
     # -- Lightning hooks --------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import torch
 from talker.config import compose_config, instantiate
 from talker.data.frames import FrameConditions, TrackWindow, split_tracks
 from talker.data.layout import load_split
-from talker.metrics.speed import frame_at_resolution
+from talker.evaluation.speed import frame_at_resolution
 
 
 def test_windows_are_centred_and_clamped_at_the_clip_ends() -> None:

@@ -22,7 +22,7 @@ def test_head_trains_with_eye_and_individual_codes_and_sweeps_all_conditions(tin
         [*tiny_overrides, *FIELD_INPUTS, f"trainer.max_steps={steps}", "model.head.occupancy_conditions=2", "model.weight_decay=0"]
     )
     L.seed_everything(cfg.seed, verbose=False)  # as train() does before building: the initial codes
-    initial = instantiate(cfg.model, "model").field.color_inputs[0].codes.detach().clone()
+    initial = instantiate(cfg.model, "model").head.field.color_inputs[0].codes.detach().clone()
     run = train(cfg)
     ckpt = torch.load(run / "checkpoints/last.ckpt", weights_only=False)
     state = ckpt["state_dict"]
@@ -44,10 +44,10 @@ def test_a_strategy_with_its_own_learning_rate_gets_its_own_group(tiny_overrides
     groups = {g["name"]: g for g in module.configure_optimizers()["optimizer"].param_groups}
     assert groups["conditioning"]["lr"] == 5e-4 and groups["net"]["lr"] == 3e-3
     ids = {name: {id(p) for p in g["params"]} for name, g in groups.items()}
-    assert {id(p) for p in module.conditioning.audio_net.parameters()} <= ids["conditioning"]
-    assert {id(p) for p in module.conditioning.fusion.ambient_net.parameters()} <= ids["conditioning"]
-    assert id(module.conditioning.fusion.grid.embeddings) in ids["encoder"]  # hash tables stay with the encoders
-    assert {id(p) for p in module.field.sigma_net.parameters()} <= ids["net"]
+    assert {id(p) for p in module.head.conditioning.audio_net.parameters()} <= ids["conditioning"]
+    assert {id(p) for p in module.head.conditioning.fusion.ambient_net.parameters()} <= ids["conditioning"]
+    assert id(module.head.conditioning.fusion.grid.embeddings) in ids["encoder"]  # hash tables stay with the encoders
+    assert {id(p) for p in module.head.field.sigma_net.parameters()} <= ids["net"]
     assert sum(len(v) for v in ids.values()) == len(list(module.parameters()))  # each parameter in one group
     default = instantiate(compose_config([*tiny_overrides, "conditioning=landmark_hash"]).model, "model")
     assert [g["name"] for g in default.configure_optimizers()["optimizer"].param_groups] == ["encoder", "net"]

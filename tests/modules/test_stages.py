@@ -82,7 +82,7 @@ def test_divergence_fails_naming_the_learning_rates(tiny_overrides: list[str]) -
     datamodule.setup("fit")
     module = instantiate(cfg.model, "model")
     with torch.no_grad():
-        module.field.color_net.layers[-1].weight.fill_(float("nan"))  # what a too-large step leaves
+        module.head.field.color_net.layers[-1].weight.fill_(float("nan"))  # what a too-large step leaves
     batch = datamodule.train_dataloader().batches.sample(0)
     with pytest.raises(FloatingPointError, match="model.lr_net=.*model.lr_encoder="):
         module.training_step(batch, 0)
