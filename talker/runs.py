@@ -114,10 +114,16 @@ class RunFolder:
     # -- reading ---------------------------------------------------------------------------------
 
     def config(self, what: str = "run") -> DictConfig:
-        """The resolved config; a missing file fails in one line naming it."""
+        """The resolved config (a head run written before the model / stages / plan layout is upgraded
+        to it); a missing file fails in one line naming it."""
         if not self.config_file.is_file():
             raise ConfigError(f"{self.config_file}: missing; is {self.path} a talker run folder ({what})?")
-        return OmegaConf.load(self.config_file)
+        cfg = OmegaConf.load(self.config_file)
+        if OmegaConf.select(cfg, "model._target_") == "talker.modules.head.HeadModule" and "head" not in cfg.model:
+            from talker.modules.head import upgrade_model_config
+
+            cfg.model = upgrade_model_config(OmegaConf.to_container(cfg.model))
+        return cfg
 
     def require_trained(self, what: str = "run") -> DictConfig:
         """The config of a trained run; a missing config or checkpoint fails in one line naming it."""

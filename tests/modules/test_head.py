@@ -10,6 +10,8 @@ import torch
 from talker.config import compose_config, instantiate
 from talker.fit import train
 
+from ..conftest import BASELINES_TINY
+
 FIELD_INPUTS = [
     "field.density_inputs=[{_target_: talker.fields.EyeBlink}]",
     "field.color_inputs=[{_target_: talker.fields.IndividualCode, num_codes: 16, dim: 4}]",
@@ -51,3 +53,41 @@ def test_a_strategy_with_its_own_learning_rate_gets_its_own_group(tiny_overrides
     assert sum(len(v) for v in ids.values()) == len(list(module.parameters()))  # each parameter in one group
     default = instantiate(compose_config([*tiny_overrides, "conditioning=landmark_hash"]).model, "model")
     assert [g["name"] for g in default.configure_optimizers()["optimizer"].param_groups] == ["encoder", "net"]
+
+
+def test_run_folders_from_before_the_stages_still_load(tiny_overrides: list[str], tmp_path: Path) -> None:
+    """A run folder written when HeadModule took its parts as one flat list of arguments (no model.head,
+    model.stages, model.plan; state keys without ``head.``) loads into today's module unchanged."""
+    from omegaconf import OmegaConf
+
+    from talker.runs import RunFolder
+
+    torso = [o for o in BASELINES_TINY if o.startswith("model.head.torso.")]
+    cfg = compose_config([*tiny_overrides, "system=rad_nerf", "schedule.lips_start=2000", "schedule.torso_steps=2000", *torso])
+    today = OmegaConf.to_container(cfg.model, resolve=True)
+    head, plan, stages = today["head"], today["plan"], today["stages"]
+    flat = {  # what talker.fit wrote into config.yaml before
+        "_target_": today["_target_"], **{k: v for k, v in head.items() if k != "_target_"},
+        "schedule_scale": plan["scale"], "lr_milestones": stages["head"]["lr_milestones"],
+        "head_steps": plan["head_steps"], "lips_start": plan["lips_start"], "torso_steps": plan["torso_steps"],
+        "opacity_weight": stages["head"]["opacity_weight"], "lpips_weight": 0.01, "lpips_weights": None,
+        "lip_patch_every": 1, "optimizer": today["optimizer"], "lr_encoder": today["lr_encoder"], "lr_net": today["lr_net"],
+        "weight_decay": today["weight_decay"],
+        "lr_schedule": {"_target_": "talker.schedules.ExponentialDecay", "head": 0.1, "lips": 0.05, "torso": 0.1},
+    }
+    torch.manual_seed(0)
+    module = instantiate(cfg.model, "model")
+    run = tmp_path / "old"
+    (run / "checkpoints").mkdir(parents=True)
+    OmegaConf.save(OmegaConf.create({**OmegaConf.to_container(cfg, resolve=True), "model": flat}), run / "config.yaml")
+    flat_state = {key.removeprefix("head."): value for key, value in module.state_dict().items()}
+    torch.save({"state_dict": flat_state, "global_step": 0}, run / "checkpoints" / "last.ckpt")
+
+    loaded = RunFolder(run).load_module()
+    assert loaded.plan == module.plan and loaded.head.torso is not None
+    for key, value in module.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[key], value, rtol=0, atol=0, msg=key)
+    assert loaded.plan.stages == ("head", "lips", "torso")
+    for step in range(6):  # head, lips and torso steps of the plan: the same learning rates
+        assert loaded.lr_factor(step) == module.lr_factor(step), step
+    assert loaded.stages["lips"].patch_every == 1
