@@ -36,7 +36,7 @@ from talker.head.model import TalkingHead
 from talker.schedules.plan import StagePlan
 from talker.stages.base import Diverged, Stage, StepContext
 
-# What every stage of a plan is (the plan names the stages it runs).
+# TensorBoard's train/stage curve: 0 in the head stage, 1 in the lips stage, 2 in the torso stage.
 STAGE_INDEX = {"head": 0, "lips": 1, "torso": 2}
 
 
