@@ -119,9 +119,7 @@ class RunFolder:
         if not self.config_file.is_file():
             raise ConfigError(f"{self.config_file}: missing; is {self.path} a talker run folder ({what})?")
         cfg = OmegaConf.load(self.config_file)
-        if OmegaConf.select(cfg, "model._target_") == "talker.modules.head.HeadModule" and "head" not in cfg.model:
-            from talker.modules.head import upgrade_model_config
-
+        if OmegaConf.select(cfg, "model._target_") == HEAD_MODULE and "head" not in cfg.model:
             cfg.model = upgrade_model_config(OmegaConf.to_container(cfg.model))
         return cfg
 
@@ -219,3 +217,51 @@ class RunFolder:
         if differences or metrics is None:
             return False
         return (metrics.get("global_step") or 0) >= int(cfg.trainer.max_steps)
+
+
+HEAD_MODULE = "talker.modules.head.HeadModule"
+# The keys of HeadModule's arguments before the model, the stages and the plan became objects of their own.
+_MODEL_KEYS = (
+    "field", "conditioning", "levels", "occupancy", "sampler", "torso", "occupancy_update_every", "occupancy_warmup",
+    "occupancy_conditions", "eval_chunk",
+)
+_MODULE_KEYS = ("_target_", "optimizer", "lr_encoder", "lr_net", "weight_decay", "weight_decay_encoder")
+
+
+def upgrade_model_config(model: Mapping[str, Any]) -> dict[str, Any]:
+    """A head run's resolved ``model`` config as written before the refactor into ``head``, ``stages``
+    and ``plan`` (one flat list of HeadModule arguments), in today's layout; today's is returned as is.
+    HeadModule moves such a run's state keys under ``head.``, so a run folder of either age loads."""
+    if "head" in model or str(model.get("_target_", "")) != HEAD_MODULE:
+        return dict(model)
+    milestones = model.get("lr_milestones", [150_000, 180_000])
+    decay = model.get("lr_schedule") or {}
+    if str(decay.get("_target_", "")).endswith("ExponentialDecay"):
+        def exponential(rate: float, from_run_start: bool = False) -> dict[str, Any]:
+            return {"_target_": "talker.schedules.ExponentialDecay", "rate": rate, "from_run_start": from_run_start}
+
+        lrs = {"head": exponential(decay["head"]), "lips": exponential(decay["lips"], True), "torso": exponential(decay["torso"])}
+    else:  # R2-Talker's step decay (the default)
+        lrs = {"head": None, "lips": None, "torso": None}
+    opacity = model.get("opacity_weight", 1e-4)
+    return {
+        **{key: model[key] for key in _MODULE_KEYS if key in model},
+        "head": {"_target_": "talker.head.TalkingHead", **{key: model[key] for key in _MODEL_KEYS if key in model}},
+        "plan": {
+            "_target_": "talker.schedules.StagePlan", "head_steps": model.get("head_steps", 240_000),
+            "lips_start": model.get("lips_start"), "torso_steps": model.get("torso_steps", 0),
+            "scale": model.get("schedule_scale", 1.0),
+        },
+        "stages": {
+            "head": {
+                "_target_": "talker.stages.HeadStage", "lr": lrs["head"], "lr_milestones": milestones,
+                "photometric": model.get("photometric"), "opacity_weight": opacity,
+            },
+            "lips": {
+                "_target_": "talker.stages.LipsStage", "lr": lrs["lips"], "opacity_weight": opacity,
+                "lpips_weight": model.get("lpips_weight", 0.01), "lpips_weights": model.get("lpips_weights"),
+                "patch_every": model.get("lip_patch_every", 2),
+            },
+            "torso": {"_target_": "talker.stages.TorsoStage", "lr": lrs["torso"], "lr_milestones": milestones},
+        },
+    }
