@@ -8,6 +8,7 @@ import hashlib
 import importlib.resources
 import inspect
 import itertools
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +29,7 @@ from talker.errors import ConfigError
 __all__ = ["ConfigError", "check_overrides", "compose_config", "instantiate", "load_config_file"]
 
 PRIMARY = "fit"
+CONFIG_PATH_ENV = "TALKER_CONFIG_PATH"
 
 
 def _gpu_count() -> int:
@@ -38,9 +40,12 @@ def _gpu_count() -> int:
 
 
 def _steps(*paper_steps_then_scale: float) -> int:
-    """Real steps for the sum of paper step counts under ``schedule.scale`` (the last argument)."""
+    """Real steps for the sum of paper step counts under ``schedule.scale`` (the last argument),
+    converted by :class:`~talker.schedules.StagePlan`'s rule."""
+    from talker.schedules.plan import real_steps
+
     *paper_steps, scale = paper_steps_then_scale
-    return max(1, round(sum(float(p) for p in paper_steps) * float(scale)))
+    return real_steps(sum(float(p) for p in paper_steps), float(scale))
 
 
 # Overrides that say where or how a run is stored, not what it is: left out of folder names.
@@ -84,7 +89,14 @@ def _models_dir() -> str:
     return str(models_dir())
 
 
-for _name, _fn in (("steps", _steps), ("cell", cell_name), ("gpu_count", _gpu_count), ("models_dir", _models_dir)):
+def _arms(table: str) -> str:
+    """The arms that are rows of ``table``, in their order, as a sweep (``arm: ${arms:table4}``)."""
+    return ",".join(arm_rows(table))
+
+
+for _name, _fn in (
+    ("steps", _steps), ("cell", cell_name), ("gpu_count", _gpu_count), ("models_dir", _models_dir), ("arms", _arms),
+):
     if not OmegaConf.has_resolver(_name):
         OmegaConf.register_new_resolver(_name, _fn)
 
@@ -118,9 +130,49 @@ def experiments_dir() -> Path:
     return shipped_dir("experiments")
 
 
+def config_dirs() -> list[Path]:
+    """Where config groups are searched, first match wins: the folders of ``$TALKER_CONFIG_PATH``
+    (``os.pathsep``-separated; a strategy, system or arm of one's own without touching the package),
+    then the package's ``configs/``."""
+    extra = [Path(p).resolve() for p in os.environ.get(CONFIG_PATH_ENV, "").split(os.pathsep) if p]
+    for folder in extra:
+        if not folder.is_dir():
+            raise ConfigError(f"${CONFIG_PATH_ENV}: {folder} is not a folder")
+    return [*extra, config_dir()]
+
+
+def search_path_override() -> list[str]:
+    """The Hydra override that adds ``$TALKER_CONFIG_PATH``'s folders to the search path (none without)."""
+    extra = config_dirs()[:-1]
+    return [f"hydra.searchpath=[{','.join(f'file://{p}' for p in extra)}]"] if extra else []
+
+
+def group_files(group: str) -> dict[str, Path]:
+    """``name -> file`` of the configs in a group folder, over :func:`config_dirs` (first match wins)."""
+    files: dict[str, Path] = {}
+    for folder in config_dirs():
+        for path in sorted((folder / group).glob("*.yaml")):
+            if not path.stem.startswith("_"):
+                files.setdefault(path.stem, path)
+    return files
+
+
 def group_options(group: str) -> list[str]:
     """Names of the configs in a group folder (``conditioning`` -> ``['landmark_hash', ...]``)."""
-    return sorted(p.stem for p in (config_dir() / group).glob("*.yaml") if not p.stem.startswith("_"))
+    return sorted(group_files(group))
+
+
+def arm_rows(table: str) -> dict[str, dict[str, Any]]:
+    """``arm -> {label, order}`` of every arm (``configs/arm``) that declares itself a row of ``table``
+    (its ``table_rows.<table>``), in the rows' order."""
+    rows = {}
+    for name, path in group_files("arm").items():
+        row = ((yaml.safe_load(path.read_text()) or {}).get("table_rows") or {}).get(table)
+        if row is not None:
+            if "label" not in row:
+                raise ConfigError(f"{path}: table_rows.{table} needs a label")
+            rows[name] = {"label": str(row["label"]), "order": float(row.get("order", 0))}
+    return dict(sorted(rows.items(), key=lambda item: (item[1]["order"], item[0])))
 
 
 def compose_config(overrides: Sequence[str] = (), return_hydra_config: bool = False) -> DictConfig:
@@ -129,6 +181,7 @@ def compose_config(overrides: Sequence[str] = (), return_hydra_config: bool = Fa
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+            overrides = [*search_path_override(), *overrides]
             cfg = compose(PRIMARY, overrides=list(overrides), return_hydra_config=return_hydra_config)
     except (HydraException, OmegaConfBaseException) as exc:
         raise explain(exc, overrides) from exc
@@ -307,9 +360,20 @@ ALLOWED_TARGETS = (
 )
 
 
+# Modules of one's own whose classes configs may build too (a strategy or system written outside the
+# package and found through $TALKER_CONFIG_PATH), comma-separated: TALKER_TRUSTED_MODULES=mylab,toy.
+TRUSTED_MODULES_ENV = "TALKER_TRUSTED_MODULES"
+
+
+def allowed_prefixes() -> tuple[str, ...]:
+    """:data:`ALLOWED_TARGETS` and the modules named in ``$TALKER_TRUSTED_MODULES``."""
+    own = [m.strip().rstrip(".") for m in os.environ.get(TRUSTED_MODULES_ENV, "").split(",") if m.strip()]
+    return (*ALLOWED_TARGETS, *(f"{m}." for m in own))
+
+
 def allowed_target(target: str) -> bool:
-    """Whether ``target`` names a class under :data:`ALLOWED_TARGETS` (imported only if its name is)."""
-    if not any(target == p or (p.endswith(".") and target.startswith(p)) for p in ALLOWED_TARGETS):
+    """Whether ``target`` names a class under :func:`allowed_prefixes` (imported only if its name is)."""
+    if not any(target == p or (p.endswith(".") and target.startswith(p)) for p in allowed_prefixes()):
         return False
     try:
         obj = hydra.utils.get_object(target)
@@ -326,7 +390,7 @@ def check_targets(node: DictConfig | ListConfig, path: str = "") -> None:
             key = f"{sub_path}._target_" if sub_path else "_target_"
             raise ConfigError(
                 f"{key}={target}: refused; a talker config may only build classes of "
-                f"{', '.join(p.rstrip('.') for p in ALLOWED_TARGETS)}"
+                f"{', '.join(p.rstrip('.') for p in allowed_prefixes())} (${TRUSTED_MODULES_ENV} adds modules of your own)"
             )
 
 

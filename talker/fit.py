@@ -1,8 +1,9 @@
 """Train and evaluate: ``python -m talker.fit experiment=<name> [key=value ...]``.
 
 An experiment file may declare a grid (``hydra.mode: MULTIRUN`` and ``hydra.sweeper.params``);
-every cell is composed and checked before the first one trains, then Hydra runs them, each in
-``runs/<name>/<overrides>``.
+every cell is composed and checked before the first one trains, the runs the cells depend on
+(``needs``: e.g. the motion stage that drives experiment=baselines' landmark heads) are trained
+next, then Hydra runs the cells, each in ``runs/<name>/<overrides>``.
 """
 
 from __future__ import annotations
@@ -16,21 +17,19 @@ import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
+from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
 
 from talker.config import (
     NOT_IN_NAME, check_overrides, compose_config, config_dir, grid_axes, grid_folder, instantiate, run_folder,
+    search_path_override,
 )
 from talker.config_checks import check_values
 from talker.errors import ConfigError, one_line_errors
-from talker.grid import check_existing_run, claim_device, clear_failure, failed_cells, record_failure
-from talker.utils.checkpoints import resume_checkpoint
-from talker.utils.io import check_writable, write_text_atomic
+from talker.grid import claim_device, failed_cells
+from talker.runs import RunFolder
+from talker.utils.io import check_writable
 from talker.utils.threads import resolve_threads, use_threads
-
-RESOLVED_CONFIG = "config.yaml"
-LAST_CHECKPOINT = "checkpoints/last.ckpt"
 
 
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule]:
@@ -59,7 +58,7 @@ def train(cfg: DictConfig) -> Path:
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
     use_threads(cfg.threads)
-    if check_existing_run(run_dir, cfg) and cfg.skip_finished:
+    if RunFolder(run_dir).check_existing(cfg) and cfg.skip_finished:
         rank_zero_info(f"[talker] {run_dir} is finished (metrics.json at step {cfg.trainer.max_steps}); skipping")
         return run_dir
     if cfg.claim_device:
@@ -76,25 +75,41 @@ def _fit(cfg: DictConfig, run_dir: Path) -> Path:
     callbacks = [instantiate(c, f"callbacks.{k}") for k, c in cfg.callbacks.items() if c is not None]
     loggers = [instantiate(c, f"logger.{k}") for k, c in (cfg.logger or {}).items() if c is not None]
     trainer = instantiate(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)
+    run = RunFolder(run_dir)
     if trainer.is_global_zero:
-        write_resolved_config(cfg, run_dir)
+        run.write_config(cfg)
         for logger in loggers:
             logger.log_hyperparams(hparams(cfg))
-    last = run_dir / LAST_CHECKPOINT
     # A last.ckpt that does not load is moved aside and the newest checkpoint that loads is used.
-    resume_from = resume_checkpoint(last, report=rank_zero_info, modify=trainer.is_global_zero) if cfg.resume else None
-    ckpt_path = str(resume_from) if resume_from else None
+    ckpt_path = run.resume_checkpoint(cfg.resume, report=rank_zero_info, modify=trainer.is_global_zero)
     if ckpt_path:
         rank_zero_info(f"[talker] resuming from {ckpt_path}")
     started = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=str(ckpt_path) if ckpt_path else None)
     # Lightning's save option, not torch.load's: the full training state (optimisers, loops), so the run can resume.
-    trainer.save_checkpoint(last, weights_only=False)
+    trainer.save_checkpoint(run.checkpoint_file, weights_only=False)
     rank_zero_info(
         f"[talker] run folder: {run_dir.resolve()} ({time.perf_counter() - started:.0f} s)\n"
         f"[talker] TensorBoard: tensorboard --logdir {run_dir.parent.resolve()}"
     )
     return run_dir
+
+
+def train_needs(cells: list[list[str]]) -> None:
+    """Train the runs the cells depend on (``needs``), each once and before any cell runs, so that
+    cells launched in parallel never race to train them; finished ones are reused."""
+    done: set[Path] = set()
+    for cell in cells:
+        for name, need in (OmegaConf.select(compose_config(cell), "needs") or {}).items():
+            run_dir = Path(need.run_dir).resolve()
+            if run_dir in done:
+                continue
+            done.add(run_dir)
+            if RunFolder(run_dir).is_trained():
+                rank_zero_info(f"[talker] {name}: using the trained run {run_dir}")
+                continue
+            rank_zero_info(f"[talker] {name}: training it first (the cells need it): {' '.join(need.overrides)} -> {run_dir}")
+            train(compose_config([*need.overrides, f"run_dir={run_dir}"]))
 
 
 def hparams(cfg: DictConfig) -> dict:
@@ -112,32 +127,24 @@ def hparams(cfg: DictConfig) -> dict:
     return flat
 
 
-@rank_zero_only
-def write_resolved_config(cfg: DictConfig, run_dir: Path) -> None:
-    """Write the resolved config (what actually ran) next to Hydra's own .hydra/ folder."""
-    plain = OmegaConf.to_container(cfg, resolve=True)
-    plain.pop("hydra", None)
-    write_text_atomic(run_dir / RESOLVED_CONFIG, OmegaConf.to_yaml(plain))
-
-
 @hydra.main(config_path=str(config_dir()), config_name="fit", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> None:
     in_grid = HydraConfig.get().mode == RunMode.MULTIRUN
-    run_dir = Path(cfg.run_dir)
+    run = RunFolder(cfg.run_dir)
     if not in_grid:
         # Expected failures (a damaged dataset, a full disk, ...) end in one line here, inside the task
         # function: raised further, they would reach the user inside Hydra's traceback.
         with one_line_errors("talker.fit"):
             train(cfg)
-        clear_failure(run_dir)
+        run.clear_failure()
         return
     try:
         train(cfg)
-        clear_failure(run_dir)
+        run.clear_failure()
     except Exception as exc:
         # One failed cell must not stop its siblings: record it, and main() lists it at the end.
-        path = record_failure(run_dir, exc)
-        print(f"talker.fit: cell {run_dir.name} failed ({type(exc).__name__}: {exc}); traceback in {path}", file=sys.stderr)
+        path = run.record_failure(exc)
+        print(f"talker.fit: cell {run.path.name} failed ({type(exc).__name__}: {exc}); traceback in {path}", file=sys.stderr)
 
 
 def write_grid_table(folder: Path, spec: str) -> None:
@@ -161,13 +168,16 @@ def main(argv: list[str] | None = None) -> None:
         check_writable(grid_folder(argv) if len(cells) > 1 else run_folder(argv))
     if len(cells) > 1:
         print(f"[talker] grid of {len(cells)} cells: " + "; ".join(" ".join(c) or "(defaults)" for c in cells))
+    with one_line_errors("talker.fit"):
+        train_needs(cells)
     started = time.time()
     if len(cells) > 1:
         # Cell folders name the grid's axes first; a command-line sweep is a grid too (no -m needed).
         argv = [*argv, f"grid_axes=[{','.join(grid_axes(cells))}]"]
         if not {"-m", "--multirun"} & set(argv):
             argv = ["--multirun", *argv]
-    sys.argv = [sys.argv[0], *argv]
+    # Config folders of $TALKER_CONFIG_PATH (strategies, systems, arms of one's own) for Hydra's own run.
+    sys.argv = [sys.argv[0], *argv, *search_path_override()]
     _hydra_main()
     tables = OmegaConf.select(compose_config(cells[0]), "table")
     if len(cells) > 1 and tables:

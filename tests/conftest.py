@@ -17,6 +17,7 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never wait on the hub from a test
 os.environ["TALKER_OFFLINE"] = "1"  # no download is attempted (tests of the downloads switch this off)
+os.environ["TALKER_TRUSTED_MODULES"] = "tests"  # configs of the tests may build test-only classes (tests.test_fit.KillAt)
 # Tests make the weights they need: never read whatever the user's torch cache holds.
 os.environ["TORCH_HOME"] = tempfile.mkdtemp(prefix="talker-tests-torch-")
 atexit.register(shutil.rmtree, os.environ["TORCH_HOME"], ignore_errors=True)
@@ -46,10 +47,10 @@ TINY = [
     "conditioning.grid.num_levels=2",
     "conditioning.grid.log2_hashmap_size=10",
     "conditioning.fusion.hidden_dim=16",
-    "model.sampler.max_steps=16",
-    "model.occupancy.resolution=16",
-    "model.occupancy_warmup=2",
-    "model.occupancy_update_every=2",
+    "model.head.sampler.max_steps=16",
+    "model.head.occupancy.resolution=16",
+    "model.head.occupancy_warmup=2",
+    "model.head.occupancy_update_every=2",
     "schedule.head_steps=4000",
     "schedule.scale=0.001",
     "trainer.val_check_interval=2",
@@ -65,10 +66,10 @@ TINY = [
 BASELINES_TINY = [
     *(o for o in TINY if not o.startswith("conditioning.")),
     "schedule.torso_steps=2000",
-    "model.torso.grid.num_levels=2",
-    "model.torso.grid.log2_hashmap_size=10",
-    "model.torso.hidden_dim=8",
-    "model.torso.deform_hidden=8",
+    "model.head.torso.grid.num_levels=2",
+    "model.head.torso.grid.log2_hashmap_size=10",
+    "model.head.torso.hidden_dim=8",
+    "model.head.torso.deform_hidden=8",
     "callbacks.cross_driven.seconds=1.0",
 ]
 

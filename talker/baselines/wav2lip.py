@@ -26,9 +26,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from talker.callbacks.evaluation import METRICS_FILE
 from talker.errors import one_line_errors
-from talker.evaluate import evaluate_frames, parse_arguments
+from talker.evaluation import evaluate_frames
+from talker.runs import RunFolder
+from talker.utils.cli import parse_arguments
 
 METHOD = "wav2lip"
 NOT_APPLICABLE = ("psnr", "ssim", "lpips")
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
             args.get("setting", "self_driven"), args.get("out"), overrides,
         )
     print("[talker] " + (", ".join(f"{k}={v:.4f}" for k, v in summary.items()) or "no metric computable"))
-    print(f"[talker] wrote {folder / METRICS_FILE} ({', '.join(NOT_APPLICABLE)}: not applicable to Wav2Lip)")
+    print(f"[talker] wrote {RunFolder(folder).metrics_file} ({', '.join(NOT_APPLICABLE)}: not applicable to Wav2Lip)")
 
 
 if __name__ == "__main__":

@@ -270,21 +270,6 @@ class Split:
     def __len__(self) -> int:
         return self.images.shape[0]
 
-    def landmark_window(self, index: int, window: int) -> Tensor:
-        """``[window, 68, 3]`` landmarks centred on frame ``index`` (clamped at the clip ends)."""
-        centre = int(self.aud_ids[index])
-        ids = (torch.arange(window) - window // 2 + centre).clamp(0, self.landmarks.shape[0] - 1)
-        return self.landmarks[ids]
-
-    def audio_window(self, index: int, window: int) -> Tensor:
-        """``[window, 16, C]`` audio feature windows of the frames around ``index`` (clamped at the ends;
-        RAD-NeRF's attention smoothing reads 8: frames ``i - 4 ... i + 3``)."""
-        if self.audio is None:
-            raise DatasetError(f"{self.root}: no audio features loaded (set data.audio_features to one of {AUDIO_FEATURES})")
-        centre = int(self.aud_ids[index])
-        ids = (torch.arange(window) - window // 2 + centre).clamp(0, self.audio.shape[0] - 1)
-        return self.audio[ids]
-
 
 def load_split(
     root: str | Path, split: str, scale: float = 4.0, offset=(0.0, 0.0, 0.0), audio_features: str | None = "aud_mel.npy"

@@ -85,6 +85,8 @@ def load_table_spec(name: str | Path) -> TableSpec:
     for key in ("title", "rows", "columns"):
         if key not in raw:
             raise ReportError(f"{path}: missing key '{key}'")
+    if isinstance(raw["rows"], dict) and "arms" in raw["rows"]:
+        raw["rows"] = arm_rows(path.stem, str(raw["rows"]["arms"]))
     try:
         rows = tuple(
             Row(str(r["label"]), dict(r.get("where") or {}), tuple(str(c) for c in r.get("not_applicable") or ()))
@@ -113,6 +115,27 @@ def load_table_spec(name: str | Path) -> TableSpec:
         path.stem, str(raw["title"]), rows, columns, dict(raw.get("where") or {}), paper, str(raw.get("source", "")),
         str(raw.get("row_header", "Method")),
     )
+
+
+def arm_rows(table: str, experiment: str) -> list[dict[str, Any]]:
+    """The rows of ``table`` that arms declare (``configs/arm``: ``table_rows.<table>``), in their order.
+
+    A run is an arm's row when its config choices equal those of the arm's cell of ``experiment`` on
+    every group the arms do not all share (for Table 4: ``conditioning`` and ``schedule``), so runs
+    made before a grid swept arms are found too."""
+    from talker.config import ConfigError, arm_rows as declared, compose_config
+
+    try:
+        arms = declared(table)
+        choices = {
+            arm: dict(compose_config([f"experiment={experiment}", f"arm={arm}"], return_hydra_config=True).hydra.runtime.choices)
+            for arm in arms
+        }
+    except ConfigError as exc:
+        raise ReportError(f"{table}: rows from the arms of experiment={experiment}: {exc}") from exc
+    groups = sorted({g for c in choices.values() for g in c if not g.startswith("hydra") and g != "arm"})
+    axes = [g for g in groups if len({c.get(g) for c in choices.values()}) > 1]
+    return [{"label": row["label"], "where": {g: choices[arm].get(g) for g in axes}} for arm, row in arms.items()]
 
 
 def _matches(runs: pd.DataFrame, where: dict[str, Any]) -> pd.Series:
