@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import OmegaConf
 
-from talker.data.datamodule import RayBatches, frame_conditions
+from talker.config import instantiate
+from talker.data.datamodule import RayBatches
 from talker.data.landmarks import mouth_box
-from talker.fit import build
+from talker.runs import RunFolder
 
 
 def main() -> None:
@@ -27,15 +27,14 @@ def main() -> None:
     parser.add_argument("run", type=Path, help="a talker run folder (config.yaml, checkpoints/last.ckpt)")
     parser.add_argument("checkpoint", type=Path, nargs="?", help="default: <run>/checkpoints/last.ckpt")
     args = parser.parse_args()
-    cfg = OmegaConf.load(args.run / "config.yaml")
-    cfg.run_dir = str(args.run)
-    datamodule, module = build(cfg)
-    state = torch.load(args.checkpoint or args.run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
-    module.load_state_dict(state["state_dict"])
+    run = RunFolder(args.run)
+    state = run.checkpoint(args.checkpoint)
+    module = run.load_module(checkpoint=state)
+    datamodule = instantiate(run.config().data, "data")
     datamodule.prepare_data()
     datamodule.setup("fit")
     split = datamodule.val_split
-    rays_of = RayBatches(split, 1, datamodule.landmark_window)
+    rays_of = RayBatches(split, 1, datamodule.conditions)
     n = len(split)
     errors: dict[str, list[float]] = {"own": [], "other": []}
     for i in range(n):
@@ -45,8 +44,8 @@ def main() -> None:
         other = n - 1 - i if n - 1 - i != i else (i + n // 2) % n
         for name, j in (("own", i), ("other", other)):
             with torch.no_grad():
-                cond = frame_conditions(split, j, datamodule.landmark_window)
-                out = module.render(rays["rays_o"], rays["rays_d"], rays["background"], cond)
+                cond = datamodule.conditions.of_split(split, j)
+                out = module.head.render(rays["rays_o"], rays["rays_d"], rays["background"], cond)
             errors[name].append(float(((out.rgb - rays["rgb"]) ** 2).mean()))
     psnr = {k: float(np.mean([-10 * np.log10(e) for e in v])) for k, v in errors.items()}
     print(

@@ -21,20 +21,20 @@ import time
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
 
 from talker.config import compose_config, instantiate
 from talker.data.cameras import pixel_rays
 from talker.encoders import HashGrid
 from talker.encoders import tcnn as tcnn_backend
 from talker.modules.head import HeadModule
-from talker.rendering import RayMarcher, UniformSampler, render_chunked
+from talker.rendering import UniformSampler, render_chunked
+from talker.runs import RunFolder
 
 
 def paper_module() -> tuple[HeadModule, dict, torch.Tensor, torch.Tensor]:
     cfg = compose_config([])
     module: HeadModule = instantiate(cfg.model, "model")
-    grid = module.occupancy
+    grid = module.head.occupancy
     centers = grid.cell_centers(0, torch.arange(grid.resolution**3))
     head = ((centers / torch.tensor([0.35, 0.45, 0.4])) ** 2).sum(-1) < 1  # a head-sized ellipsoid
     grid.density.view(-1)[:] = head.float() * 100.0
@@ -50,27 +50,26 @@ def paper_module() -> tuple[HeadModule, dict, torch.Tensor, torch.Tensor]:
 
 
 def run_module(run: Path) -> tuple[HeadModule, dict, torch.Tensor, torch.Tensor]:
-    cfg = OmegaConf.load(run / "config.yaml")
-    module: HeadModule = instantiate(cfg.model, "model")
-    state = torch.load(run / "checkpoints/last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
-    module.load_state_dict(state)
+    folder = RunFolder(run)
+    cfg = folder.config()
+    module: HeadModule = folder.load_module(cfg)
     datamodule = instantiate(cfg.data, "data")
     datamodule.setup("fit")
     split = datamodule.val_split
     scale = 450 / split.width
     intrinsics = split.intrinsics * torch.tensor([scale, scale, scale, scale])
-    cond = {"landmarks": split.landmark_window(0, datamodule.landmark_window)}
+    cond = datamodule.conditions.of_split(split, 0, keys=["landmarks"])
     return module, cond, split.poses[0], intrinsics
 
 
 def time_render(module: HeadModule, frame: dict, sampler, compact: bool, repeats: int, device: str) -> tuple[float, int]:
-    module.sampler = sampler
-    field_fn = functools.partial(module.field, cond=module.conditioning(frame["cond"]), frame=frame["cond"])
+    module.head.sampler = sampler
+    field_fn = functools.partial(module.head.field, cond=module.head.condition(frame["cond"]), frame=frame["cond"])
 
     def render():
         return render_chunked(
-            field_fn, frame["rays_o"], frame["rays_d"], frame["background"], chunk=module.eval_chunk,
-            bound=module.field.bound, sampler=sampler, occupancy=module.occupancy, compact=compact,
+            field_fn, frame["rays_o"], frame["rays_d"], frame["background"], chunk=module.head.eval_chunk,
+            bound=module.head.field.bound, sampler=sampler, occupancy=module.head.occupancy, compact=compact,
         )
 
     if device == "cuda":
@@ -107,7 +106,7 @@ def main() -> None:
     args = parser.parse_args()
     module, cond, c2w, intrinsics = run_module(args.run) if args.run else paper_module()
     module.eval()
-    marcher = module.sampler
+    marcher = module.head.sampler
     what = f"trained run {args.run}" if args.run else "paper-sized R2 field (untrained), ellipsoid head proxy"
     print(f"{what}; {args.size} x {args.size} rays; torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
     variants = [

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from talker.callbacks.evaluation import dataset_context
+from talker.evaluation.scoring import dataset_context
 from talker.data.layout import load_split
 from talker.metrics import AUE, LMD, PSNR, SSIM, EvalFrame, Evaluator, Flicker, LandmarkJitter, NeckSeam
 from talker.utils.media import list_frames, read_image

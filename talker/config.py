@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
+import importlib.resources
 import inspect
 import itertools
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import hydra
+import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -19,8 +23,13 @@ from hydra.errors import HydraException, InstantiationException, MissingConfigEx
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+from talker.config_checks import check_values
+from talker.errors import ConfigError
+
+__all__ = ["ConfigError", "check_overrides", "compose_config", "instantiate", "load_config_file"]
+
 PRIMARY = "fit"
+CONFIG_PATH_ENV = "TALKER_CONFIG_PATH"
 
 
 def _gpu_count() -> int:
@@ -31,15 +40,18 @@ def _gpu_count() -> int:
 
 
 def _steps(*paper_steps_then_scale: float) -> int:
-    """Real steps for the sum of paper step counts under ``schedule.scale`` (the last argument)."""
+    """Real steps for the sum of paper step counts under ``schedule.scale`` (the last argument),
+    converted by :class:`~talker.schedules.StagePlan`'s rule."""
+    from talker.schedules.plan import real_steps
+
     *paper_steps, scale = paper_steps_then_scale
-    return max(1, round(sum(float(p) for p in paper_steps) * float(scale)))
+    return real_steps(sum(float(p) for p in paper_steps), float(scale))
 
 
 # Overrides that say where or how a run is stored, not what it is: left out of folder names.
 NOT_IN_NAME = (
     "experiment", "name", "run_dir", "resume", "skip_finished", "claim_device", "launcher", "grid_axes",
-    "paths.", "hydra.", "trainer.enable_progress_bar",
+    "threads", "parallel_cells", "paths.", "hydra.", "trainer.enable_progress_bar",
 )
 MAX_NAME = 120
 
@@ -71,38 +83,136 @@ def cell_name(overrides: Sequence[str], axes: Sequence[str] = ()) -> str:
     return ",".join(head) + f",+{len(items) - len(head)}more-{digest}"
 
 
-for _name, _fn in (("steps", _steps), ("cell", cell_name), ("gpu_count", _gpu_count)):
+def _models_dir() -> str:
+    from talker.weights import models_dir
+
+    return str(models_dir())
+
+
+def _arms(table: str) -> str:
+    """The arms that are rows of ``table``, in their order, as a sweep (``arm: ${arms:table4}``)."""
+    return ",".join(arm_rows(table))
+
+
+for _name, _fn in (
+    ("steps", _steps), ("cell", cell_name), ("gpu_count", _gpu_count), ("models_dir", _models_dir), ("arms", _arms),
+):
     if not OmegaConf.has_resolver(_name):
         OmegaConf.register_new_resolver(_name, _fn)
 
 
-class ConfigError(ValueError):
-    """A config problem, explained in one line naming the key and the valid choices."""
+def shipped_dir(name: str) -> Path:
+    """A folder the wheel ships inside the package (``configs``, ``experiments``).
+
+    Installed (``pip install .``, a wheel) it is ``talker/<name>`` in site-packages, found through
+    the package; in a source checkout (``pip install -e .``, or running from the checkout) it is
+    ``<checkout>/<name>`` next to ``talker/``, where it is edited.
+    """
+    packaged = Path(str(importlib.resources.files("talker"))) / name
+    if packaged.is_dir():
+        return packaged
+    checkout = Path(__file__).resolve().parent.parent / name
+    if checkout.is_dir():
+        return checkout
+    raise ConfigError(f"{name}/ is neither in the talker package ({packaged}) nor next to it ({checkout}): reinstall talker")
 
 
 def config_dir() -> Path:
-    if not (CONFIG_DIR / f"{PRIMARY}.yaml").is_file():
-        raise ConfigError(
-            f"config tree not found at {CONFIG_DIR}: install talker from its source checkout (pip install -e .)"
-        )
-    return CONFIG_DIR
+    """The Hydra config tree (``configs/fit.yaml`` and its groups)."""
+    folder = shipped_dir("configs")
+    if not (folder / f"{PRIMARY}.yaml").is_file():
+        raise ConfigError(f"config tree at {folder} has no {PRIMARY}.yaml: reinstall talker")
+    return folder
+
+
+def experiments_dir() -> Path:
+    """The table specifications (``experiments/table4.yaml``, ...)."""
+    return shipped_dir("experiments")
+
+
+def config_dirs() -> list[Path]:
+    """Where config groups are searched, first match wins: the folders of ``$TALKER_CONFIG_PATH``
+    (``os.pathsep``-separated; a strategy, system or arm of one's own without touching the package),
+    then the package's ``configs/``."""
+    extra = [Path(p).resolve() for p in os.environ.get(CONFIG_PATH_ENV, "").split(os.pathsep) if p]
+    for folder in extra:
+        if not folder.is_dir():
+            raise ConfigError(f"${CONFIG_PATH_ENV}: {folder} is not a folder")
+    return [*extra, config_dir()]
+
+
+def search_path_override() -> list[str]:
+    """The Hydra override that adds ``$TALKER_CONFIG_PATH``'s folders to the search path (none without)."""
+    extra = config_dirs()[:-1]
+    return [f"hydra.searchpath=[{','.join(f'file://{p}' for p in extra)}]"] if extra else []
+
+
+def group_files(group: str) -> dict[str, Path]:
+    """``name -> file`` of the configs in a group folder, over :func:`config_dirs` (first match wins)."""
+    files: dict[str, Path] = {}
+    for folder in config_dirs():
+        for path in sorted((folder / group).glob("*.yaml")):
+            if not path.stem.startswith("_"):
+                files.setdefault(path.stem, path)
+    return files
 
 
 def group_options(group: str) -> list[str]:
     """Names of the configs in a group folder (``conditioning`` -> ``['landmark_hash', ...]``)."""
-    return sorted(p.stem for p in (config_dir() / group).glob("*.yaml") if not p.stem.startswith("_"))
+    return sorted(group_files(group))
+
+
+def arm_rows(table: str) -> dict[str, dict[str, Any]]:
+    """``arm -> {label, order}`` of every arm (``configs/arm``) that declares itself a row of ``table``
+    (its ``table_rows.<table>``), in the rows' order."""
+    rows = {}
+    for name, path in group_files("arm").items():
+        row = ((yaml.safe_load(path.read_text()) or {}).get("table_rows") or {}).get(table)
+        if row is not None:
+            if "label" not in row:
+                raise ConfigError(f"{path}: table_rows.{table} needs a label")
+            rows[name] = {"label": str(row["label"]), "order": float(row.get("order", 0))}
+    return dict(sorted(rows.items(), key=lambda item: (item[1]["order"], item[0])))
 
 
 def compose_config(overrides: Sequence[str] = (), return_hydra_config: bool = False) -> DictConfig:
-    """Compose ``configs/fit.yaml`` with overrides, outside of a Hydra run (tests, evaluate, checks)."""
+    """Compose ``configs/fit.yaml`` with overrides, outside of a Hydra run (tests, evaluate, checks),
+    and check every numeric value against its declared range (:mod:`talker.config_checks`)."""
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-            return compose(PRIMARY, overrides=list(overrides), return_hydra_config=return_hydra_config)
+            overrides = [*search_path_override(), *overrides]
+            cfg = compose(PRIMARY, overrides=list(overrides), return_hydra_config=return_hydra_config)
     except (HydraException, OmegaConfBaseException) as exc:
         raise explain(exc, overrides) from exc
     finally:
         GlobalHydra.instance().clear()
+    check_targets(cfg)
+    check_values(cfg)
+    return cfg
+
+
+def load_config_file(path: str | Path, check: bool = True) -> DictConfig:
+    """A run folder's resolved ``config.yaml``: parsed and (``check``) every ``_target_`` checked
+    against the allow-list (:func:`check_targets`) and every value against its range; errors name
+    the file. A run folder may come from someone else: nothing it names is built here."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: missing; is {path.parent} a talker run folder?")
+    try:
+        cfg = OmegaConf.load(path)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, OmegaConfBaseException) as exc:
+        reason = " ".join(str(exc).split())[:200]
+        raise ConfigError(f"{path}: not a readable config ({type(exc).__name__}: {reason})") from exc
+    if not isinstance(cfg, DictConfig):
+        raise ConfigError(f"{path}: not a config (a YAML mapping of keys)")
+    try:
+        if check:
+            check_targets(cfg)
+            check_values(cfg)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    return cfg
 
 
 def _close(word: str, choices: Sequence[str]) -> str:
@@ -180,11 +290,35 @@ def check_overrides(overrides: Sequence[str]) -> list[list[str]]:
     hours. Returns the cells.
     """
     plain = [o for o in overrides if not o.startswith("-")]
-    first = compose_config([_first_value(o) for o in plain], return_hydra_config=True)
-    cells = sweep_cells(first, plain)
+    check_syntax(plain)
+    first_values = [_first_value(o) for o in plain]
+    cells = sweep_cells(_hydra_view(tuple(first_values)), plain)
     for cell in cells:
-        compose_config(cell)
+        if list(cell) != first_values:  # the first cell was checked when it was composed
+            compose_config(cell)
     return cells
+
+
+@functools.lru_cache(maxsize=8)
+def _hydra_view(overrides: tuple[str, ...]) -> DictConfig:
+    """The checked config with Hydra's node, composed once per override list (read only: sweeps, folders)."""
+    return compose_config(list(overrides), return_hydra_config=True)
+
+
+def check_syntax(overrides: Sequence[str]) -> None:
+    """Raise :class:`ConfigError` naming the first override Hydra's grammar cannot parse."""
+    parser = OverridesParser.create()
+    for override in overrides:
+        try:
+            parser.parse_overrides([override])
+        except HydraException as exc:
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            reasons = [line for line in lines if not line.startswith(("See https", "Error parsing override", "Available:"))]
+            reason = reasons[0] if reasons else "not in Hydra's override grammar"
+            raise ConfigError(
+                f"{override}: cannot be parsed ({reason}); quote a value holding spaces or ()[]{{}},: "
+                f"characters, e.g. \"key='my value'\""
+            ) from exc
 
 
 def grid_axes(cells: Sequence[Sequence[str]]) -> list[str]:
@@ -200,7 +334,13 @@ def grid_axes(cells: Sequence[Sequence[str]]) -> list[str]:
 def grid_folder(overrides: Sequence[str]) -> Path:
     """The folder a grid's cells go to (``hydra.sweep.dir``)."""
     plain = [_first_value(o) for o in overrides if not o.startswith("-")]
-    return Path(OmegaConf.select(compose_config(plain, return_hydra_config=True), "hydra.sweep.dir"))
+    return Path(OmegaConf.select(_hydra_view(tuple(plain)), "hydra.sweep.dir"))
+
+
+def run_folder(overrides: Sequence[str]) -> Path:
+    """The folder a single run goes to (``hydra.run.dir``)."""
+    plain = [o for o in overrides if not o.startswith("-")]
+    return Path(OmegaConf.select(_hydra_view(tuple(plain)), "hydra.run.dir"))
 
 
 def _first_value(override: str) -> str:
@@ -211,8 +351,52 @@ def _first_value(override: str) -> str:
     return override
 
 
+# What a config may build: classes of talker, and the few library classes talker's configs name.
+# A config can come from someone else's run folder; naming a function (os.system, a pickle loader,
+# hydra.utils.get_method ...) or a class of any other library is refused before anything is imported.
+ALLOWED_TARGETS = (
+    "talker.", "lightning.Trainer", "lightning.pytorch.Trainer", "lightning.pytorch.callbacks.",
+    "lightning.pytorch.loggers.", "torch.optim.",
+)
+
+
+# Modules of one's own whose classes configs may build too (a strategy or system written outside the
+# package and found through $TALKER_CONFIG_PATH), comma-separated: TALKER_TRUSTED_MODULES=mylab,toy.
+TRUSTED_MODULES_ENV = "TALKER_TRUSTED_MODULES"
+
+
+def allowed_prefixes() -> tuple[str, ...]:
+    """:data:`ALLOWED_TARGETS` and the modules named in ``$TALKER_TRUSTED_MODULES``."""
+    own = [m.strip().rstrip(".") for m in os.environ.get(TRUSTED_MODULES_ENV, "").split(",") if m.strip()]
+    return (*ALLOWED_TARGETS, *(f"{m}." for m in own))
+
+
+def allowed_target(target: str) -> bool:
+    """Whether ``target`` names a class under :func:`allowed_prefixes` (imported only if its name is)."""
+    if not any(target == p or (p.endswith(".") and target.startswith(p)) for p in allowed_prefixes()):
+        return False
+    try:
+        obj = hydra.utils.get_object(target)
+    except Exception:  # noqa: BLE001 - a missing class is reported by instantiate, naming the key
+        return True
+    return isinstance(obj, type)
+
+
+def check_targets(node: DictConfig | ListConfig, path: str = "") -> None:
+    """Raise :class:`ConfigError` for the first ``_target_`` under ``node`` that is not allowed."""
+    for sub_path, sub in _nodes_with_target(node, path):
+        target = str(sub["_target_"])
+        if not allowed_target(target):
+            key = f"{sub_path}._target_" if sub_path else "_target_"
+            raise ConfigError(
+                f"{key}={target}: refused; a talker config may only build classes of "
+                f"{', '.join(p.rstrip('.') for p in allowed_prefixes())} (${TRUSTED_MODULES_ENV} adds modules of your own)"
+            )
+
+
 def instantiate(node: DictConfig, path: str, root: DictConfig | None = None, **kwargs: Any) -> Any:
-    """``hydra.utils.instantiate`` whose errors name the config key and the valid parameters."""
+    """``hydra.utils.instantiate`` of allowed targets only, whose errors name the config key and the valid parameters."""
+    check_targets(node, path)
     try:
         return hydra.utils.instantiate(node, **kwargs)
     except InstantiationException as exc:
@@ -249,13 +433,18 @@ def _nodes_with_target(node: Any, path: str):
         if "_target_" in node:
             yield path, node
         for key in node.keys():
+            if not path and key == "hydra":  # Hydra's own node (launcher, sweeper): not talker's to build
+                continue
             child = node._get_node(key)
             if child is not None and child._is_interpolation():
-                target = child._dereference_node()
+                try:
+                    target = child._dereference_node()
+                except OmegaConfBaseException:  # ${hydra:...} outside a run: not a node
+                    continue
                 if isinstance(target, (DictConfig, ListConfig)):
                     yield from _nodes_with_target(target, target._get_full_key(None))
             elif isinstance(child, (DictConfig, ListConfig)):
-                yield from _nodes_with_target(child, f"{path}.{key}")
+                yield from _nodes_with_target(child, f"{path}.{key}" if path else str(key))
     elif isinstance(node, ListConfig):
         for i, child in enumerate(node):
             yield from _nodes_with_target(child, f"{path}[{i}]")

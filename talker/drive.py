@@ -1,10 +1,5 @@
 """Drive a trained model with new audio: ``python -m talker.drive run=<run folder> audio=<file> [motion=<run>]``.
 
-::
-
-    audio file -> per-frame features -> landmarks (motion stage)  --+
-                                     -> audio windows              --+-> head stage -> frames -> mp4 + audio
-
 - ``run`` a head run (``experiment=quickstart``, ...): renders one frame per 40 ms of audio, with the
   dataset's head poses played forwards and backwards and Gaussian-smoothed, over the dataset's
   torso-and-background frames; a landmark-conditioned head needs ``motion=<motion run>``
@@ -15,270 +10,22 @@ Writes ``<out>.mp4`` (H.264 + AAC, the audio muxed in, via imageio-ffmpeg) and
 ``<out>_landmarks.npy`` (``[N, 68, 3]`` driving landmarks); ``out`` defaults to
 ``<run>/drive/<audio stem>``. Other keys: ``device=cpu|cuda``, ``temperature=<float>`` (motion
 sampling), ``smoothing=<frames>`` (landmark smoothing), ``pose_smoothing=<frames>``, ``seed=<int>``.
+The library is ``talker.inference``.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
-from pathlib import Path
 
-import numpy as np
-import torch
-from omegaconf import DictConfig, OmegaConf
-from PIL import Image, ImageDraw
-from tqdm import tqdm
+from talker.config_checks import cli_device, cli_value
+from talker.errors import one_line_errors
+from talker.inference import drive
 
-from talker.audio import AudioError, AudioFeatures, HuBERT, LogMel, Wav2Vec2, load_audio
-from talker.config import ConfigError, instantiate
-from talker.data.cameras import pixel_rays
-from talker.data.datamodule import AUDIO_WINDOW, frame_conditions
-from talker.data.layout import Split
-from talker.fit import LAST_CHECKPOINT, RESOLVED_CONFIG
-from talker.motion.processing import frame_rows, gaussian_smooth
-from talker.utils.io import to_uint8
-
-FPS = 25
 USAGE = (
     "usage: python -m talker.drive run=<run folder> audio=<file> [motion=<motion run folder>] [out=<path without suffix>] "
     "[device=cpu|cuda] [temperature=<t>] [smoothing=<frames>] [pose_smoothing=<frames>] [seed=<n>]"
 )
 KEYS = {"run", "audio", "motion", "out", "device", "temperature", "smoothing", "pose_smoothing", "seed"}
-MOTION_TARGETS = ("talker.modules.motion.MotionModule", "talker.modules.postnet.PostNetModule")
-
-
-class Stage:
-    """One trained stage of a run folder: its resolved config and checkpoint, checked before anything loads."""
-
-    def __init__(self, run: str | Path, what: str) -> None:
-        self.run = Path(run)
-        self.config_file = self.run / RESOLVED_CONFIG
-        if not self.config_file.is_file():
-            raise ConfigError(f"{self.config_file}: missing; is {self.run} a talker run folder ({what})?")
-        self.cfg: DictConfig = OmegaConf.load(self.config_file)
-        self.checkpoint = self.run / LAST_CHECKPOINT
-        if not self.checkpoint.is_file():
-            raise ConfigError(f"{self.checkpoint}: missing; the {what} of {self.run} was never trained (or is still training)")
-
-    @property
-    def is_motion(self) -> bool:
-        return OmegaConf.select(self.cfg, "model._target_") in MOTION_TARGETS
-
-    def load(self, device: torch.device) -> torch.nn.Module:
-        module = instantiate(self.cfg.model, "model")
-        state = torch.load(self.checkpoint, map_location="cpu", weights_only=False)
-        module.load_state_dict(state["state_dict"])
-        return module.to(device).eval()
-
-    def features(self) -> AudioFeatures:
-        node = OmegaConf.select(self.cfg, "data.features")
-        return instantiate(node, "data.features") if node is not None else LogMel()
-
-
-def drive_landmarks(
-    motion: Stage, audio: np.ndarray, device: torch.device, temperature: float | None, smoothing: float | None, seed: int
-) -> np.ndarray:
-    """``[T]`` 16 kHz audio -> ``[N, 68, 3]`` landmarks from a motion stage (N = video frames of the audio)."""
-    rows = frame_rows(motion.features()(audio, fps=FPS))
-    module = motion.load(device)
-    return module.predict_landmarks(rows, temperature=temperature, smoothing_sigma=smoothing, seed=seed).cpu().numpy()
-
-
-def pingpong(count: int, length: int) -> np.ndarray:
-    """Indices ``0, 1, ..., length - 1, length - 2, ..., 0, 1, ...`` (``count`` of them): no jump at the ends."""
-    if length == 1:
-        return np.zeros(count, dtype=int)
-    period = 2 * (length - 1)
-    phase = np.arange(count) % period
-    return np.where(phase < length, phase, period - phase)
-
-
-def smooth_poses(poses: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Gaussian-smooth ``[N, 4, 4]`` camera-to-world poses: translations averaged, rotations averaged and
-    projected back onto rotations (SVD)."""
-    if sigma <= 0:
-        return poses
-    smoothed = gaussian_smooth(poses, sigma)
-    u, _, vh = torch.linalg.svd(smoothed[:, :3, :3])
-    rotation = u @ vh
-    flip = torch.det(rotation) < 0
-    u[flip, :, -1] *= -1
-    smoothed[:, :3, :3] = u @ vh
-    smoothed[:, 3] = poses[:, 3]
-    return smoothed
-
-
-def audio_extractor(features_file: str) -> AudioFeatures:
-    """The extractor that made a head's training features (``data.audio_features``), for new audio."""
-    for extractor in (LogMel, HuBERT, Wav2Vec2):
-        if extractor.file_name == features_file:
-            return extractor()
-    raise ConfigError(f"data.audio_features={features_file}: no extractor computes it from new audio (drive needs one of "
-                      f"{[e.file_name for e in (LogMel, HuBERT, Wav2Vec2)]})")
-
-
-def render_head(
-    head: Stage, landmarks: np.ndarray | None, audio: np.ndarray, num_frames: int, device: torch.device, pose_smoothing: float
-) -> list[np.ndarray]:
-    """Frames of the head stage of a run folder driven by ``landmarks`` (and/or the audio's feature windows)."""
-    module = head.load(device)
-    datamodule = instantiate(head.cfg.data, "data")
-    datamodule.prepare_data()
-    datamodule.setup("predict")
-    return render_driven(
-        module, datamodule.train_split, landmarks, audio, num_frames, pose_smoothing,
-        landmark_window=int(OmegaConf.select(head.cfg, "data.landmark_window", default=5)),
-        audio_features=str(OmegaConf.select(head.cfg, "data.audio_features", default=LogMel.file_name)),
-    )
-
-
-@torch.no_grad()
-def render_driven(
-    module: torch.nn.Module,
-    split: Split,
-    landmarks: np.ndarray | None,
-    audio: np.ndarray,
-    num_frames: int,
-    pose_smoothing: float = 2.0,
-    landmark_window: int = 5,
-    audio_features: str = LogMel.file_name,
-) -> list[np.ndarray]:
-    """``num_frames`` frames of a head module (on its device) driven by ``landmarks [N, 68, 3]`` and/or
-    the feature windows of ``audio``, with the poses of ``split`` played forwards and backwards and
-    smoothed, over its torso-and-background frames.
-
-    Per-frame inputs the field declares that the driving signal does not give (RAD-NeRF's and
-    ER-NeRF's eye input of an audio-driven head reads the landmarks) come from the frame whose pose is
-    played back, as the reference codes take the eye from the dataset at test time."""
-    device = module.device
-    order = torch.from_numpy(pingpong(num_frames, len(split)))
-    poses = smooth_poses(split.poses[order], pose_smoothing)
-    needs = tuple(getattr(module.conditioning, "inputs", ("landmarks",)))
-    frame_keys = tuple(getattr(module.field, "frame_keys", ()))
-    audio_windows = None
-    if any(key != "landmarks" for key in needs):
-        extractor = audio_extractor(audio_features)
-        audio_windows = torch.from_numpy(extractor(audio, num_frames=num_frames, fps=FPS)).float()
-    lms = torch.from_numpy(landmarks).float() if landmarks is not None else None
-    ys, xs = torch.meshgrid(torch.arange(split.height), torch.arange(split.width), indexing="ij")
-    pixels = torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=-1)
-    frames = []
-    for i in tqdm(range(num_frames), desc="rendering frames", unit="frame"):
-        cond = {}
-        if lms is not None:
-            ids = (torch.arange(landmark_window) - landmark_window // 2 + i).clamp(0, num_frames - 1)
-            cond["landmarks"] = lms[ids]
-        if audio_windows is not None:  # the windows of the neighbouring frames, as in training
-            cond["audio"] = audio_windows[(torch.arange(AUDIO_WINDOW) - AUDIO_WINDOW // 2 + i).clamp(0, num_frames - 1)]
-        undriven = [key for key in frame_keys if key not in cond]
-        if undriven:
-            played = frame_conditions(split, int(order[i]), landmark_window)
-            cond.update({key: played[key] for key in undriven if key in played})
-        rays_o, rays_d = pixel_rays(poses[i], split.intrinsics, pixels)
-        background = split.backgrounds[int(order[i])].view(-1, 3).float() / 255.0
-        frame = {
-            "rays_o": rays_o.to(device),
-            "rays_d": rays_d.to(device),
-            "background": background.to(device),
-            "cond": {k: v.to(device) for k, v in cond.items()},
-        }
-        out = module.render_frame(frame)
-        frames.append(to_uint8(out.rgb.view(split.height, split.width, 3)))
-    return frames
-
-
-def draw_landmarks(landmarks: np.ndarray, size: int = 256) -> list[np.ndarray]:
-    """Frontal views of ``[N, 68, 3]`` landmarks (x right, y down), one fixed scale for the whole sequence."""
-    xy = landmarks[..., :2]
-    lo, hi = xy.reshape(-1, 2).min(0), xy.reshape(-1, 2).max(0)
-    scale = 0.8 * size / max(float((hi - lo).max()), 1e-9)
-    centre = (lo + hi) / 2
-    frames = []
-    for points in xy:
-        image = Image.new("RGB", (size, size), (255, 255, 255))
-        draw = ImageDraw.Draw(image)
-        for k, (x, y) in enumerate((points - centre) * scale + size / 2):
-            colour = (200, 0, 200) if k >= 48 else (40, 40, 40)
-            draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=colour)
-        frames.append(np.asarray(image))
-    return frames
-
-
-def write_video(path: Path, frames: Sequence[np.ndarray], audio_file: Path, fps: int = FPS) -> None:
-    """H.264 video of ``frames`` with ``audio_file`` muxed in as AAC (written to a temporary name first)."""
-    import imageio_ffmpeg
-
-    height, width = frames[0].shape[:2]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.mp4")
-    writer = imageio_ffmpeg.write_frames(
-        str(tmp), (width, height), fps=fps, audio_path=str(audio_file), audio_codec="aac", macro_block_size=2,
-        ffmpeg_log_level="error", output_params=["-movflags", "+faststart"],
-    )
-    writer.send(None)
-    for frame in frames:
-        writer.send(np.ascontiguousarray(frame))
-    writer.close()
-    tmp.replace(path)
-
-
-def drive(
-    run: str | Path,
-    audio: str | Path,
-    motion: str | Path | None = None,
-    out: str | Path | None = None,
-    device: str | None = None,
-    temperature: float | None = None,
-    smoothing: float | None = None,
-    pose_smoothing: float = 2.0,
-    seed: int = 0,
-) -> tuple[Path, Path]:
-    """Render ``audio`` with the run's stages; returns the mp4 and the landmark file written."""
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    main = Stage(run, "head or motion stage")
-    audio = Path(audio)
-    try:
-        samples = load_audio(audio)
-    except AudioError as exc:
-        raise ConfigError(str(exc)) from exc
-    num_frames = LogMel().num_video_frames(samples.shape[0], FPS)
-    out = Path(out) if out else Path(run) / "drive" / audio.stem
-    video_path, landmark_path = out.with_suffix(".mp4"), out.with_name(f"{out.name}_landmarks.npy")
-    if main.is_motion:
-        landmarks = drive_landmarks(main, samples, dev, temperature, smoothing, seed)
-        frames = draw_landmarks(landmarks)
-    else:
-        strategy = str(OmegaConf.select(main.cfg, "model.conditioning._target_", default=""))
-        needs_landmarks = "landmarks" in _strategy_inputs(main)
-        landmarks = None
-        if needs_landmarks:
-            if motion is None:
-                raise ConfigError(
-                    f"{main.run}: its head is conditioned on landmarks ({strategy.rsplit('.', 1)[-1]}) and the run has no motion "
-                    f"stage: pass motion=<motion run folder> (train one with python -m talker.fit experiment=motion)"
-                )
-            motion_stage = Stage(motion, "motion stage")
-            if not motion_stage.is_motion:
-                target = OmegaConf.select(motion_stage.cfg, "model._target_")
-                raise ConfigError(f"motion={motion}: not a motion run (its model is {target})")
-            landmarks = drive_landmarks(motion_stage, samples, dev, temperature, smoothing, seed)
-        frames = render_head(main, landmarks, samples, num_frames, dev, pose_smoothing)
-    write_video(video_path, frames, audio)
-    landmark_path.parent.mkdir(parents=True, exist_ok=True)
-    if landmarks is not None:
-        np.save(landmark_path, landmarks.astype(np.float32))
-    return video_path, landmark_path
-
-
-def _strategy_inputs(stage: Stage) -> tuple[str, ...]:
-    """The batch keys the head's conditioning strategy reads (without building the model)."""
-    import importlib
-
-    target = OmegaConf.select(stage.cfg, "model.conditioning._target_")
-    if not target:
-        return ()
-    module_name, _, name = str(target).rpartition(".")
-    return tuple(getattr(getattr(importlib.import_module(module_name), name), "inputs", ()))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -290,24 +37,25 @@ def main(argv: list[str] | None = None) -> None:
         else:
             bad.append(item)
     if bad or "run" not in args or "audio" not in args:
-        extra = f"\n(not understood: {', '.join(bad)})" if bad else ""
-        print(f"talker.drive: error: {USAGE}{extra}", file=sys.stderr)
+        problem = f"not understood: {', '.join(bad)}" if bad else "run= and audio= are needed"
+        print(f"talker.drive: error: {problem}; {USAGE}", file=sys.stderr)
         sys.exit(2)
-    try:
+    # Numbers are checked against the ranges of the config keys they stand for (talker.config_checks).
+    declared = {"temperature": "model.temperature", "smoothing": "model.smoothing_sigma",
+                "pose_smoothing": "callbacks.cross_driven.pose_smoothing", "seed": "seed"}
+    with one_line_errors("talker.drive"):
+        numbers = {key: cli_value(key, args[key], declared[key]) for key in declared if key in args}
         video, landmarks = drive(
             args["run"],
             args["audio"],
             motion=args.get("motion"),
             out=args.get("out"),
-            device=args.get("device"),
-            temperature=float(args["temperature"]) if "temperature" in args else None,
-            smoothing=float(args["smoothing"]) if "smoothing" in args else None,
-            pose_smoothing=float(args.get("pose_smoothing", 2.0)),
-            seed=int(args.get("seed", 0)),
+            device=cli_device("device", args.get("device")),
+            temperature=numbers.get("temperature"),
+            smoothing=numbers.get("smoothing"),
+            pose_smoothing=float(numbers.get("pose_smoothing", 2.0)),
+            seed=int(numbers.get("seed", 0)),
         )
-    except ConfigError as exc:
-        print(f"talker.drive: error: {exc}", file=sys.stderr)
-        sys.exit(2)
     print(f"[talker] wrote {video}" + (f" and {landmarks}" if landmarks.is_file() else ""))
 
 

@@ -1,8 +1,9 @@
 """Train and evaluate: ``python -m talker.fit experiment=<name> [key=value ...]``.
 
 An experiment file may declare a grid (``hydra.mode: MULTIRUN`` and ``hydra.sweeper.params``);
-every cell is composed and checked before the first one trains, then Hydra runs them, each in
-``runs/<name>/<overrides>``.
+every cell is composed and checked before the first one trains, the runs the cells depend on
+(``needs``: e.g. the motion stage that drives experiment=baselines' landmark heads) are trained
+next, then Hydra runs the cells, each in ``runs/<name>/<overrides>``.
 """
 
 from __future__ import annotations
@@ -16,17 +17,19 @@ import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
+from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
 
 from talker.config import (
-    CONFIG_DIR, NOT_IN_NAME, ConfigError, check_overrides, compose_config, grid_axes, grid_folder, instantiate,
+    NOT_IN_NAME, check_overrides, compose_config, config_dir, grid_axes, grid_folder, instantiate, run_folder,
+    search_path_override,
 )
-from talker.grid import check_existing_run, claim_device, clear_failure, failed_cells, record_failure
-from talker.utils.io import write_text_atomic
-
-RESOLVED_CONFIG = "config.yaml"
-LAST_CHECKPOINT = "checkpoints/last.ckpt"
+from talker.config_checks import check_values
+from talker.errors import ConfigError, one_line_errors
+from talker.grid import claim_device, failed_cells
+from talker.runs import RunFolder
+from talker.utils.io import check_writable
+from talker.utils.threads import resolve_threads, use_threads
 
 
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule]:
@@ -41,13 +44,21 @@ def train(cfg: DictConfig) -> Path:
 
     A finished run (metrics.json at ``trainer.max_steps``) is skipped when ``skip_finished``;
     with ``claim_device`` the cell first takes a GPU of its own (parallel grids on one machine).
+    Values outside their declared range and a run folder that cannot be written fail here, before any work.
     """
+    check_values(cfg)
     # Absolute paths, so that the run's config.yaml still works from another directory.
     for key, value in cfg.paths.items():
         cfg.paths[key] = str(Path(value).resolve())
     run_dir = Path(cfg.run_dir).resolve()
     cfg.run_dir = str(run_dir)
-    if check_existing_run(run_dir, cfg) and cfg.skip_finished:
+    check_writable(run_dir)
+    try:
+        cfg.threads = resolve_threads(cfg.threads, cfg.parallel_cells)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    use_threads(cfg.threads)
+    if RunFolder(run_dir).check_existing(cfg) and cfg.skip_finished:
         rank_zero_info(f"[talker] {run_dir} is finished (metrics.json at step {cfg.trainer.max_steps}); skipping")
         return run_dir
     if cfg.claim_device:
@@ -64,22 +75,41 @@ def _fit(cfg: DictConfig, run_dir: Path) -> Path:
     callbacks = [instantiate(c, f"callbacks.{k}") for k, c in cfg.callbacks.items() if c is not None]
     loggers = [instantiate(c, f"logger.{k}") for k, c in (cfg.logger or {}).items() if c is not None]
     trainer = instantiate(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)
+    run = RunFolder(run_dir)
     if trainer.is_global_zero:
-        write_resolved_config(cfg, run_dir)
+        run.write_config(cfg)
         for logger in loggers:
             logger.log_hyperparams(hparams(cfg))
-    last = run_dir / LAST_CHECKPOINT
-    ckpt_path = str(last) if (cfg.resume and last.is_file()) else None
+    # A last.ckpt that does not load is moved aside and the newest checkpoint that loads is used.
+    ckpt_path = run.resume_checkpoint(cfg.resume, report=rank_zero_info, modify=trainer.is_global_zero)
     if ckpt_path:
         rank_zero_info(f"[talker] resuming from {ckpt_path}")
     started = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
-    trainer.save_checkpoint(last, weights_only=False)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=str(ckpt_path) if ckpt_path else None)
+    # Lightning's save option, not torch.load's: the full training state (optimisers, loops), so the run can resume.
+    trainer.save_checkpoint(run.checkpoint_file, weights_only=False)
     rank_zero_info(
         f"[talker] run folder: {run_dir.resolve()} ({time.perf_counter() - started:.0f} s)\n"
         f"[talker] TensorBoard: tensorboard --logdir {run_dir.parent.resolve()}"
     )
     return run_dir
+
+
+def train_needs(cells: list[list[str]]) -> None:
+    """Train the runs the cells depend on (``needs``), each once and before any cell runs, so that
+    cells launched in parallel never race to train them; finished ones are reused."""
+    done: set[Path] = set()
+    for cell in cells:
+        for name, need in (OmegaConf.select(compose_config(cell), "needs") or {}).items():
+            run_dir = Path(need.run_dir).resolve()
+            if run_dir in done:
+                continue
+            done.add(run_dir)
+            if RunFolder(run_dir).is_trained():
+                rank_zero_info(f"[talker] {name}: using the trained run {run_dir}")
+                continue
+            rank_zero_info(f"[talker] {name}: training it first (the cells need it): {' '.join(need.overrides)} -> {run_dir}")
+            train(compose_config([*need.overrides, f"run_dir={run_dir}"]))
 
 
 def hparams(cfg: DictConfig) -> dict:
@@ -97,30 +127,24 @@ def hparams(cfg: DictConfig) -> dict:
     return flat
 
 
-@rank_zero_only
-def write_resolved_config(cfg: DictConfig, run_dir: Path) -> None:
-    """Write the resolved config (what actually ran) next to Hydra's own .hydra/ folder."""
-    plain = OmegaConf.to_container(cfg, resolve=True)
-    plain.pop("hydra", None)
-    write_text_atomic(run_dir / RESOLVED_CONFIG, OmegaConf.to_yaml(plain))
-
-
-@hydra.main(config_path=str(CONFIG_DIR), config_name="fit", version_base="1.3")
+@hydra.main(config_path=str(config_dir()), config_name="fit", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> None:
     in_grid = HydraConfig.get().mode == RunMode.MULTIRUN
-    run_dir = Path(cfg.run_dir)
+    run = RunFolder(cfg.run_dir)
+    if not in_grid:
+        # Expected failures (a damaged dataset, a full disk, ...) end in one line here, inside the task
+        # function: raised further, they would reach the user inside Hydra's traceback.
+        with one_line_errors("talker.fit"):
+            train(cfg)
+        run.clear_failure()
+        return
     try:
         train(cfg)
-        clear_failure(run_dir)
+        run.clear_failure()
     except Exception as exc:
-        if not in_grid:
-            if isinstance(exc, ConfigError):
-                print(f"talker.fit: error: {exc}", file=sys.stderr)
-                sys.exit(2)
-            raise
         # One failed cell must not stop its siblings: record it, and main() lists it at the end.
-        path = record_failure(run_dir, exc)
-        print(f"talker.fit: cell {run_dir.name} failed ({type(exc).__name__}: {exc}); traceback in {path}", file=sys.stderr)
+        path = run.record_failure(exc)
+        print(f"talker.fit: cell {run.path.name} failed ({type(exc).__name__}: {exc}); traceback in {path}", file=sys.stderr)
 
 
 def write_grid_table(folder: Path, spec: str) -> None:
@@ -138,20 +162,22 @@ def write_grid_table(folder: Path, spec: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    try:
+    with one_line_errors("talker.fit"):
         cells = check_overrides(argv)
-    except ConfigError as exc:
-        print(f"talker.fit: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        # Hydra writes .hydra/ into the run folder before talker runs: check that it can.
+        check_writable(grid_folder(argv) if len(cells) > 1 else run_folder(argv))
     if len(cells) > 1:
         print(f"[talker] grid of {len(cells)} cells: " + "; ".join(" ".join(c) or "(defaults)" for c in cells))
+    with one_line_errors("talker.fit"):
+        train_needs(cells)
     started = time.time()
     if len(cells) > 1:
         # Cell folders name the grid's axes first; a command-line sweep is a grid too (no -m needed).
         argv = [*argv, f"grid_axes=[{','.join(grid_axes(cells))}]"]
         if not {"-m", "--multirun"} & set(argv):
             argv = ["--multirun", *argv]
-    sys.argv = [sys.argv[0], *argv]
+    # Config folders of $TALKER_CONFIG_PATH (strategies, systems, arms of one's own) for Hydra's own run.
+    sys.argv = [sys.argv[0], *argv, *search_path_override()]
     _hydra_main()
     tables = OmegaConf.select(compose_config(cells[0]), "table")
     if len(cells) > 1 and tables:

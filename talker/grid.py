@@ -1,97 +1,25 @@
-"""What a grid of runs needs beyond Hydra's launchers: finished-cell detection, failure records,
-and pinning one GPU per cell when cells run in parallel on one machine.
+"""What a grid of runs needs beyond Hydra's launchers: listing the cells that failed, and pinning one
+GPU per cell when cells run in parallel on one machine.
 
-Hydra's launchers (basic, joblib, submitit) decide when and where cells run; this module only lets
-a cell notice that it already ran, record that it failed without stopping its siblings, and claim a
-GPU of its own.
+Hydra's launchers (basic, joblib, submitit) decide when and where cells run; a cell notices that it
+already ran and records that it failed through its :class:`~talker.runs.RunFolder`.
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
 import time
-import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
-
-from talker.config import ConfigError
-
-METRICS = "metrics.json"
-CONFIG = "config.yaml"
-FAILED = "FAILED.txt"
-
-# Keys that may change between launches of the same run without making it a different run:
-# where it is stored, how long it trains, how it is logged and checkpointed, which launcher runs it.
-VOLATILE = (
-    "run_dir", "resume", "skip_finished", "claim_device", "paths", "trainer", "logger", "callbacks", "hydra",
-    "data.cache_dir",
-)
-
-
-def plain(cfg: DictConfig) -> dict:
-    data = OmegaConf.to_container(cfg, resolve=True)
-    data.pop("hydra", None)
-    return data
-
-
-def config_differences(old: dict, new: dict, prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ between two plain configs, ignoring ``VOLATILE`` keys."""
-    keys = []
-    for key in sorted(set(old) | set(new), key=str):
-        if f"{prefix}{key}" in VOLATILE:
-            continue
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            keys += config_differences(a, b, f"{prefix}{key}.")
-        elif a != b:
-            keys.append(f"{prefix}{key}")
-    return keys
-
-
-def check_existing_run(run_dir: Path, cfg: DictConfig) -> bool:
-    """Decide what to do with a run folder that may hold an earlier launch.
-
-    Returns True if the run is finished (its metrics.json reports at least ``trainer.max_steps``
-    steps) and should be skipped. Raises :class:`ConfigError` if the folder holds a run with other
-    settings and would be resumed from it, so nothing already written is silently mixed or lost.
-    """
-    old_config = run_dir / CONFIG
-    if not old_config.is_file():
-        return False
-    differences = config_differences(OmegaConf.to_container(OmegaConf.load(old_config)), plain(cfg))
-    if differences and cfg.resume:
-        shown = ", ".join(differences[:5]) + (f" (+{len(differences) - 5} more)" if len(differences) > 5 else "")
-        raise ConfigError(
-            f"{run_dir} holds a run with other settings ({shown}); give this run another name "
-            f"(name=...) or pass resume=false to train it from scratch there"
-        )
-    metrics = run_dir / METRICS
-    if differences or not metrics.is_file():
-        return False
-    done = json.loads(metrics.read_text()).get("global_step") or 0
-    return done >= int(cfg.trainer.max_steps)
-
-
-def record_failure(run_dir: Path, exc: BaseException) -> Path:
-    """Write the cell's traceback to ``FAILED.txt`` in its run folder."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / FAILED
-    path.write_text("".join(traceback.format_exception(exc)))
-    return path
-
-
-def clear_failure(run_dir: Path) -> None:
-    (run_dir / FAILED).unlink(missing_ok=True)
+from talker.runs import RunFolder
 
 
 def failed_cells(sweep_dir: Path, since: float = 0.0) -> list[tuple[Path, str]]:
     """Cells under ``sweep_dir`` that recorded a failure at or after ``since`` (epoch seconds)."""
     out = []
-    for path in sorted(Path(sweep_dir).glob(f"*/{FAILED}")):
+    for path in sorted(Path(sweep_dir).glob(f"*/{RunFolder.FAILED}")):
         if path.stat().st_mtime >= since:
             lines = path.read_text().strip().splitlines()
             out.append((path.parent, lines[-1] if lines else "failed"))

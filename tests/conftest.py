@@ -16,6 +16,8 @@ import pytest
 import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never wait on the hub from a test
+os.environ["TALKER_OFFLINE"] = "1"  # no download is attempted (tests of the downloads switch this off)
+os.environ["TALKER_TRUSTED_MODULES"] = "tests"  # configs of the tests may build test-only classes (tests.test_fit.KillAt)
 # Tests make the weights they need: never read whatever the user's torch cache holds.
 os.environ["TORCH_HOME"] = tempfile.mkdtemp(prefix="talker-tests-torch-")
 atexit.register(shutil.rmtree, os.environ["TORCH_HOME"], ignore_errors=True)
@@ -45,10 +47,10 @@ TINY = [
     "conditioning.grid.num_levels=2",
     "conditioning.grid.log2_hashmap_size=10",
     "conditioning.fusion.hidden_dim=16",
-    "model.sampler.max_steps=16",
-    "model.occupancy.resolution=16",
-    "model.occupancy_warmup=2",
-    "model.occupancy_update_every=2",
+    "model.head.sampler.max_steps=16",
+    "model.head.occupancy.resolution=16",
+    "model.head.occupancy_warmup=2",
+    "model.head.occupancy_update_every=2",
     "schedule.head_steps=4000",
     "schedule.scale=0.001",
     "trainer.val_check_interval=2",
@@ -64,10 +66,10 @@ TINY = [
 BASELINES_TINY = [
     *(o for o in TINY if not o.startswith("conditioning.")),
     "schedule.torso_steps=2000",
-    "model.torso.grid.num_levels=2",
-    "model.torso.grid.log2_hashmap_size=10",
-    "model.torso.hidden_dim=8",
-    "model.torso.deform_hidden=8",
+    "model.head.torso.grid.num_levels=2",
+    "model.head.torso.grid.log2_hashmap_size=10",
+    "model.head.torso.hidden_dim=8",
+    "model.head.torso.deform_hidden=8",
     "callbacks.cross_driven.seconds=1.0",
 ]
 
@@ -170,3 +172,48 @@ def alexnet_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(0)
     torch.save(torchvision.models.alexnet().state_dict(), path)
     return path
+
+
+class _CallsOnLoad:
+    """Pickles as a call of ``os.mkdir(marker)``: what a crafted checkpoint would run while it loads."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.mkdir, (str(self.marker),))
+
+
+def write_crafted_checkpoint(path: Path, marker: Path) -> Path:
+    """A checkpoint-shaped file whose pickle creates the folder ``marker`` if it is ever unpickled
+    by a loader that lets pickles call functions (torch.load without weights_only): the test sees that it did."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": {}, "global_step": 1, "payload": _CallsOnLoad(marker)}, path)
+    return path
+
+
+@pytest.fixture()
+def mount_tmpfs():
+    """``mount(folder, size_bytes)``: a size-limited tmpfs mounted at ``folder`` for the test (a small
+    disk that fills up for real); skips where this process may not mount (not root, no CAP_SYS_ADMIN)."""
+    import shutil
+    import subprocess
+
+    mounted: list[Path] = []
+
+    def mount(folder: Path, size_bytes: int) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        if shutil.which("mount") is None:
+            pytest.skip("no mount command: the injected-ENOSPC variant covers the same code")
+        proc = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size_bytes}", "tmpfs", str(folder)], capture_output=True, text=True
+        )
+        if proc.returncode != 0:
+            reason = proc.stderr.strip() or f"exit {proc.returncode}"
+            pytest.skip(f"cannot mount a size-limited tmpfs here ({reason}); the injected-ENOSPC variant covers the same code")
+        mounted.append(folder)
+        return folder
+
+    yield mount
+    for folder in reversed(mounted):
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import hydra
 import pytest
 from omegaconf import OmegaConf
 
@@ -78,11 +77,19 @@ def test_experiment_files_state_only_what_changes() -> None:
         assert "_target_" not in path.read_text(), f"{path.name} copies a config group; override keys instead"
 
 
-def test_instantiated_model_uses_the_chosen_strategy() -> None:
-    for name in group_options("conditioning"):
-        cfg = compose_config([f"conditioning={name}"])
-        strategy = hydra.utils.instantiate(cfg.conditioning)
-        assert type(strategy).__module__.startswith("talker.conditioning")
+@pytest.mark.parametrize("name", group_options("conditioning"))
+def test_instantiated_model_uses_the_chosen_strategy(name: str) -> None:
+    """The head module built from conditioning=<name> holds that strategy, bound to its field."""
+    from .conftest import TINY
+
+    cfg = compose_config([f"conditioning={name}", *(o for o in TINY if not o.startswith("conditioning."))])
+    module = instantiate(cfg.model, "model")
+    strategy, field = module.head.conditioning, module.head.field
+    assert f"{type(strategy).__module__}.{type(strategy).__name__}".endswith(cfg.conditioning._target_.rsplit(".", 1)[-1])
+    assert type(strategy.fusion).__name__ == cfg.conditioning.fusion._target_.rsplit(".", 1)[-1]
+    spec = strategy.spec
+    assert field.sigma_net.dim_in == field.encoder.output_dim + spec.vector_dim + spec.spatial_dim
+    assert strategy._bound  # sized to the field's hidden layers
 
 
 def test_cell_names_put_axes_first_and_stay_short() -> None:

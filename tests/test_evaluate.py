@@ -14,7 +14,8 @@ import torch
 from PIL import Image
 
 from talker.config import compose_config
-from talker.evaluate import evaluate_frames, main
+from talker.evaluate import main
+from talker.evaluation import evaluate_frames
 from talker.fit import train
 from talker.metrics.sync import SYNCNET_FILE, SyncNet
 

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from omegaconf import OmegaConf
 
-from talker.config import check_overrides, compose_config
+from talker.config import arm_rows, check_overrides, compose_config, group_files, group_options
+from talker.reporting import build_table, collect_runs, load_table_spec
 
-# The arm of each Table-4 row and the one config subtree it may change (None: the reference).
-TABLE4_AXES = {
-    "rad_nerf": "conditioning",
-    "landmark_encoding": "conditioning.fusion",
-    "maglo": None,
-    "progressive": "schedule.levels",
-}
+from .conftest import REPO, TINY
+
+
+def arm_axes(arm: str) -> set[str]:
+    """The config groups an arm overrides (its YAML's ``override /<group>: ...`` defaults)."""
+    defaults = yaml.safe_load(group_files("arm")[arm].read_text()).get("defaults") or []
+    return {str(key).split("/", 1)[1] for item in defaults if isinstance(item, dict) for key in item if "/" in str(key)}
 
 
 def flat(node: Any, prefix: str = "") -> dict[str, Any]:
@@ -36,29 +42,41 @@ def differing(a: dict[str, Any], b: dict[str, Any]) -> set[str]:
     return {key for key in a.keys() | b.keys() if a.get(key, "<absent>") != b.get(key, "<absent>")}
 
 
-def test_ablation_has_the_four_rows_of_table4() -> None:
+def setting_changes(a: list[str], b: list[str]) -> set[str]:
+    """Keys that differ between two cells, leaving out the table row an arm declares (presentation)."""
+    return {k for k in differing(composed(a), composed(b)) if k.split(".")[0] != "table_rows"}
+
+
+def test_ablation_grid_is_every_arm_that_is_a_row_of_table4() -> None:
     cells = check_overrides(["experiment=ablation"])
     arms = [o.split("=", 1)[1] for cell in cells for o in cell if o.startswith("arm=")]
-    assert arms == list(TABLE4_AXES)
+    assert arms == list(arm_rows("table4"))
+    assert arms[:4] == ["rad_nerf", "landmark_encoding", "maglo", "progressive"]  # the paper's rows, in its order
+    assert "progressive_concat" in group_options("arm") and "progressive_concat" not in arms  # an arm, not a row
 
 
-@pytest.mark.parametrize("arm", list(TABLE4_AXES))
-def test_ablation_cell_differs_from_the_reference_only_on_its_axis(arm: str) -> None:
-    reference = composed(["experiment=ablation", "arm=maglo"])
-    cell = composed(["experiment=ablation", f"arm={arm}"])
-    changed = differing(reference, cell)
-    axis = TABLE4_AXES[arm]
-    if axis is None:
-        assert not changed
-        return
-    assert changed, f"arm={arm} composes the reference config"
-    outside = sorted(k for k in changed if not (k == axis or k.startswith(axis + ".")))
-    assert not outside, f"arm={arm} changes {outside} outside its axis {axis}"
+@pytest.mark.parametrize("arm", group_options("arm"))
+def test_every_arm_differs_from_the_reference_only_on_its_axes(arm: str) -> None:
+    """An arm changes the groups it overrides and nothing else (its table row is presentation)."""
+    changed = setting_changes(["experiment=ablation"], ["experiment=ablation", f"arm={arm}"])
+    axes = arm_axes(arm)
+    assert axes, f"arm={arm} overrides no config group"
+    outside = sorted(k for k in changed if not any(k == a or k.startswith(a + ".") for a in axes))
+    assert not outside, f"arm={arm} changes {outside} outside its axes {sorted(axes)}"
+
+
+def test_each_arm_changes_one_thing_of_the_paper() -> None:
+    """The paper's rows each add one module: the fusion, the landmark encoding, the level schedule."""
+    reference = ["experiment=ablation", "arm=maglo"]
+    for arm, axis in (("landmark_encoding", "conditioning.fusion"), ("progressive", "schedule.levels")):
+        changed = setting_changes(reference, ["experiment=ablation", f"arm={arm}"])
+        assert changed and all(k.startswith(axis) for k in changed), (arm, sorted(changed))
+    assert not setting_changes(reference, ["experiment=ablation"])  # maglo is the reference cell
 
 
 def test_ablation_rows_build_what_the_paper_names() -> None:
     targets = {}
-    for arm in TABLE4_AXES:
+    for arm in ("rad_nerf", "landmark_encoding", "maglo", "progressive"):
         cfg = compose_config(["experiment=ablation", f"arm={arm}"])
         targets[arm] = (cfg.conditioning._target_, cfg.conditioning.fusion._target_, cfg.schedule.levels._target_)
     assert targets["rad_nerf"][0].endswith("AudioSpatial")
@@ -109,8 +127,8 @@ def test_systems_are_what_the_paper_compares() -> None:
     assert outside == {"method"} and geneface["conditioning._target_"].endswith("GloConcat")
     # ER-NeRF: its own field, region attention, uncertainty loss and anchor pose encoding.
     assert er["field._target_"].endswith("ERNeRFField") and er["conditioning.fusion._target_"].endswith("RegionAttention")
-    assert er["model.photometric._target_"].endswith("UncertaintyWeightedMSE")
-    assert er["model.torso.pose_encoding._target_"].endswith("AnchorPoseEncoding")
+    assert er["model.stages.head.photometric._target_"].endswith("UncertaintyWeightedMSE")
+    assert er["model.head.torso.pose_encoding._target_"].endswith("AnchorPoseEncoding")
     # R2-Talker is the default config with progressive levels and the torso stage.
     assert differing(composed([]), ours) == {"method", "schedule.levels._target_", "schedule.levels.start_levels",
                                               "schedule.levels.every", "schedule.torso_steps"}
@@ -125,7 +143,7 @@ def test_systems_train_with_their_own_optimiser_schedule_and_stages() -> None:
     optimisers = {s: type(m.configure_optimizers()["optimizer"]) for s, m in modules.items()}
     assert optimisers == {"rad_nerf": torch.optim.Adam, "er_nerf": torch.optim.AdamW, "r2talker": torch.optim.AdamW}
     rad, er, ours = modules["rad_nerf"], modules["er_nerf"], modules["r2talker"]
-    assert rad.lr_factor(100_000) == pytest.approx(0.1 ** 0.5) and rad.lip_patch_every == 1  # paper steps at scale 1
+    assert rad.lr_factor(100_000) == pytest.approx(0.1 ** 0.5) and rad.stages["lips"].patch_every == 1  # paper steps at scale 1
     assert er.lr_factor(50_000) == pytest.approx(0.5 ** 0.5) and er.stage(100_000) == "lips"
     assert ours.lr_factor(150_000) == pytest.approx(0.1) and ours.stage(240_000) == "torso"
     assert [g["weight_decay"] for g in er.configure_optimizers()["optimizer"].param_groups] == [0.01, 0.0]
@@ -134,7 +152,80 @@ def test_systems_train_with_their_own_optimiser_schedule_and_stages() -> None:
 def test_progressive_concat_is_the_progressive_axis_on_the_concat_row() -> None:
     """arm=progressive_concat tests the paper's claim that coarse-to-fine needs M-AGLO: it must be the
     concat row (landmark_encoding) with only the level schedule changed."""
-    concat = composed(["experiment=ablation", "arm=landmark_encoding"])
-    cell = composed(["experiment=ablation", "arm=progressive_concat"])
-    changed = differing(concat, cell)
+    changed = setting_changes(["experiment=ablation", "arm=landmark_encoding"], ["experiment=ablation", "arm=progressive_concat"])
     assert changed and all(k.startswith("schedule.levels.") for k in changed), sorted(changed)
+
+
+# --- A new Table-4 strategy is its module, its conditioning YAML and its arm file ------------------
+
+TOY_MODULE = '''
+"""A strategy written for the test: the mouth landmarks' centre, looked up in a hash grid."""
+from talker.conditioning.base import ConditioningStrategy
+
+
+class MouthCentre(ConditioningStrategy):
+    inputs = ("landmarks",)
+
+    def __init__(self, fusion, grid, lr=None):
+        super().__init__(fusion, lr)
+        self.grid = grid
+
+    @property
+    def cond_dim(self):
+        return self.grid.output_dim
+
+    def encode(self, inputs):
+        return self.grid(inputs["landmarks"][:, 48:68].mean(dim=(0, 1))[None])[0]
+'''
+
+TOY_CONDITIONING = """
+_target_: toy_strategy.MouthCentre
+grid: {_target_: talker.encoders.HashGrid, input_dim: 3, num_levels: 4, level_dim: 2, base_resolution: 4,
+       log2_hashmap_size: 10, desired_resolution: 32, bound: 1.0}
+fusion: {_target_: talker.conditioning.AffineFusion, hidden_dim: 16, num_layers: 2}
+"""
+
+TOY_ARM = """# @package _global_
+defaults:
+  - override /conditioning: mouth_centre
+table_rows:
+  table4: {label: "+ Mouth centre", order: 2.5}
+"""
+
+
+@pytest.fixture()
+def toy_strategy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder holding only the three files a new strategy needs, on the config search path."""
+    (tmp_path / "toy_strategy.py").write_text(TOY_MODULE)
+    configs = tmp_path / "configs"
+    (configs / "conditioning").mkdir(parents=True)
+    (configs / "arm").mkdir()
+    (configs / "conditioning" / "mouth_centre.yaml").write_text(TOY_CONDITIONING)
+    (configs / "arm" / "mouth_centre.yaml").write_text(TOY_ARM)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("TALKER_CONFIG_PATH", str(configs))
+    monkeypatch.setenv("TALKER_TRUSTED_MODULES", "toy_strategy")  # configs may build its classes
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    return tmp_path
+
+
+def test_a_new_strategy_needs_only_its_module_its_yaml_and_its_arm(toy_strategy: Path, data_dir: Path) -> None:
+    """Dropped into a folder of its own, a test-only strategy joins the ablation grid (at its order)
+    and Table 4's rows; its cell trains through the entry point and fills its row."""
+    cells = check_overrides(["experiment=ablation"])
+    arms = [o.split("=", 1)[1] for cell in cells for o in cell if o.startswith("arm=")]
+    assert arms == ["rad_nerf", "landmark_encoding", "mouth_centre", "maglo", "progressive"]
+    spec = load_table_spec("table4")
+    assert [row.label for row in spec.rows][2] == "+ Mouth centre"
+    assert spec.rows[2].where == {"conditioning": "mouth_centre", "schedule": "constant"}
+
+    runs = toy_strategy / "runs"
+    tiny = [o for o in TINY if not o.startswith("conditioning.")]
+    proc = subprocess.run(
+        [sys.executable, "-m", "talker.fit", "experiment=ablation", "arm=mouth_centre", "schedule.lips=false", *tiny,
+         f"paths.data_dir={data_dir}", f"paths.runs_dir={runs}"],
+        capture_output=True, text=True, timeout=600, cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = build_table(collect_runs(runs), "table4")
+    assert table.cells[("+ Mouth centre", "PSNR")].n == 1 and table.cells[("+ M-AGLO", "PSNR")].n == 0

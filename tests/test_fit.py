@@ -8,13 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 from omegaconf import OmegaConf
 
 from talker.config import compose_config, group_options
-from talker.evaluate import evaluate_run
+from talker.evaluation import evaluate_run
 from talker.fit import train
+from talker.utils.checkpoints import load_checkpoint
 
 from .conftest import TINY
 
@@ -104,15 +106,15 @@ def test_resume_continues_from_the_checkpoint(tiny_overrides: list[str], tmp_pat
     run_dir = tmp_path / "run"
     cfg = compose_config([*tiny_overrides, "schedule=progressive", "schedule.levels.every=2000", "trainer.max_steps=4"])
     train(cfg)
-    first = torch.load(run_dir / "checkpoints/last.ckpt", weights_only=False)
+    first = load_checkpoint(run_dir / "checkpoints/last.ckpt")
     assert first["global_step"] == 4
     # Paper step 4000 (= real step 4 at scale 0.001): 4 + 4000 // 2000 = 6 levels, capped at 4.
-    assert first["state_dict"]["field.encoder.level_mask"].tolist() == [1.0, 1.0, 1.0, 1.0]
+    assert first["state_dict"]["head.field.encoder.level_mask"].tolist() == [1.0, 1.0, 1.0, 1.0]
 
     # Same config, longer: picks up the checkpoint instead of starting over.
     cfg = compose_config([*tiny_overrides, "schedule=progressive", "schedule.levels.every=2000", "trainer.max_steps=6"])
     train(cfg)
-    second = torch.load(run_dir / "checkpoints/last.ckpt", weights_only=False)
+    second = load_checkpoint(run_dir / "checkpoints/last.ckpt")
     assert second["global_step"] == 6
     assert json.loads((run_dir / "metrics.json").read_text())["global_step"] == 6
     first_opt = first["optimizer_states"][0]["state"]
@@ -120,18 +122,63 @@ def test_resume_continues_from_the_checkpoint(tiny_overrides: list[str], tmp_pat
     assert second_opt[0]["step"].item() == first_opt[0]["step"].item() + 2  # Adam moments carried over
 
 
-def test_resume_restores_state_exactly(tiny_overrides: list[str], tmp_path: Path) -> None:
-    cfg = compose_config([*tiny_overrides, "trainer.max_steps=4"])
-    train(cfg)
-    saved = torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=False)["state_dict"]
-    # A run whose max_steps is already reached loads the checkpoint and trains no further.
-    cfg = compose_config([*tiny_overrides, "trainer.max_steps=4"])
-    train(cfg)
-    again = torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=False)["state_dict"]
-    assert saved.keys() == again.keys()
-    for key in saved:
-        assert torch.equal(saved[key], again[key]), key
-    assert {"occupancy.density", "occupancy.occupied", "field.encoder.level_mask"} <= set(saved)
+class Killed(RuntimeError):
+    """What a killed job leaves: an exception in the middle of training, nothing written after it."""
+
+
+class KillAt(L.Callback):
+    """Kills the fit as its step ``step`` begins (after the periodic checkpoint of the step before)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch, batch_idx: int) -> None:
+        if trainer.global_step == self.step:
+            raise Killed(f"killed at step {self.step}")
+
+
+def killed_and_resumed(overrides: list[str], run: Path) -> tuple[dict, dict]:
+    """Fit ``overrides`` into ``run``, killed at step 3 (TINY checkpoints every 2 steps), then relaunched."""
+    killer = "+callbacks.kill={_target_: tests.test_fit.KillAt, step: 3}"
+    with pytest.raises(Killed):
+        train(compose_config([*overrides, f"run_dir={run}", killer]))
+    assert load_checkpoint(run / "checkpoints/last.ckpt")["global_step"] == 2
+    assert not (run / "metrics.json").exists()  # not finished: the relaunch resumes instead of skipping
+    train(compose_config([*overrides, f"run_dir={run}"]))
+    return final_state(run)
+
+
+def final_state(run: Path) -> tuple[dict, dict]:
+    """The run's last weights (and buffers) and its held-out metrics."""
+    state = load_checkpoint(run / "checkpoints/last.ckpt")
+    assert state["global_step"] == 6
+    return state["state_dict"], json.loads((run / "metrics.json").read_text())["metrics"]
+
+
+def assert_same_run(a: tuple[dict, dict], b: tuple[dict, dict]) -> None:
+    assert a[0].keys() == b[0].keys()
+    for key in a[0]:
+        torch.testing.assert_close(b[0][key], a[0][key], rtol=0, atol=0, msg=key)
+    assert b[1] == a[1]
+
+
+def test_a_killed_run_resumes_to_what_an_uninterrupted_run_gives(
+    tiny_overrides: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed mid-way and relaunched, a run ends with the uninterrupted run's weights, buffers (occupancy
+    grid, level mask, sweep position) and held-out metrics; with a resume that forgets the optimiser's
+    state (Adam's moments), it does not, so this test catches a broken resume."""
+    overrides = [*tiny_overrides, "schedule=progressive", "schedule.levels.every=2000", "trainer.max_steps=6"]
+    straight = train(compose_config([*overrides, f"run_dir={tmp_path / 'straight'}"]))
+    expected = final_state(straight)
+    assert {"head.occupancy.density", "head.sweep.batches", "head.field.encoder.level_mask"} <= set(expected[0])
+    assert_same_run(expected, killed_and_resumed(overrides, tmp_path / "resumed"))
+
+    from lightning.pytorch.trainer.connectors.checkpoint_connector import _CheckpointConnector
+
+    monkeypatch.setattr(_CheckpointConnector, "restore_optimizers_and_schedulers", lambda self: None)
+    with pytest.raises(AssertionError):
+        assert_same_run(expected, killed_and_resumed(overrides, tmp_path / "broken"))
 
 
 def test_evaluate_rewrites_metrics_reproducibly(tiny_overrides: list[str], tmp_path: Path) -> None:
@@ -159,7 +206,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(tiny_overrides: list[str],
     def final_state(run: Path, *stops: int) -> dict:
         for stop in stops:
             train(compose_config([*tiny_overrides, *callbacks, f"run_dir={run}", f"trainer.max_steps={stop}"]))
-        return torch.load(run / "checkpoints/last.ckpt", weights_only=False)["state_dict"]
+        return load_checkpoint(run / "checkpoints/last.ckpt")["state_dict"]
 
     straight = final_state(tmp_path / "straight", 6)
     resumed = final_state(tmp_path / "resumed", 3, 6)

@@ -12,7 +12,8 @@ import pytest
 
 from talker.config import ConfigError, check_overrides, compose_config, group_options
 from talker.fit import train
-from talker.grid import FAILED, claim_device, config_differences
+from talker.grid import claim_device
+from talker.runs import RunFolder
 
 from .conftest import TINY
 
@@ -22,7 +23,8 @@ def test_launcher_configs_compose_for_every_experiment(launcher: str) -> None:
     for experiment in group_options("experiment"):
         check_overrides([f"experiment={experiment}", f"launcher={launcher}"])
     cfg = compose_config([f"launcher={launcher}"], return_hydra_config=True)
-    expected = {"basic": "BasicLauncher", "local_gpus": "JoblibLauncher", "slurm": "SlurmLauncher"}[launcher]
+    expected = {"basic": "BasicLauncher", "local": "JoblibLauncher", "local_gpus": "JoblibLauncher",
+                "slurm": "SlurmLauncher"}[launcher]
     assert cfg.hydra.launcher._target_.endswith(expected)
     assert cfg.claim_device == (launcher == "local_gpus")
 
@@ -67,12 +69,6 @@ def test_a_run_folder_with_other_settings_is_protected(tiny_overrides: list[str]
     assert json.loads((run / "metrics.json").read_text())["global_step"] == 2
 
 
-def test_config_differences_ignore_where_and_how_long() -> None:
-    old = {"model": {"lr_net": 1e-3}, "trainer": {"max_steps": 5}, "data": {"cache_dir": "/a", "num_rays": 8}}
-    new = {"model": {"lr_net": 1e-3}, "trainer": {"max_steps": 9}, "data": {"cache_dir": "/b", "num_rays": 16}}
-    assert config_differences(old, new) == ["data.num_rays"]
-
-
 @pytest.mark.slow
 def test_failed_cell_does_not_stop_the_grid_and_relaunch_redoes_only_it(data_dir: Path, tmp_path: Path) -> None:
     runs = tmp_path / "runs"
@@ -86,7 +82,7 @@ def test_failed_cell_does_not_stop_the_grid_and_relaunch_redoes_only_it(data_dir
     assert first.returncode == 1, first.stderr[-2000:]
     assert "1 of 2 cells failed" in first.stderr and "num_frames must be at least 4" in first.stderr
     cells = sorted((runs / "quickstart").iterdir())
-    failed = [c for c in cells if (c / FAILED).is_file()]
+    failed = [c for c in cells if (c / RunFolder.FAILED).is_file()]
     done = [c for c in cells if (c / "metrics.json").is_file()]
     assert len(failed) == 1 and len(done) == 1
     assert failed[0].name.startswith("data.synthetic.num_frames=3,") and done[0].name.startswith("data.synthetic.num_frames=12,")

@@ -8,10 +8,12 @@ from pathlib import Path
 import numpy as np
 from scipy.io import wavfile
 
+from talker.errors import TalkerError
+
 SAMPLE_RATE = 16000  # every talking-head codebase extracts its audio features at 16 kHz
 
 
-class AudioError(ValueError):
+class AudioError(TalkerError, ValueError):
     """An audio file is missing or cannot be decoded; the message names the file."""
 
 

@@ -1,9 +1,10 @@
 """Pretrained speech encoders (HuBERT, wav2vec2) behind :class:`AudioFeatures`, via transformers.
 
-Weights are never downloaded at run time: ``model`` is a local directory (``save_pretrained``
-layout: config.json + weights, optionally preprocessor_config.json) or a hub name already in the
-Hugging Face cache (``$HF_HOME/hub``). A missing model raises :class:`WeightsMissing` naming the
-model and how to fetch it on a machine with internet.
+``model`` is a local directory (``save_pretrained`` layout: config.json + weights, optionally
+preprocessor_config.json) or a hub name, which transformers downloads into the Hugging Face cache
+(``$HF_HOME/hub``) on first use. Offline (``HF_HUB_OFFLINE=1`` or ``TALKER_OFFLINE=1``, see
+:mod:`talker.weights`) only the cache is read, and a missing model raises :class:`WeightsMissing`
+naming the model and how to fetch it on a machine with internet.
 
 Both encoders have a 20 ms hop (conv stride 320 at 16 kHz) and a 25 ms receptive field: frame ``j``
 of the raw model sees samples ``320 j ... 320 j + 399``. The audio is padded by 200 samples on the
@@ -14,7 +15,6 @@ shares (and the one :func:`video_windows` cuts 25 fps windows from); the right p
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,27 +23,21 @@ import torch
 
 from talker.audio.features import WINDOW, AudioFeatures
 from talker.audio.io import AudioError
+from talker.weights import HUBERT, WAV2VEC2, hf_hub_cache, offline_reason
 
 HOP = 320  # samples per row at 16 kHz (the CNN feature encoder's total stride)
 RECEPTIVE_FIELD = 400  # samples one row sees (25 ms)
 
 
 class WeightsMissing(AudioError):
-    """A pretrained model is neither a local directory nor in the Hugging Face cache."""
-
-
-def hub_cache_dir() -> Path:
-    """Where ``from_pretrained`` looks for hub models: ``$HF_HUB_CACHE``, else ``$HF_HOME/hub``."""
-    if "HF_HUB_CACHE" in os.environ:
-        return Path(os.environ["HF_HUB_CACHE"])
-    return Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")) / "hub"
+    """A pretrained model is neither a local directory nor in (or downloadable into) the Hugging Face cache."""
 
 
 def fetch_hint(model: str) -> str:
     return (
         f"on a machine with internet run `huggingface-cli download {model}` (or "
         f"`python -c \"from transformers import AutoModel; AutoModel.from_pretrained('{model}').save_pretrained('<dir>')\"`) "
-        f"and copy the cache to {hub_cache_dir()} or pass the saved folder as the model path"
+        f"and copy the cache to {hf_hub_cache()} or pass the saved folder as the model path"
     )
 
 
@@ -51,7 +45,7 @@ class PretrainedSpeechFeatures(AudioFeatures):
     """Rows of a transformers speech encoder at 50 Hz, cut into 25 fps windows like every extractor.
 
     Args:
-        model: local directory or hub name (read from the HF cache only).
+        model: local directory or hub name (downloaded into the HF cache unless offline).
         output: ``hidden`` (a hidden state, ``layer`` of ``hidden_states``; -1 is the last) or
             ``logits`` (CTC character logits, what RAD-NeRF's wav2vec2 features are).
         layer: which hidden state for ``output=hidden``.
@@ -86,7 +80,8 @@ class PretrainedSpeechFeatures(AudioFeatures):
     # -- loading -----------------------------------------------------------------------------
 
     def load(self) -> Any:
-        """The encoder in eval mode (loaded once, from the local directory or the HF cache)."""
+        """The encoder in eval mode (loaded once, from the local directory or the HF cache, which
+        transformers fills first unless offline)."""
         if self._model is not None:
             return self._model
         import transformers
@@ -96,26 +91,28 @@ class PretrainedSpeechFeatures(AudioFeatures):
         local = source.is_dir()
         if not local and (self.model_name.startswith(("/", ".", "~")) or self.model_name.count("/") > 1):
             raise WeightsMissing(f"{source}: model folder does not exist")
+        offline = offline_reason()
         try:
-            model = cls.from_pretrained(str(source) if local else self.model_name, local_files_only=True)
+            model = cls.from_pretrained(str(source) if local else self.model_name, local_files_only=local or bool(offline))
         except OSError as exc:
             if local:
                 raise WeightsMissing(f"{source}: not a saved {cls.__name__} ({str(exc).splitlines()[0]})") from exc
+            why = f"offline: {offline}" if offline else f"download failed: {(str(exc).strip().splitlines() or [''])[0]}"
             raise WeightsMissing(
                 f"{type(self).__name__} weights '{self.model_name}' are not in the Hugging Face cache "
-                f"({hub_cache_dir()}) and cannot be downloaded here: {fetch_hint(self.model_name)}"
+                f"({hf_hub_cache()}) ({why}); {fetch_hint(self.model_name)}"
             ) from exc
-        self._normalize = self._reads_normalized(str(source) if local else self.model_name)
+        self._normalize = self._reads_normalized(str(source) if local else self.model_name, local or bool(offline))
         self._model = model.eval().to(self.device)
         return self._model
 
     @staticmethod
-    def _reads_normalized(where: str) -> bool:
+    def _reads_normalized(where: str, local_files_only: bool) -> bool:
         """Whether the model's feature extractor normalises each utterance (the fine-tuned ones do)."""
         from transformers import AutoFeatureExtractor
 
         try:
-            extractor = AutoFeatureExtractor.from_pretrained(where, local_files_only=True)
+            extractor = AutoFeatureExtractor.from_pretrained(where, local_files_only=local_files_only)
         except (OSError, ValueError):
             return True  # no preprocessor_config.json: Wav2Vec2FeatureExtractor's default
         return bool(getattr(extractor, "do_normalize", True))
@@ -166,7 +163,7 @@ class HuBERT(PretrainedSpeechFeatures):
     """HuBERT (ER-NeRF's and GeneFace's ``facebook/hubert-large-ls960-ft``): last hidden state, 1024 wide."""
 
     file_name = "aud_hu.npy"
-    default_model = "facebook/hubert-large-ls960-ft"
+    default_model = HUBERT.repo_id
     model_class = "HubertModel"
     ctc_class = "HubertForCTC"
 
@@ -176,7 +173,7 @@ class Wav2Vec2(PretrainedSpeechFeatures):
     44 character logits RAD-NeRF saves as ``aud_eo.npy``."""
 
     file_name = "aud_eo.npy"
-    default_model = "cpierse/wav2vec2-large-xlsr-53-esperanto"
+    default_model = WAV2VEC2.repo_id
     model_class = "Wav2Vec2Model"
     ctc_class = "Wav2Vec2ForCTC"
 

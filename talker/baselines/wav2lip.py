@@ -26,9 +26,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from talker.callbacks.evaluation import METRICS_FILE
-from talker.config import ConfigError
-from talker.evaluate import evaluate_frames, parse_arguments
+from talker.errors import one_line_errors
+from talker.evaluation import evaluate_frames
+from talker.runs import RunFolder
+from talker.utils.cli import parse_arguments
 
 METHOD = "wav2lip"
 NOT_APPLICABLE = ("psnr", "ssim", "lpips")
@@ -64,19 +65,16 @@ def score_wav2lip(
 def main(argv: list[str] | None = None) -> None:
     args, _, overrides, bad = parse_arguments(sys.argv[1:] if argv is None else argv, KEYS, tags=False)
     if bad or "frames" not in args:
-        extra = f"\n(not understood: {', '.join(bad)})" if bad else ""
-        print(f"talker.baselines.wav2lip: error: {USAGE}{extra}", file=sys.stderr)
+        problem = f"not understood: {', '.join(bad)}" if bad else "frames= is needed"
+        print(f"talker.baselines.wav2lip: error: {problem}; {USAGE}", file=sys.stderr)
         sys.exit(2)
-    try:
+    with one_line_errors("talker.baselines.wav2lip"):
         summary, folder = score_wav2lip(
             args["frames"], args.get("reference"), args.get("split", "val"), args.get("audio"),
             args.get("setting", "self_driven"), args.get("out"), overrides,
         )
-    except ConfigError as exc:
-        print(f"talker.baselines.wav2lip: error: {exc}", file=sys.stderr)
-        sys.exit(2)
     print("[talker] " + (", ".join(f"{k}={v:.4f}" for k, v in summary.items()) or "no metric computable"))
-    print(f"[talker] wrote {folder / METRICS_FILE} ({', '.join(NOT_APPLICABLE)}: not applicable to Wav2Lip)")
+    print(f"[talker] wrote {RunFolder(folder).metrics_file} ({', '.join(NOT_APPLICABLE)}: not applicable to Wav2Lip)")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
-"""Lightning callbacks: evaluation (metrics.json, speed.json), cross-driven evaluation, image panels,
-conditioning projector, step seeding, weight EMA."""
+"""Lightning callbacks: thin adapters that run the libraries at the right moment of a fit
+(``talker.evaluation``: held-out scores, cross-driven videos), image panels, the conditioning
+projector, step seeding, weight EMA, progress lines for logs."""
 
-from talker.callbacks.cross_driven import CrossDrivenEvaluation, MotionRun
+from talker.callbacks.cross_driven import CrossDrivenEvaluation
 from talker.callbacks.ema import ParameterEMA
-from talker.callbacks.evaluation import EvaluationCallback, evaluate_module, score_frames
+from talker.callbacks.evaluation import EvaluationCallback
 from talker.callbacks.images import ImageLogger
+from talker.callbacks.progress import ProgressLog
 from talker.callbacks.projector import ConditioningProjector
 from talker.callbacks.seeding import StepSeed
 
@@ -13,9 +15,7 @@ __all__ = [
     "CrossDrivenEvaluation",
     "EvaluationCallback",
     "ImageLogger",
-    "MotionRun",
     "ParameterEMA",
+    "ProgressLog",
     "StepSeed",
-    "evaluate_module",
-    "score_frames",
 ]

@@ -11,10 +11,9 @@ import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info
 
-from talker.callbacks.evaluation import METRICS_FILE
 from talker.motion.metrics import landmark_errors
 from talker.motion.sync import sync_accuracy
-from talker.utils.io import write_json
+from talker.runs import RunFolder
 
 PREDICTIONS_FILE = "heldout_landmarks.npy"
 
@@ -69,8 +68,7 @@ class MotionEvaluationCallback(L.Callback):
         metrics, predictions = score_motion(module, sequences, self.seed)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         np.save(self.run_dir / PREDICTIONS_FILE, np.concatenate(predictions).astype(np.float32))
-        write_json(
-            self.run_dir / METRICS_FILE,
+        RunFolder(self.run_dir).write_metrics(
             {
                 "metrics": metrics,
                 "unavailable": {},

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from talker.data.datamodule import frame_conditions
+from talker.data.frames import FrameConditions
 from talker.data.landmarks import MOUTH, landmark_box, mouth_opening
 from talker.data.layout import Split
 
@@ -22,12 +22,14 @@ QUINTILES = ("1 closed", "2", "3", "4", "5 open")
 
 
 @torch.no_grad()
-def conditioning_features(module: L.LightningModule, split: Split, window: int, indices: list[int]) -> torch.Tensor:
+def conditioning_features(
+    module: L.LightningModule, split: Split, conditions: FrameConditions, indices: list[int]
+) -> torch.Tensor:
     """``[len(indices), cond_dim]`` conditional features of frames of ``split``."""
     rows = []
     for i in indices:
-        cond = {k: v.to(module.device) for k, v in frame_conditions(split, i, window).items()}
-        rows.append(module.conditioning.encode(cond).reshape(-1).float().cpu())
+        cond = {k: v.to(module.device) for k, v in conditions.of_split(split, i).items()}
+        rows.append(module.head.conditioning.encode(cond).reshape(-1).float().cpu())
     return torch.stack(rows)
 
 
@@ -69,7 +71,7 @@ class ConditioningProjector(L.Callback):
         try:
             features = torch.cat(
                 [
-                    conditioning_features(module, splits[name], datamodule.landmark_window, [i for n, i in frames if n == name])
+                    conditioning_features(module, splits[name], datamodule.conditions, [i for n, i in frames if n == name])
                     for name in ("train", "val")
                     if any(n == name for n, _ in frames)
                 ]

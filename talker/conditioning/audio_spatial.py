@@ -15,19 +15,24 @@ from collections.abc import Callable, Mapping, Sequence
 import torch
 from torch import Tensor
 
-from talker.conditioning.base import Conditioning, ConditioningStrategy, Fusion, RenderedPoints
+from talker.conditioning.base import Conditioning, ConditioningStrategy, Fusion, RenderedRays
 from talker.conditioning.temporal import AttentionSmoothing, WindowNet
 from talker.encoders.hashgrid import HashGrid
-from talker.fields.mlp import MLP
+from talker.nn.mlp import MLP
+
+
+# The per-point value under which the ambient coordinates come back from the render.
+AMBIENT = "ambient"
 
 
 class AmbientFusion(Fusion):
     """``h_cond -> Conditioning(spatial=...)``: the audio-spatial decomposition.
 
-    ``spatial(x, pos) = grid(tanh(MLP([pos, h_cond])))`` per point. ``regularization(points)`` is
-    RAD-NeRF's ambient loss: per ray, ``sum_i w_i |ambient_i|_1`` over its points, averaged over the
-    rays outside the face box (inside, the audio must be free to move the mouth), times a weight
-    that grows linearly from 0 to ``weight`` over the first ``ramp_steps`` paper steps.
+    ``spatial(x, pos) = grid(tanh(MLP([pos, h_cond])))`` per point; the ambient coordinates go
+    with the features as the point value ``"ambient"``. ``regularization(rays)`` is RAD-NeRF's
+    ambient loss: per ray, ``sum_i w_i |ambient_i|_1`` over its points, averaged over the rays
+    outside the face box (inside, the audio must be free to move the mouth), times a weight that
+    grows linearly from 0 to ``weight`` over the first ``ramp_steps`` paper steps.
 
     Args:
         grid: the ambient hash grid; its ``input_dim`` is the ambient dimension (RAD-NeRF: 2).
@@ -44,7 +49,6 @@ class AmbientFusion(Fusion):
         self.grid, self.hidden_dim, self.num_layers, self.weight = grid, hidden_dim, num_layers, weight
         self.ramp_steps = ramp_steps
         self.ambient_net: MLP | None = None
-        self._last_ambient: Tensor | None = None
         self._ramp = 1.0
 
     def vector_dim(self, cond_dim: int) -> int:
@@ -65,30 +69,23 @@ class AmbientFusion(Fusion):
         return torch.tanh(self.ambient_net(torch.cat([pos, code], dim=-1)))
 
     def forward(self, h_cond: Tensor) -> Conditioning:
-        def spatial(x: Tensor, pos: Tensor) -> Tensor:
+        def spatial(x: Tensor, pos: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
             ambient = self.ambient(pos, h_cond)
-            if torch.is_grad_enabled():
-                self._last_ambient = ambient
-            return self.grid(ambient * self.grid.bound)
+            return self.grid(ambient * self.grid.bound), {AMBIENT: ambient}
 
-        self._last_ambient = None
         return Conditioning(spatial=spatial)
 
     def on_train_step(self, paper_step: float) -> None:
         self._ramp = min(paper_step / self.ramp_steps, 1.0) if self.ramp_steps > 0 else 1.0
 
-    def regularization(self, points: RenderedPoints) -> Tensor | None:
-        if self._last_ambient is None or self.weight == 0:
+    def regularization(self, rays: RenderedRays) -> Tensor | None:
+        if AMBIENT not in rays.values or self.weight == 0:
             return None
-        if self._last_ambient.shape[0] != points.weights.shape[0]:
-            raise ValueError(
-                f"AmbientFusion saw {self._last_ambient.shape[0]} points "
-                f"but was given {points.weights.shape[0]} weights"
-            )
-        outside = (~points.in_face).to(points.weights.dtype)
+        weights = rays.points("weights")
+        outside = (~rays.rays["face"][rays.point_rays()]).to(weights.dtype)
         # Weights detached: the loss moves ambient coordinates, never the density that weights them.
-        per_point = self._last_ambient.abs().sum(-1) * points.weights.detach() * outside
-        return self.weight * self._ramp * per_point.sum() / max(points.num_rays, 1)
+        per_point = rays.points(AMBIENT).abs().sum(-1) * weights.detach() * outside
+        return self.weight * self._ramp * per_point.sum() / max(rays.num_rays, 1)
 
 
 class AudioCode(ConditioningStrategy):
@@ -101,13 +98,13 @@ class AudioCode(ConditioningStrategy):
             29 DeepSpeech, 1024 HuBERT).
         audio_dim: width of the audio code (RAD-NeRF, ER-NeRF: 32).
         rows: feature rows per frame window (16 in every format).
-        window: neighbouring frames smoothed by attention (RAD-NeRF, ER-NeRF: 8).
+        window: neighbouring frames smoothed by attention (RAD-NeRF, ER-NeRF: 8; ``data.audio_window``).
     """
 
     inputs = ("audio",)
 
     def __init__(
-        self, fusion: Fusion, feature_dim: int = 80, audio_dim: int = 32, rows: int = 16, window: int = 8,
+        self, fusion: Fusion, feature_dim: int = 80, audio_dim: int = 32, rows: int = 16, *, window: int,
         lr: float | None = None,
     ) -> None:
         super().__init__(fusion, lr)
@@ -146,6 +143,6 @@ class AudioSpatial(AudioCode):
 
     def __init__(
         self, fusion: Callable[..., AmbientFusion], grid: HashGrid, feature_dim: int = 80, audio_dim: int = 32,
-        rows: int = 16, window: int = 8, lr: float | None = None,
+        rows: int = 16, *, window: int, lr: float | None = None,
     ) -> None:
-        super().__init__(fusion(grid=grid), feature_dim, audio_dim, rows, window, lr)
+        super().__init__(fusion(grid=grid), feature_dim, audio_dim, rows, window=window, lr=lr)

@@ -9,7 +9,10 @@ split into two injected parts:
 - a :class:`Fusion` that decides *how* ``h_cond`` enters the field: concatenated to the input
   features (GLO) or as a per-hidden-layer affine transform (M-AGLO).
 
-Fields never ask which strategy they were given; they only read the Conditioning.
+Fields never ask which strategy they were given; they only read the Conditioning. Per-point
+values a regulariser needs (RAD-NeRF's ambient coordinates) travel with the spatial features into
+the field's output and come back through the renderer (:class:`RenderedRays`), never as state kept
+in the strategy between the forward pass and the loss.
 """
 
 from __future__ import annotations
@@ -30,29 +33,55 @@ class Conditioning:
         vector: ``[vector_dim]`` global code concatenated to every point's input features, or None.
         scales, shifts: one ``[width_l]`` tensor per modulated hidden layer (``h * (1 + s) + t``),
             or empty.
-        spatial: optional per-point features ``(x [N, 3], pos_features [N, P]) -> [N, spatial_dim]``
-            concatenated to the input features (audio-spatial decomposition), or None.
+        spatial: optional per-point features ``(x [N, 3], pos_features [N, P]) -> (features
+            [N, spatial_dim], values)`` concatenated to the input features (audio-spatial
+            decomposition), or None. ``values`` (``name -> [N, ...]``) are per-point values the
+            strategy's regulariser reads back from the render (``RenderedRays.values``).
     """
 
     vector: Tensor | None = None
     scales: Sequence[Tensor] = field(default_factory=tuple)
     shifts: Sequence[Tensor] = field(default_factory=tuple)
-    spatial: Callable[[Tensor, Tensor], Tensor] | None = None
+    spatial: Callable[[Tensor, Tensor], tuple[Tensor, dict[str, Tensor]]] | None = None
 
 
 @dataclass
-class RenderedPoints:
-    """What training knows about the points the last forward evaluated, in evaluation order.
+class RenderedRays:
+    """What a training render tells a regulariser, per ray and per marched sample.
+
+    Per-sample tensors are ``[R, S]`` (padded; ``mask`` marks the samples the field evaluated):
+    ``mask.nonzero()`` lists them in evaluation order, and :meth:`points` gathers a value in it.
 
     Attributes:
-        weights: ``[M]`` compositing weight of each point in its ray.
-        in_face: ``[M]`` whether the point's ray goes through the face box of the frame.
-        num_rays: rays of the batch (per-ray losses are averaged over them).
+        mask: ``[R, S]`` samples the field evaluated.
+        weights: ``[R, S]`` compositing weight of each sample in its ray.
+        transmittance: ``[R, S]`` light reaching each sample (``T_i``; instant-NGP stops marching a
+            ray once it falls below ``1e-4``).
+        values: per-point values the field reported (``FieldOutput.extras``, e.g. the ambient
+            coordinates), ``name -> [R, S, ...]``, zero where not evaluated.
+        rays: per-ray values of the batch, ``name -> [R, ...]`` (e.g. ``face``: the ray's pixel lies
+            in the frame's face box).
     """
 
+    mask: Tensor
     weights: Tensor
-    in_face: Tensor
-    num_rays: int
+    transmittance: Tensor
+    values: Mapping[str, Tensor]
+    rays: Mapping[str, Tensor]
+
+    @property
+    def num_rays(self) -> int:
+        return self.mask.shape[0]
+
+    def points(self, name: str) -> Tensor:
+        """``[M, ...]``: per-sample value ``name`` (or ``weights`` / ``transmittance``) of the evaluated
+        samples, in evaluation order."""
+        grid = {"weights": self.weights, "transmittance": self.transmittance}.get(name)
+        return (grid if grid is not None else self.values[name])[self.mask]
+
+    def point_rays(self) -> Tensor:
+        """``[M]``: the ray of each evaluated sample (index into the per-ray values)."""
+        return self.mask.nonzero(as_tuple=True)[0]
 
 
 @dataclass(frozen=True)
@@ -86,8 +115,8 @@ class Fusion(nn.Module, ABC):
     def on_train_step(self, paper_step: float) -> None:
         """Called before every optimisation step with the step in the paper's count; default: nothing."""
 
-    def regularization(self, points: RenderedPoints) -> Tensor | None:
-        """A loss term on the last forward's intermediate values; default: none."""
+    def regularization(self, rays: RenderedRays) -> Tensor | None:
+        """A loss term on a training render (its per-point values, weights, rays); default: none."""
         return None
 
 
@@ -104,7 +133,7 @@ class ConditioningStrategy(nn.Module, ABC):
         3. ``strategy.bind(field.modulation_widths, field.position_dim)``
         4. at fit start: ``strategy.prepare(training_conditions)``
         5. per step: ``strategy.on_train_step(paper_step)``; ``cond = strategy(batch["cond"])``;
-           ``field(x, d, cond)``; ``strategy.regularization(rendered_points)``
+           ``field(x, d, cond)``; ``strategy.regularization(rendered_rays)``
     """
 
     inputs: ClassVar[tuple[str, ...]] = ()
@@ -157,6 +186,6 @@ class ConditioningStrategy(nn.Module, ABC):
         ramps); default: the fusion's."""
         self.fusion.on_train_step(paper_step)
 
-    def regularization(self, points: RenderedPoints) -> Tensor | None:
-        """An extra loss term of the last forward (e.g. the ambient regulariser); default: the fusion's."""
-        return self.fusion.regularization(points)
+    def regularization(self, rays: RenderedRays) -> Tensor | None:
+        """An extra loss term of a training render (e.g. the ambient regulariser); default: the fusion's."""
+        return self.fusion.regularization(rays)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from talker.conditioning.base import Conditioning, Fusion
-from talker.fields.mlp import MLP
+from talker.nn.mlp import MLP
 
 
 class ConcatFusion(Fusion):

@@ -12,6 +12,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from talker.data.cameras import pixel_rays
+from talker.data.frames import AUDIO_WINDOW, LANDMARK_WINDOW, FrameConditions
 from talker.data.landmarks import face_box, mouth_box
 from talker.data.layout import Split, load_split, validate_dataset
 from talker.data.synthetic.generator import SyntheticClip
@@ -28,14 +29,14 @@ class RayBatches(Dataset):
 
     Keys: ``rays_o, rays_d, rgb, background, bc [R, 3]`` (``background``: the ground-truth torso over
     the clean background ``bc``), ``pixels [R, 2]`` (x, y), ``face [R]`` (inside the face box),
-    ``pose [4, 4]``, ``cond`` (the strategy inputs of the frame), ``index`` (frame position in the
-    split) and, with ``lip_patch > 0``,
+    ``pose [4, 4]``, ``cond`` (the frame's inputs, built by ``conditions``), ``index`` (frame
+    position in the split) and, with ``lip_patch > 0``,
     ``patch``: the same ray keys for a ``lip_patch`` x ``lip_patch`` square of pixels around the
     mouth (row-major), for the lips stage's LPIPS.
     """
 
     def __init__(
-        self, split: Split, num_rays: int, landmark_window: int, face_fraction: float = 0.0, zero_condition: bool = False,
+        self, split: Split, num_rays: int, conditions: FrameConditions, face_fraction: float = 0.0,
         lip_patch: int = 0, mouth_fraction: float = 0.0,
     ) -> None:
         if face_fraction < 0 or mouth_fraction < 0 or face_fraction + mouth_fraction > 1:
@@ -43,7 +44,7 @@ class RayBatches(Dataset):
                 f"data.face_fraction={face_fraction} and data.mouth_fraction={mouth_fraction} "
                 "must be >= 0 and sum to <= 1"
             )
-        self.split, self.num_rays, self.window, self.zero_condition = split, num_rays, landmark_window, zero_condition
+        self.split, self.num_rays, self.conditions = split, num_rays, conditions
         self.num_face = int(round(num_rays * face_fraction))
         self.num_mouth = int(round(num_rays * mouth_fraction))
         self.face_boxes = [face_box(lms, split.height, split.width) for lms in split.lms]
@@ -67,7 +68,7 @@ class RayBatches(Dataset):
             **self.rays(index, pixels),
             "pose": s.poses[index],
             "size": torch.tensor([s.width, s.height]),
-            "cond": frame_conditions(s, index, self.window, self.zero_condition),
+            "cond": self.conditions.of_split(s, index),
             "index": index,
         }
         if self.lip_patch > 0:
@@ -180,8 +181,8 @@ class StepLoader:
 class Frames(Dataset):
     """Item ``i``: every ray of frame ``i``, its ground truth and landmarks (for evaluation)."""
 
-    def __init__(self, split: Split, landmark_window: int, zero_condition: bool = False) -> None:
-        self.split, self.window, self.zero_condition = split, landmark_window, zero_condition
+    def __init__(self, split: Split, conditions: FrameConditions) -> None:
+        self.split, self.conditions = split, conditions
         ys, xs = torch.meshgrid(torch.arange(split.height), torch.arange(split.width), indexing="ij")
         self.pixels = torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=-1)
 
@@ -199,30 +200,11 @@ class Frames(Dataset):
             **({"bc": s.bc.view(-1, 3).float() / 255.0} if s.bc is not None else {}),
             "pixels": self.pixels,
             "pose": s.poses[index],
-            "cond": frame_conditions(s, index, self.window, self.zero_condition),
+            "cond": self.conditions.of_split(s, index),
             "lms": s.lms[index],
             "index": index,
             "img_id": int(s.img_ids[index]),
         }
-
-
-# Frames of audio feature windows per condition: RAD-NeRF's attention smoothing window.
-AUDIO_WINDOW = 8
-
-
-def frame_conditions(split: Split, index: int, landmark_window: int, zero: bool = False) -> dict[str, Tensor]:
-    """The per-frame driving inputs a conditioning strategy may read (``batch["cond"]``).
-
-    ``landmarks``: ``[landmark_window, 68, 3]``; ``audio`` (when the split has audio features):
-    ``[AUDIO_WINDOW, 16, C]`` feature windows of the neighbouring frames.
-
-    ``zero`` replaces them by zeros of the same shape: the control arm that tells a model nothing
-    about the frame it renders (what is left is the mean face).
-    """
-    cond = {"landmarks": split.landmark_window(index, landmark_window)}
-    if split.audio is not None:
-        cond["audio"] = split.audio_window(index, AUDIO_WINDOW)
-    return {key: torch.zeros_like(value) for key, value in cond.items()} if zero else cond
 
 
 class TalkingHeadDataModule(L.LightningDataModule):
@@ -236,6 +218,7 @@ class TalkingHeadDataModule(L.LightningDataModule):
         face_fraction: share of each step's rays drawn inside the face box.
         mouth_fraction: share of each step's rays drawn inside the mouth box (on top of the face's).
         landmark_window: frames of landmarks per condition (R2-Talker: 5).
+        audio_window: frames of audio feature windows per condition (RAD-NeRF: 8).
         scale, offset: NeRF-json to ngp conversion (RAD-NeRF defaults: 4, [0, 0, 0]).
         val_frames: held-out frames rendered by the periodic validation loop (evaluation renders all).
         lip_patch: side in pixels of the square around the mouth that every training batch also
@@ -254,7 +237,8 @@ class TalkingHeadDataModule(L.LightningDataModule):
         num_rays: int = 4096,
         face_fraction: float = 0.5,
         mouth_fraction: float = 0.0,
-        landmark_window: int = 5,
+        landmark_window: int = LANDMARK_WINDOW,
+        audio_window: int = AUDIO_WINDOW,
         scale: float = 4.0,
         offset: tuple[float, float, float] = (0.0, 0.0, 0.0),
         val_frames: int = 2,
@@ -272,6 +256,8 @@ class TalkingHeadDataModule(L.LightningDataModule):
         self.num_rays = num_rays
         self.face_fraction, self.mouth_fraction = face_fraction, mouth_fraction
         self.landmark_window = landmark_window
+        # What every frame's condition is made of (training, evaluation, occupancy, projector, speed).
+        self.conditions = FrameConditions(landmark_window, audio_window, zero_condition)
         self.scale, self.offset = scale, tuple(offset)
         self.val_frames = val_frames
         self.seed = seed
@@ -302,22 +288,19 @@ class TalkingHeadDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> StepLoader:
         batches = RayBatches(
-            self.train_split, self.num_rays, self.landmark_window, self.face_fraction, self.zero_condition, self.lip_patch,
-            self.mouth_fraction,
+            self.train_split, self.num_rays, self.conditions, self.face_fraction, self.lip_patch, self.mouth_fraction
         )
         return StepLoader(batches, self.seed)
 
     def val_dataloader(self) -> DataLoader:
-        frames = Frames(self.val_split, self.landmark_window, self.zero_condition)
+        frames = Frames(self.val_split, self.conditions)
         subset = torch.utils.data.Subset(frames, range(min(self.val_frames, len(frames))))
         return DataLoader(subset, batch_size=None)
 
     def eval_frames(self) -> Frames:
         """Every held-out frame, for the evaluation callback."""
-        return Frames(self.val_split, self.landmark_window, self.zero_condition)
+        return Frames(self.val_split, self.conditions)
 
     def train_conditions(self) -> list[dict[str, Tensor]]:
         """The driving inputs of every training frame (for max-over-conditions occupancy)."""
-        return [
-            frame_conditions(self.train_split, i, self.landmark_window, self.zero_condition) for i in range(len(self.train_split))
-        ]
+        return [self.conditions.of_split(self.train_split, i) for i in range(len(self.train_split))]

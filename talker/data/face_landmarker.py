@@ -4,7 +4,8 @@ Shared by the preprocessing (tracking a video) and the metrics (LMD, the Sync fa
 ``MESH_TO_68`` picks the mesh vertex that corresponds to each point of the iBUG 68-point scheme
 (the correspondence GeneFace++ uses in data_gen/utils/mp_feature_extractors/face_landmarker.py).
 The Face Landmarker needs its ``.task`` bundle (face detector + mesh + blendshape models), which is
-not in the mediapipe wheel.
+not in the mediapipe wheel: :data:`talker.weights.FACE_LANDMARKER` downloads it on first use into
+the path asked for (``${paths.models_dir}/face_landmarker.task`` by default).
 
 Installation: ``pip install --no-deps mediapipe==0.10.21`` plus opencv-python-headless and
 matplotlib (``make install`` does this; see README). mediapipe 0.10.21 calls protobuf's
@@ -20,6 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from talker.errors import TalkerError
+from talker.weights import FACE_LANDMARKER, WeightsUnavailable
+
 # 68-point index -> MediaPipe mesh vertex: jaw (17), brows (10), nose (9), eyes (12), lips (20).
 MESH_TO_68 = (
     [127, 234, 93, 132, 58, 136, 150, 176, 152, 400, 379, 365, 288, 361, 323, 454, 356]
@@ -28,10 +32,10 @@ MESH_TO_68 = (
     + [33, 160, 158, 133, 153, 144, 362, 385, 387, 263, 373, 380]
     + [61, 40, 37, 0, 267, 270, 291, 321, 314, 17, 84, 91, 78, 81, 13, 311, 308, 402, 14, 178]
 )
-TASK_URL = "https://storage.googleapis.com/mediapipe-models/face_landmarker/face_landmarker/float16/latest/face_landmarker.task"
+TASK_URL = FACE_LANDMARKER.url
 
 
-class LandmarkerUnavailable(RuntimeError):
+class LandmarkerUnavailable(TalkerError, RuntimeError):
     """mediapipe or the ``.task`` bundle is missing or does not load; the message names what to get."""
 
 
@@ -71,7 +75,8 @@ class FaceLandmarker:
     """``detect(image [H, W, 3] uint8 or float in [0, 1], timestamp_ms=None) -> FaceMesh | None``.
 
     Args:
-        task: the ``face_landmarker.task`` bundle.
+        task: the ``face_landmarker.task`` bundle; downloaded to this path first when it is missing
+            and its file name is the bundle's (unless offline).
         video: MediaPipe's VIDEO running mode (tracks between frames; ``detect`` then needs
             increasing ``timestamp_ms``); IMAGE mode otherwise.
         blendshapes: also predict the 52 blendshape scores (eyeBlinkLeft, jawOpen, ...).
@@ -81,8 +86,12 @@ class FaceLandmarker:
 
     def __init__(self, task: str | Path, video: bool = False, blendshapes: bool = False) -> None:
         task = Path(task).expanduser()
-        if not task.is_file():
-            raise LandmarkerUnavailable(f"face landmarker bundle missing: {task} (download {TASK_URL}, or set its path)")
+        if not task.is_file() and task.name != FACE_LANDMARKER.file_name:  # a user's own file: never downloaded over
+            raise LandmarkerUnavailable(f"face landmarker bundle missing: {task} (the published bundle is {TASK_URL})")
+        try:
+            FACE_LANDMARKER.ensure(task)
+        except WeightsUnavailable as exc:
+            raise LandmarkerUnavailable(str(exc)) from exc
         self._mp, tasks, vision = import_mediapipe()
         self.video = video
         options = vision.FaceLandmarkerOptions(

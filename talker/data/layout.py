@@ -43,6 +43,7 @@ from PIL import Image
 from torch import Tensor
 
 from talker.data.cameras import nerf_to_ngp
+from talker.errors import TalkerError
 
 SPLITS = ("train", "val")
 MANIFEST = "manifest.json"
@@ -52,7 +53,7 @@ LANDMARKS_ALL = "aud_idexp.npy"
 AUDIO_FEATURES = ("aud.npy", "aud_ds.npy", "aud_eo.npy", "aud_hu.npy", "aud_mel.npy")
 
 
-class DatasetError(ValueError):
+class DatasetError(TalkerError, ValueError):
     """A dataset on disk is missing something or is inconsistent; the message names the file."""
 
 
@@ -151,7 +152,10 @@ def validate_dataset(root: str | Path, check_checksums: bool = True) -> None:
 
     if not (root / "bc.jpg").is_file():
         raise DatasetError(f"{root / 'bc.jpg'}: missing (clean background image)")
-    size = Image.open(root / "bc.jpg").size
+    try:
+        size = Image.open(root / "bc.jpg").size
+    except OSError as exc:
+        raise DatasetError(f"{root / 'bc.jpg'}: not a readable image ({exc})") from exc
     for split, split_frames in frames.items():
         for frame in split_frames:
             img_id = frame["img_id"]
@@ -215,8 +219,14 @@ def validate_dataset(root: str | Path, check_checksums: bool = True) -> None:
                 raise DatasetError(f"{path}: checksum differs from {MANIFEST} (corrupted or modified)")
 
 
-def _read_rgb(path: Path) -> np.ndarray:
-    return np.asarray(Image.open(path).convert("RGB"))
+def _read_image(path: Path, mode: str = "RGB") -> np.ndarray:
+    """Decode an image of the dataset; a damaged file (a truncated or garbled body, which the
+    validator's header read does not see) raises :class:`DatasetError` naming it."""
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert(mode))
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise DatasetError(f"{path}: not a readable image ({exc})") from exc
 
 
 @dataclass
@@ -260,21 +270,6 @@ class Split:
     def __len__(self) -> int:
         return self.images.shape[0]
 
-    def landmark_window(self, index: int, window: int) -> Tensor:
-        """``[window, 68, 3]`` landmarks centred on frame ``index`` (clamped at the clip ends)."""
-        centre = int(self.aud_ids[index])
-        ids = (torch.arange(window) - window // 2 + centre).clamp(0, self.landmarks.shape[0] - 1)
-        return self.landmarks[ids]
-
-    def audio_window(self, index: int, window: int) -> Tensor:
-        """``[window, 16, C]`` audio feature windows of the frames around ``index`` (clamped at the ends;
-        RAD-NeRF's attention smoothing reads 8: frames ``i - 4 ... i + 3``)."""
-        if self.audio is None:
-            raise DatasetError(f"{self.root}: no audio features loaded (set data.audio_features to one of {AUDIO_FEATURES})")
-        centre = int(self.aud_ids[index])
-        ids = (torch.arange(window) - window // 2 + centre).clamp(0, self.audio.shape[0] - 1)
-        return self.audio[ids]
-
 
 def load_split(
     root: str | Path, split: str, scale: float = 4.0, offset=(0.0, 0.0, 0.0), audio_features: str | None = "aud_mel.npy"
@@ -286,12 +281,12 @@ def load_split(
     root = Path(root)
     meta = read_transforms(root, split)
     frames = meta["frames"]
-    bc = _read_rgb(root / "bc.jpg").astype(np.float32)
+    bc = _read_image(root / "bc.jpg").astype(np.float32)
     images, backgrounds, poses, lms = [], [], [], []
     for frame in frames:
         img_id = frame["img_id"]
-        images.append(_read_rgb(root / "gt_imgs" / f"{img_id}.jpg"))
-        torso = np.asarray(Image.open(root / "torso_imgs" / f"{img_id}.png").convert("RGBA")).astype(np.float32)
+        images.append(_read_image(root / "gt_imgs" / f"{img_id}.jpg"))
+        torso = _read_image(root / "torso_imgs" / f"{img_id}.png", "RGBA").astype(np.float32)
         alpha = torso[..., 3:] / 255.0
         backgrounds.append(np.round(torso[..., :3] * alpha + bc * (1 - alpha)).astype(np.uint8))
         poses.append(nerf_to_ngp(np.asarray(frame["transform_matrix"]), scale, offset))

@@ -3,13 +3,11 @@
 from talker.fields.base import Field, FieldOutput
 from talker.fields.head import HeadField
 from talker.fields.inputs import EyeBlink, FrameInput, IndividualCode, eye_aspect_ratio
-from talker.fields.mlp import MLP, trunc_exp
 from talker.fields.torso import (
     EulerPoseEncoding, PoseEncoding, TorsoField, TorsoOutput, composite_torso, pixel_coords, pose_vector,
 )
 
 __all__ = [
-    "MLP",
     "EulerPoseEncoding",
     "EyeBlink",
     "Field",
@@ -24,5 +22,4 @@ __all__ = [
     "eye_aspect_ratio",
     "pixel_coords",
     "pose_vector",
-    "trunc_exp",
 ]

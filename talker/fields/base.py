@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from talker.conditioning.base import Conditioning
+from talker.encoders.base import Encoder
 from talker.fields.inputs import Frame
 
 
@@ -17,8 +18,9 @@ from talker.fields.inputs import Frame
 class FieldOutput:
     """Per-point outputs: ``sigma [N]`` density and ``rgb [N, 3]`` colour in ``[0, 1]``.
 
-    ``extras`` holds further per-point channels (``[N]`` or ``[N, C]``, e.g. ER-NeRF's uncertainty)
-    that training renders composite with the same weights as the colour (``RenderOutput.extras``).
+    ``extras`` holds further per-point values (``[N]`` or ``[N, C]``: ER-NeRF's uncertainty, the
+    spatial conditioning's ambient coordinates) that training renders return per sample
+    (``RenderOutput.point_values``) and composited with the colour's weights (``RenderOutput.extras``).
     """
 
     sigma: Tensor
@@ -34,8 +36,13 @@ class Field(nn.Module, ABC):
     frame's own inputs that the field declares in ``frame_keys`` (see ``talker.fields.inputs``).
     ``modulation_widths`` lists the widths of the hidden layers a fusion may modulate (empty if
     none).
+
+    ``encoder`` is the field's positional encoder: the level schedules mask its levels when it is a
+    :class:`~talker.encoders.LevelEncoder`, and a spatial conditioning reads its features
+    (``position_dim`` wide).
     """
 
+    encoder: Encoder
     bound: float
     frame_keys: tuple[str, ...] = ()
     # Width of the positional features a spatial conditioning reads (0: the field exposes none).

@@ -8,11 +8,11 @@ import torch
 from torch import Tensor, nn
 
 from talker.conditioning.base import Conditioning, ConditioningSpec
-from talker.encoders.hashgrid import HashGrid
+from talker.encoders.base import Encoder
 from talker.encoders.sh import SphericalHarmonics
 from talker.fields.base import Field, FieldOutput
 from talker.fields.inputs import Frame, FrameInput
-from talker.fields.mlp import MLP, trunc_exp
+from talker.nn.mlp import MLP, trunc_exp
 
 
 class HeadField(Field):
@@ -36,7 +36,7 @@ class HeadField(Field):
 
     def __init__(
         self,
-        position_encoder: HashGrid | nn.Module,
+        position_encoder: Encoder,
         cond_spec: ConditioningSpec,
         num_layers: int = 3,
         hidden_dim: int = 128,
@@ -77,23 +77,26 @@ class HeadField(Field):
 
     def _sigma_and_geometry(
         self, x: Tensor, cond: Conditioning, frame: Frame | None, pos: Tensor | None = None
-    ) -> tuple[Tensor, Tensor]:
+    ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """Density, geometry feature and the spatial conditioning's per-point values."""
         pos = self.encoder(x) if pos is None else pos
-        parts = [pos]
+        parts, values = [pos], {}
         if cond.spatial is not None:
-            parts.append(cond.spatial(x, pos))
+            features, values = cond.spatial(x, pos)
+            parts.append(features)
         if cond.vector is not None:
             parts.append(cond.vector.to(pos.dtype).expand(x.shape[0], -1))
         parts += self.density_features(frame, pos)
         h = self.sigma_net(torch.cat(parts, dim=-1), cond.scales, cond.shifts)
-        return trunc_exp(h[:, 0]), h[:, 1:]
+        return trunc_exp(h[:, 0]), h[:, 1:], values
 
     def density_features(self, frame: Frame | None, pos: Tensor) -> list[Tensor]:
         """The ``density_inputs`` of the frame, one ``[N, dim]`` block each (variants gate them per point)."""
         return self._frame_features(self.density_inputs, frame, pos.shape[0], pos)
 
     def extras(self, pos: Tensor) -> dict[str, Tensor]:
-        """Extra per-point channels the renderer composites (``FieldOutput.extras``); default: none."""
+        """Extra per-point channels of the field itself (``FieldOutput.extras``, next to the spatial
+        conditioning's values); default: none."""
         return {}
 
     def density(self, x: Tensor, cond: Conditioning, frame: Frame | None = None) -> Tensor:
@@ -109,8 +112,8 @@ class HeadField(Field):
 
     def forward(self, x: Tensor, d: Tensor, cond: Conditioning, frame: Frame | None = None) -> FieldOutput:
         pos = self.encoder(x)
-        sigma, geometry = self._sigma_and_geometry(x, cond, frame, pos)
+        sigma, geometry, values = self._sigma_and_geometry(x, cond, frame, pos)
         parts = [self.dir_encoder(d).to(geometry.dtype), geometry]
         parts += self._frame_features(self.color_inputs, frame, x.shape[0], geometry)
         rgb = torch.sigmoid(self.color_net(torch.cat(parts, dim=-1)))
-        return FieldOutput(sigma=sigma, rgb=rgb, extras=self.extras(pos))
+        return FieldOutput(sigma=sigma, rgb=rgb, extras={**values, **self.extras(pos)})

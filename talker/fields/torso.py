@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from talker.encoders.frequency import FrequencyEncoding
 from talker.encoders.hashgrid import HashGrid
 from talker.fields.inputs import Frame, FrameInput
-from talker.fields.mlp import MLP
+from talker.nn.mlp import MLP
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""LPIPS as a training loss (the lips stage): lpips' AlexNet v0.1, weights from the local torch cache."""
+"""LPIPS as a training loss (the lips stage): lpips' AlexNet v0.1, weights from torch hub's cache
+(downloaded there when the fit starts, unless offline)."""
 
 from __future__ import annotations
 
@@ -6,19 +7,22 @@ from pathlib import Path
 
 from torch import Tensor, nn
 
+from talker.errors import TalkerError
 from talker.metrics.base import MetricUnavailable
-from talker.metrics.perceptual import ALEXNET_FILE, ALEXNET_URL, load_lpips
+from talker.metrics.perceptual import load_lpips
 from talker.metrics.weights import find_weights
+from talker.weights import LPIPS_ALEXNET
 
 
-class PerceptualWeightsMissing(RuntimeError):
+class PerceptualWeightsMissing(TalkerError, RuntimeError):
     """The LPIPS backbone cannot be loaded; the message names the file and where to put it."""
 
 
 def lpips_weights_file(weights: str | Path | None = None) -> Path:
-    """The AlexNet file the lips stage will load, or :class:`PerceptualWeightsMissing`."""
+    """The AlexNet file the lips stage will load (downloaded first if missing and online), or
+    :class:`PerceptualWeightsMissing`."""
     try:
-        return find_weights(ALEXNET_FILE, weights, ALEXNET_URL, "LPIPS AlexNet")
+        return find_weights(LPIPS_ALEXNET, weights)
     except MetricUnavailable as exc:
         raise PerceptualWeightsMissing(f"lips stage (0.01 x LPIPS on a lip patch): {exc}") from exc
 

@@ -1,6 +1,6 @@
 """Photometric losses and the opacity regulariser of the head stage.
 
-The head stage's colour loss is an injected :class:`PhotometricLoss` (``model.photometric``):
+The head stage's colour loss is an injected :class:`PhotometricLoss` (``model.stages.head.photometric``):
 R2-Talker, RAD-NeRF and GeneFace++ dagger use :class:`MSE`; ER-NeRF weights it by a rendered
 uncertainty (``talker.baselines.er_nerf.UncertaintyWeightedMSE``).
 """

@@ -5,8 +5,9 @@ Lip motion: :class:`LMD` (MediaPipe landmarks), :class:`Sync` (SyncNet confidenc
 :class:`AUE` (MediaPipe blendshapes as action units).
 Temporal stability: :class:`LandmarkJitter`, :class:`Flicker`, :class:`NeckSeam` (each also on the
 ground truth, ``*_ref``).
-Speed: :class:`SpeedProfile` (per-module times and FPS). Weights that cannot be downloaded load from
-the standard cache or a configured file; when missing, a metric is reported unavailable with why.
+Speed: :class:`SpeedProfile` (per-module times and FPS). Pretrained weights load from a configured
+file or their standard cache, downloaded on first use (:mod:`talker.weights`); when missing offline,
+a metric is reported unavailable with why.
 """
 
 from talker.metrics.aue import AUE

@@ -14,9 +14,9 @@ import torch.nn.functional as F
 
 from talker.metrics.base import EvalContext, EvalFrame, Metric, MetricUnavailable, resolve_device
 from talker.metrics.weights import find_weights, hub_cache_with
+from talker.weights import FID_INCEPTION
 
-INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
-INCEPTION_URL = f"https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/{INCEPTION_FILE}"
+INCEPTION_FILE = FID_INCEPTION.file_name
 
 
 class FID(Metric):
@@ -25,7 +25,8 @@ class FID(Metric):
     Args:
         dims: pool3 (2048, the standard), or 768 / 192 / 64 for pytorch-fid's earlier blocks.
         batch_size: frames per Inception forward pass.
-        weights: FID Inception checkpoint; None reads ``$TORCH_HOME/hub/checkpoints/pt_inception-...pth``.
+        weights: FID Inception checkpoint; None: ``$TORCH_HOME/hub/checkpoints/pt_inception-...pth``
+            (downloaded on first use unless offline).
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
     """
 
@@ -79,14 +80,14 @@ class FID(Metric):
 
 
 def load_fid_inception(dims: int = 2048, weights: str | None = None) -> torch.nn.Module:
-    """pytorch-fid's ``InceptionV3`` with the FID weights from the cache or ``weights``; never downloads."""
+    """pytorch-fid's ``InceptionV3`` with the FID weights from ``weights`` or the cache (see :mod:`talker.weights`)."""
     try:
         from pytorch_fid.inception import InceptionV3
     except ImportError as exc:
         raise MetricUnavailable(f"pytorch-fid does not import ({exc}); pip install 'talker[metrics]'") from exc
     if dims not in InceptionV3.BLOCK_INDEX_BY_DIM:
         raise ValueError(f"fid.dims={dims}: choose one of {sorted(InceptionV3.BLOCK_INDEX_BY_DIM)}")
-    path = find_weights(INCEPTION_FILE, weights, INCEPTION_URL, "FID Inception")
+    path = find_weights(FID_INCEPTION, weights)
     try:
         with hub_cache_with(INCEPTION_FILE, path):
             net = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[dims]])

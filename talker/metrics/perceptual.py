@@ -1,7 +1,8 @@
 """LPIPS (Zhang et al. 2018) with the lpips package and its AlexNet trunk, as the talking-head papers use.
 
 The linear calibration layers ship inside the lpips wheel; the AlexNet trunk is torchvision's
-ImageNet checkpoint ``alexnet-owt-7be5be79.pth``, read from the hub cache or a configured file.
+ImageNet checkpoint ``alexnet-owt-7be5be79.pth``, from the hub cache (downloaded there on first use)
+or a configured file.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import torch
 
 from talker.metrics.base import EvalContext, EvalFrame, FrameMeanMetric, MetricUnavailable, crop, region_key, regions, resolve_device
 from talker.metrics.weights import find_weights, hub_cache_with
+from talker.weights import LPIPS_ALEXNET
 
-ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
-ALEXNET_URL = f"https://download.pytorch.org/models/{ALEXNET_FILE}"
+ALEXNET_FILE = LPIPS_ALEXNET.file_name
 # AlexNet's five feature stages need about 32 pixels to leave a non-empty last map.
 MIN_SIDE = 32
 
@@ -24,7 +25,8 @@ class LPIPS(FrameMeanMetric):
 
     Args:
         regions: which of ``full``, ``face``, ``mouth`` to score (crops under 32 px are skipped).
-        weights: AlexNet checkpoint; None reads ``$TORCH_HOME/hub/checkpoints/alexnet-owt-7be5be79.pth``.
+        weights: AlexNet checkpoint; None: ``$TORCH_HOME/hub/checkpoints/alexnet-owt-7be5be79.pth``
+            (downloaded on first use unless offline).
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
     """
 
@@ -63,12 +65,12 @@ def to_lpips_input(image: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 
 def load_lpips(weights: str | None = None) -> torch.nn.Module:
-    """``lpips.LPIPS(net="alex")`` with its trunk from the cache or ``weights``; never downloads."""
+    """``lpips.LPIPS(net="alex")`` with its trunk from ``weights`` or the cache (see :mod:`talker.weights`)."""
     try:
         import lpips
     except ImportError as exc:  # torchvision missing or broken on this machine
         raise MetricUnavailable(f"the lpips package does not import ({exc}); pip install 'talker[metrics]'") from exc
-    path = find_weights(ALEXNET_FILE, weights, ALEXNET_URL, "LPIPS AlexNet")
+    path = find_weights(LPIPS_ALEXNET, weights)
     try:
         with hub_cache_with(ALEXNET_FILE, path), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*(pretrained|weight enum).*", category=UserWarning)  # lpips' old call

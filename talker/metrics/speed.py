@@ -11,18 +11,13 @@ from __future__ import annotations
 import platform
 import statistics
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-import lightning as L
 import torch
-import torch.nn.functional as F
 
-from talker.data.cameras import pixel_rays
-from talker.data.datamodule import frame_conditions
-from talker.data.layout import Split
 
-Stage = tuple[str, Callable[[Any], Any]]
+TimedStage = tuple[str, Callable[[Any], Any]]  # (name, function): one step of a timed pipeline
 
 
 class SpeedProfile:
@@ -47,7 +42,7 @@ class SpeedProfile:
         self.resolution, self.frames, self.warmup = resolution, frames, warmup
         self.clock = clock
 
-    def run(self, stages: Sequence[Stage], inputs: Sequence[Any], device: torch.device | str = "cpu") -> dict[str, Any]:
+    def run(self, stages: Sequence[TimedStage], inputs: Sequence[Any], device: torch.device | str = "cpu") -> dict[str, Any]:
         """Per-stage and total median milliseconds, FPS, and what they were measured on.
 
         ``device`` is where the stages run: CUDA events time a CUDA pipeline, the wall clock a CPU one.
@@ -91,67 +86,3 @@ def _time_cuda(fn: Callable[[Any], Any], x: Any) -> tuple[Any, float]:
     end.record()
     end.synchronize()
     return out, start.elapsed_time(end)
-
-
-def frame_at_resolution(split: Split, index: int, resolution: int | None, landmark_window: int) -> dict[str, Any]:
-    """Every ray of frame ``index`` of ``split`` rendered at ``resolution`` rows (intrinsics scaled)."""
-    h, w = split.height, split.width
-    rows = resolution or h
-    cols = max(1, round(w * rows / h))
-    scale = torch.tensor([cols / w, rows / h, cols / w, rows / h])
-    ys, xs = torch.meshgrid(torch.arange(rows), torch.arange(cols), indexing="ij")
-    pixels = torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=-1)
-    rays_o, rays_d = pixel_rays(split.poses[index], split.intrinsics * scale, pixels)
-    background = split.backgrounds[index].permute(2, 0, 1).unsqueeze(0).float() / 255.0
-    background = F.interpolate(background, size=(rows, cols), mode="bilinear", align_corners=False)
-    return {
-        "rays_o": rays_o,
-        "rays_d": rays_d,
-        "background": background.squeeze(0).permute(1, 2, 0).reshape(-1, 3),
-        "cond": frame_conditions(split, index, landmark_window),
-        "shape": (rows, cols),
-    }
-
-
-def head_stages(module: L.LightningModule) -> list[Stage]:
-    """The head module's inference as two stages: the conditioning strategy, then volume rendering.
-
-    A module without ``render_conditioned`` is timed as one ``render`` stage (``render_frame``).
-    """
-    if not hasattr(module, "render_conditioned"):
-        return [("render", module.render_frame)]
-
-    def conditioning(frame: Mapping[str, Any]) -> tuple[Mapping[str, Any], Any]:
-        return frame, module.conditioning(frame["cond"])
-
-    def render(frame_and_cond: tuple[Mapping[str, Any], Any]) -> Any:
-        return module.render_conditioned(*frame_and_cond)
-
-    return [("conditioning", conditioning), ("render", render)]
-
-
-@torch.no_grad()
-def profile_head(module: L.LightningModule, split: Split, landmark_window: int, profile: SpeedProfile) -> dict[str, Any]:
-    """Speed profile of a trained head module on the first held-out frames of ``split``."""
-    device = module.device
-    count = min(len(split), profile.frames + profile.warmup)
-    inputs = []
-    for i in range(count):
-        frame = frame_at_resolution(split, i, profile.resolution, landmark_window)
-        inputs.append({k: _to(v, device) for k, v in frame.items()})
-    was_training = module.training
-    module.eval()
-    try:
-        result = profile.run(head_stages(module), inputs, device)
-    finally:
-        module.train(was_training)
-    rows, cols = inputs[0]["shape"]
-    return {"resolution": f"{cols}x{rows}", **result}
-
-
-def _to(value: Any, device: torch.device) -> Any:
-    if isinstance(value, torch.Tensor):
-        return value.to(device)
-    if isinstance(value, Mapping):
-        return {k: _to(v, device) for k, v in value.items()}
-    return value

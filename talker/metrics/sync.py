@@ -32,9 +32,9 @@ from torch import Tensor, nn
 from talker.metrics.base import EvalContext, EvalFrame, Metric, MetricUnavailable, resolve_device
 from talker.metrics.detector import FaceLandmarks68
 from talker.metrics.weights import find_weights
+from talker.weights import SYNCNET_V2
 
-SYNCNET_FILE = "syncnet_v2.model"
-SYNCNET_URL = f"http://www.robots.ox.ac.uk/~vgg/software/lipsync/data/{SYNCNET_FILE}"
+SYNCNET_FILE = SYNCNET_V2.file_name
 SAMPLE_RATE = 16000
 FPS = 25
 CROP = 224
@@ -82,7 +82,7 @@ class SyncNet(nn.Module):
 
 
 def load_syncnet(weights: str | None = None) -> SyncNet:
-    path = find_weights(SYNCNET_FILE, weights, SYNCNET_URL, "SyncNet")
+    path = find_weights(SYNCNET_V2, weights)
     net = SyncNet()
     try:
         net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
@@ -180,7 +180,8 @@ class Sync(Metric):
     also scores cross-driven renders. Frames must be consecutive on the audio timeline.
 
     Args:
-        weights: ``syncnet_v2.model``; None reads ``$TORCH_HOME/hub/checkpoints/syncnet_v2.model``.
+        weights: ``syncnet_v2.model``; None: ``$TORCH_HOME/hub/checkpoints/syncnet_v2.model`` (downloaded
+            on first use unless offline).
         landmarker: Face Landmarker ``.task`` bundle, used for frames that carry no landmarks.
         vshift: largest audio shift searched, in frames (syncnet_python: 15).
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.

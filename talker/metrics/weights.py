@@ -1,9 +1,9 @@
-"""Pretrained weights that cannot be downloaded here: find them in the standard cache or a configured path.
+"""Pretrained weights for the metrics: :mod:`talker.weights` finds (or downloads) them; a file that
+cannot be had makes the metric unavailable, with the reason, instead of stopping an evaluation.
 
-Nothing in talker downloads at run time. A metric's weights are looked up, in order, at the path
-configured for it (``weights=<file>``) and at ``$TORCH_HOME/hub/checkpoints/<file name>`` (torch's
-standard cache, where torchvision, lpips and pytorch-fid put what they download). When neither
-exists the metric is unavailable, and the reason names the file and where to get it.
+A metric's weights are, in order, the path configured for it (``weights=<file>``) and the file in
+its cache (``$TORCH_HOME/hub/checkpoints/<file name>``, torch's standard cache, where torchvision,
+lpips and pytorch-fid put what they download), downloaded there first unless offline.
 """
 
 from __future__ import annotations
@@ -18,26 +18,15 @@ from pathlib import Path
 import torch
 
 from talker.metrics.base import MetricUnavailable
+from talker.weights import WeightsFile, WeightsUnavailable, torch_hub_checkpoints
 
 
-def hub_checkpoint(file_name: str) -> Path:
-    """``$TORCH_HOME/hub/checkpoints/<file_name>`` (torch's cache; ~/.cache/torch by default)."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / file_name
-
-
-def find_weights(file_name: str, configured: str | os.PathLike | None, url: str, what: str) -> Path:
-    """The weights file to load, or :class:`MetricUnavailable` naming the file and where to get it."""
-    if configured:
-        path = Path(configured).expanduser()
-        if path.is_file():
-            return path
-        raise MetricUnavailable(f"{what} weights not found at the configured path {path} (download {url})")
-    path = hub_checkpoint(file_name)
-    if path.is_file():
-        return path
-    raise MetricUnavailable(
-        f"{what} weights missing: {path} (download {url} and put it there, or set the metric's weights=<file>)"
-    )
+def find_weights(weights: WeightsFile, configured: str | os.PathLike | None) -> Path:
+    """The file to load, or :class:`MetricUnavailable` naming the file and where to get it."""
+    try:
+        return weights.resolve(configured)
+    except WeightsUnavailable as exc:
+        raise MetricUnavailable(str(exc)) from exc
 
 
 @contextlib.contextmanager
@@ -48,7 +37,7 @@ def hub_cache_with(file_name: str, path: Path) -> Iterator[None]:
     hub cache when the file is there (and only downloads otherwise). A file already in the cache is
     used as is; a configured file elsewhere is linked into a temporary hub directory for the duration.
     """
-    if path.resolve() == hub_checkpoint(file_name).resolve():
+    if path.resolve() == (torch_hub_checkpoints() / file_name).resolve():
         yield
         return
     previous = getattr(torch.hub, "_hub_dir", None)  # None: follow $TORCH_HOME, as before

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
 
 import lightning as L
 import torch
@@ -158,12 +157,3 @@ class MotionModule(L.LightningModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
 
-
-def load_motion(checkpoint: str, config: Mapping[str, Any], device: str | torch.device = "cpu") -> MotionModule:
-    """A trained motion stage from its run's resolved config and checkpoint."""
-    from talker.config import instantiate
-
-    module = instantiate(config, "model")
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    module.load_state_dict(state["state_dict"])
-    return module.to(device).eval()

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from omegaconf import OmegaConf
 from torch import Tensor
 from torch.func import functional_call
 
@@ -27,22 +26,17 @@ from talker.modules.motion import MotionModule
 
 def load_motion_run(run: str | Path) -> MotionModule:
     """The trained motion stage of a run folder (resolved config.yaml + checkpoints/last.ckpt)."""
-    from talker.config import instantiate
-    from talker.fit import LAST_CHECKPOINT, RESOLVED_CONFIG
+    from talker.runs import RunFolder
 
-    run = Path(run)
-    config, checkpoint = run / RESOLVED_CONFIG, run / LAST_CHECKPOINT
-    for path in (config, checkpoint):
+    folder = RunFolder(run)
+    for path in (folder.config_file, folder.checkpoint_file):
         if not path.is_file():
             raise ConfigError(
                 f"{path}: missing; model.motion_run must be a trained motion run (python -m talker.fit experiment=motion)"
             )
-    cfg = OmegaConf.load(config)
-    if OmegaConf.select(cfg, "model._target_") != "talker.modules.motion.MotionModule":
+    if folder.model_target() != "talker.modules.motion.MotionModule":
         raise ConfigError(f"model.motion_run={run}: not a motion run")
-    module = instantiate(cfg.model, "model")
-    module.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"])
-    return module
+    return folder.load_module().train()
 
 
 class PostNetModule(L.LightningModule):

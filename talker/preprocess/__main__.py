@@ -10,7 +10,8 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from talker.data.layout import DatasetError
+from talker.config_checks import bound_of, cli_value
+from talker.errors import ConfigError, one_line_errors
 from talker.preprocess.pipeline import REPORT, Options, preprocess
 from talker.preprocess.video import PreprocessError
 
@@ -25,10 +26,18 @@ def parse_options(argv: list[str]) -> Options:
         if not sep or key not in fields:
             raise PreprocessError(f"{arg}: not understood; keys: {', '.join(fields)}")
         kind = type(fields[key].default) if fields[key].default is not dataclasses.MISSING else Path
+        if kind is Path:
+            values[key] = Path(value)
+            continue
         try:
-            values[key] = Path(value) if kind is Path else kind(value)
-        except ValueError as exc:
-            raise PreprocessError(f"{key}={value}: expected a {kind.__name__}") from exc
+            number = cli_value(key, value, f"preprocess.{key}")  # the range declared in talker.config_checks
+            values[key] = kind(number)
+            if values[key] != number:
+                raise ValueError(value)
+        except (ValueError, TypeError, ConfigError) as exc:
+            bound = bound_of(f"preprocess.{key}")
+            expected = bound.describe() if bound is not None else f"a {kind.__name__}"
+            raise PreprocessError(f"{key}={value}: must be {expected}") from exc
     missing = [k for k in ("video", "out") if k not in values]
     if missing:
         raise PreprocessError(f"missing {', '.join(missing)}; {USAGE}")
@@ -36,12 +45,9 @@ def parse_options(argv: list[str]) -> Options:
 
 
 def main(argv: list[str] | None = None) -> None:
-    try:
+    with one_line_errors("talker.preprocess"):
         options = parse_options(sys.argv[1:] if argv is None else argv)
         status = preprocess(options)
-    except (PreprocessError, DatasetError) as exc:
-        print(f"talker.preprocess: error: {exc}", file=sys.stderr)
-        sys.exit(2)
     print("[talker.preprocess] " + ", ".join(f"{k}: {v if v == 'skipped' else f'{v} s'}" for k, v in status.items()))
     print(f"[talker.preprocess] dataset {options.out} (report: {options.out / REPORT}, preview: {options.out / 'preview.png'})")
 

@@ -31,6 +31,7 @@ from talker.preprocess import segment
 from talker.preprocess.tracking import RIGID, fill_missing, focal_from_fov, intrinsics_matrix, project, track
 from talker.preprocess.video import FPS, PreprocessError, decode_audio, decode_frames, output_size, probe
 from talker.utils.io import write_json
+from talker.weights import FACE_LANDMARKER
 
 VERSION = 1
 STATE = ".preprocess"
@@ -58,7 +59,7 @@ class Options:
 
     video: Path
     out: Path
-    landmarker: Path = Path(os.environ.get("TALKER_MODELS_DIR", "models")) / "face_landmarker.task"
+    landmarker: Path = field(default_factory=FACE_LANDMARKER.path)
     size: int = 450
     seconds: float = 0.0
     val_fraction: float = 0.1

@@ -12,11 +12,12 @@ from pathlib import Path
 import numpy as np
 
 from talker.audio import SAMPLE_RATE, AudioError, load_audio
+from talker.errors import TalkerError
 
 FPS = 25
 
 
-class PreprocessError(ValueError):
+class PreprocessError(TalkerError, ValueError):
     """Bad input or a failed step; the message is one line naming the file or the key."""
 
 

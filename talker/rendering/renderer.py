@@ -23,7 +23,7 @@ from torch import Tensor
 from talker.fields.base import FieldOutput
 from talker.rendering.occupancy import OccupancyGrid
 from talker.rendering.samplers import RayMarcher, RayNoise, RaySampler, RaySamples
-from talker.rendering.volrend import composite, render_weights
+from talker.rendering.volrend import composite, weights_and_transmittance
 
 FieldFn = Callable[[Tensor, Tensor], FieldOutput]
 
@@ -40,8 +40,11 @@ class RenderOutput:
         weights: ``[R, S]`` compositing weights of ``samples`` (None from :func:`render_chunked`).
         samples: the :class:`RaySamples` the weights belong to (None from :func:`render_chunked`).
         num_evaluated: field evaluations spent.
-        extras: the field's extra channels (``FieldOutput.extras``) composited per ray, ``[R]`` or
+        extras: the field's per-point values (``FieldOutput.extras``) composited per ray, ``[R]`` or
             ``[R, C]`` (``sum_i w_i e_i``); only from the differentiable (non-compacted) path.
+        point_values: the same values per sample, ``[R, S(, C)]`` (0 where not evaluated), as nerfacc
+            returns per-sample extras; only from the differentiable path.
+        transmittance: ``[R, S]`` light reaching each sample; only from the differentiable path.
     """
 
     rgb: Tensor
@@ -51,6 +54,8 @@ class RenderOutput:
     samples: RaySamples | None = None
     num_evaluated: int = 0
     extras: dict[str, Tensor] = field(default_factory=dict)
+    point_values: dict[str, Tensor] = field(default_factory=dict)
+    transmittance: Tensor | None = None
 
 
 def render_rays(
@@ -101,10 +106,13 @@ def render_rays(
         for name, value in out.extras.items():
             grid = rays_o.new_zeros(*shape, *value.shape[1:])
             per_sample[name] = grid.index_put((rows, cols), value.to(grid.dtype))
-    weights = render_weights(sigmas, samples.deltas, transmittance_threshold)
+    weights, light = weights_and_transmittance(sigmas, samples.deltas, transmittance_threshold)
     rgb, depth, opacity = composite(weights, rgbs, samples.t_mids, background)
     extras = {name: _composite_extra(weights, value) for name, value in per_sample.items()}
-    return RenderOutput(rgb, depth, opacity, weights, samples, num_evaluated=int(rows.numel()), extras=extras)
+    return RenderOutput(
+        rgb, depth, opacity, weights, samples, num_evaluated=int(rows.numel()), extras=extras,
+        point_values=per_sample, transmittance=light,
+    )
 
 
 def _composite_extra(weights: Tensor, value: Tensor) -> Tensor:

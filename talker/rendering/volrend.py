@@ -33,12 +33,17 @@ def render_weights(sigmas: Tensor, deltas: Tensor, transmittance_threshold: floa
     Returns:
         ``[R, S]`` weights.
     """
+    return weights_and_transmittance(sigmas, deltas, transmittance_threshold)[0]
+
+
+def weights_and_transmittance(sigmas: Tensor, deltas: Tensor, transmittance_threshold: float = 0.0) -> tuple[Tensor, Tensor]:
+    """:func:`render_weights` and the transmittance ``T_i`` they were computed from, both ``[R, S]``."""
     alphas = 1.0 - torch.exp(-sigmas * deltas)
     light = transmittance(sigmas, deltas)
     weights = light * alphas
     if transmittance_threshold > 0:
         weights = weights * (light >= transmittance_threshold)
-    return weights
+    return weights, light
 
 
 def accumulate(weights: Tensor, values: Tensor | None = None) -> Tensor:

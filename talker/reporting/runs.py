@@ -23,11 +23,12 @@ from typing import Any
 import pandas as pd
 import yaml
 
-METRICS_FILE = "metrics.json"
-SPEED_FILE = "speed.json"
+from talker.errors import TalkerError
+from talker.runs import RunFolder
 
 
-class ReportError(ValueError):
+
+class ReportError(TalkerError, ValueError):
     """A run folder or table specification cannot be read; the message names the file."""
 
 
@@ -69,16 +70,16 @@ def read_run(run_dir: Path) -> dict[str, Any]:
             key, _, value = str(item).lstrip("+~").partition("=")
             if "." in key and not key.startswith(("hydra.", "paths.")):
                 row[key] = _scalar(value)
-    config_file = run_dir / "config.yaml"
+    config_file = run_dir / RunFolder.CONFIG
     if config_file.is_file():
         config = _read_yaml(config_file) or {}
         row.update({k: config[k] for k in ("name", "seed") if k in config})
-    result = _read_json(run_dir / METRICS_FILE)
+    result = _read_json(run_dir / RunFolder.METRICS)
     row.update(result.get("tags") or {})
     row.update(result.get("metrics") or {})
     row["unavailable"] = ", ".join(sorted(result.get("unavailable") or {}))
     row["num_frames"] = result.get("num_frames")
-    speed_file = run_dir / SPEED_FILE
+    speed_file = run_dir / RunFolder.SPEED
     if speed_file.is_file():
         speed = _read_json(speed_file)
         stages = speed.get("stages_ms", {})
@@ -95,7 +96,7 @@ def collect_runs(root: str | Path) -> pd.DataFrame:
     if not root.is_dir():
         raise ReportError(f"{root}: runs folder does not exist")
     rows = []
-    for metrics in sorted(root.rglob(METRICS_FILE)):
+    for metrics in sorted(root.rglob(RunFolder.METRICS)):
         if any(part.startswith(".") for part in metrics.relative_to(root).parts[:-1]):
             continue  # .hydra/, .ipynb_checkpoints/, ...
         rows.append({"run": metrics.parent.relative_to(root).as_posix(), **read_run(metrics.parent)})

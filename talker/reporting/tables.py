@@ -46,7 +46,6 @@ import pandas as pd
 
 from talker.reporting.runs import ReportError, _read_yaml
 
-EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent.parent / "experiments"
 MISSING = "–"
 
 
@@ -92,17 +91,21 @@ SPREADS = ("std", "ci95")
 
 
 def load_table_spec(name: str | Path) -> TableSpec:
-    """A table specification: a YAML path, or a name in the repository's ``experiments/`` folder."""
+    """A table specification: a YAML path, or a name in talker's ``experiments/`` folder."""
+    from talker.config import experiments_dir
+
     path = Path(name)
     if not path.is_file():
-        path = EXPERIMENTS_DIR / f"{name}.yaml"
+        path = experiments_dir() / f"{name}.yaml"
     if not path.is_file():
-        known = sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.yaml")) if EXPERIMENTS_DIR.is_dir() else []
+        known = sorted(p.stem for p in experiments_dir().glob("*.yaml"))
         raise ReportError(f"{name}: no such table specification (known: {', '.join(known) or 'none'})")
     raw = _read_yaml(path) or {}
     for key in ("title", "rows", "columns"):
         if key not in raw:
             raise ReportError(f"{path}: missing key '{key}'")
+    if isinstance(raw["rows"], dict) and "arms" in raw["rows"]:
+        raw["rows"] = arm_rows(path.stem, str(raw["rows"]["arms"]))
     try:
         rows = tuple(
             Row(
@@ -140,6 +143,27 @@ def load_table_spec(name: str | Path) -> TableSpec:
         path.stem, str(raw["title"]), rows, columns, dict(raw.get("where") or {}), paper, str(raw.get("source", "")),
         str(raw.get("row_header", "Method")), spread, str(raw.get("count_header", "runs")),
     )
+
+
+def arm_rows(table: str, experiment: str) -> list[dict[str, Any]]:
+    """The rows of ``table`` that arms declare (``configs/arm``: ``table_rows.<table>``), in their order.
+
+    A run is an arm's row when its config choices equal those of the arm's cell of ``experiment`` on
+    every group the arms do not all share (for Table 4: ``conditioning`` and ``schedule``), so runs
+    made before a grid swept arms are found too."""
+    from talker.config import ConfigError, arm_rows as declared, compose_config
+
+    try:
+        arms = declared(table)
+        choices = {
+            arm: dict(compose_config([f"experiment={experiment}", f"arm={arm}"], return_hydra_config=True).hydra.runtime.choices)
+            for arm in arms
+        }
+    except ConfigError as exc:
+        raise ReportError(f"{table}: rows from the arms of experiment={experiment}: {exc}") from exc
+    groups = sorted({g for c in choices.values() for g in c if not g.startswith("hydra") and g != "arm"})
+    axes = [g for g in groups if len({c.get(g) for c in choices.values()}) > 1]
+    return [{"label": row["label"], "where": {g: choices[arm].get(g) for g in axes}} for arm, row in arms.items()]
 
 
 def _matches(runs: pd.DataFrame, where: dict[str, Any]) -> pd.Series:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from talker.encoders.hashgrid import HashGrid
+from talker.encoders.base import LevelEncoder
 
 
 class LevelSchedule(nn.Module):
@@ -26,7 +26,7 @@ class LevelSchedule(nn.Module):
         active = max(0, min(num_levels, self.active_levels(paper_step, num_levels)))
         return (torch.arange(num_levels) < active).float()
 
-    def apply(self, encoder: HashGrid, paper_step: float) -> None:
+    def apply(self, encoder: LevelEncoder, paper_step: float) -> None:
         encoder.level_mask.copy_(self.mask_at(paper_step, encoder.num_levels))
 
 

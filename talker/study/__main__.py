@@ -115,12 +115,11 @@ def results(args: dict[str, str]) -> None:
 COMMANDS = {"create": create, "serve": serve, "results": results}
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    argv = list(sys.argv[1:] if argv is None else argv)
+def parse(argv: Sequence[str]) -> tuple[str, dict[str, str]]:
+    """``create|serve|results key=value ...`` -> (command, arguments); a usage problem raises StudyError."""
     command = argv[0] if argv else None
     if command not in COMMANDS:
-        print(f"talker.study: error: say create, serve or results\n{USAGE}", file=sys.stderr)
-        sys.exit(2)
+        raise StudyError("say create, serve or results")
     args, bad = {}, []
     for item in argv[1:]:
         key, sep, value = item.partition("=")
@@ -130,8 +129,17 @@ def main(argv: Sequence[str] | None = None) -> None:
             bad.append(item)
     missing = [k for k in REQUIRED[command] if k not in args]
     if bad or missing:
-        reason = f"not understood: {', '.join(bad)}" if bad else f"missing {', '.join(f'{k}=' for k in missing)}"
-        print(f"talker.study {command}: error: {reason}\n{USAGE}", file=sys.stderr)
+        raise StudyError(f"not understood: {', '.join(bad)}" if bad else f"missing {', '.join(f'{k}=' for k in missing)}")
+    return command, args
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        command, args = parse(argv)
+    except StudyError as exc:
+        where = f" {argv[0]}" if argv and argv[0] in COMMANDS else ""
+        print(f"talker.study{where}: error: {exc}\n{USAGE}", file=sys.stderr)
         sys.exit(2)
     try:
         COMMANDS[command](args)

@@ -6,18 +6,19 @@ Video decoding uses the ffmpeg binary shipped by imageio-ffmpeg (no system ffmpe
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 from scipy.io import wavfile
 
+from talker.errors import TalkerError
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 
 
-class MediaError(ValueError):
+class MediaError(TalkerError, ValueError):
     """Unreadable or missing media; the message names the file."""
 
 
@@ -41,8 +42,9 @@ def list_frames(folder: str | Path) -> list[tuple[int, Path]]:
 
 def read_image(path: Path) -> np.ndarray:
     try:
-        return np.asarray(Image.open(path).convert("RGB"))
-    except OSError as exc:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise MediaError(f"{path}: not a readable image ({exc})") from exc
 
 
@@ -84,11 +86,9 @@ def read_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
             g = np.gcd(int(rate), sample_rate)
             data = resample_poly(data, sample_rate // g, int(rate) // g)
         return data
-    import imageio_ffmpeg
+    from talker.audio.io import AudioError, load_audio
 
-    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(path), "-vn", "-ac", "1", "-ar", str(sample_rate), "-f", "s16le", "-"]
-    proc = subprocess.run(cmd, capture_output=True)
-    if proc.returncode != 0 or not proc.stdout:
-        reason = proc.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no audio track"]
-        raise MediaError(f"{path}: no decodable audio ({reason[0]})")
-    return np.frombuffer(proc.stdout, dtype=np.int16).astype(np.float64) / 32768.0
+    try:  # 16-bit samples: exact in float32, returned in float64 as the wav branch
+        return load_audio(path, sample_rate).astype(np.float64)
+    except AudioError as exc:
+        raise MediaError(f"no decodable audio: {exc}") from exc

@@ -29,9 +29,10 @@ def test_region_attention_reweights_the_code_per_point() -> None:
     assert fusion.spatial_dim(4) == 4 and fusion.vector_dim(4) == 0
     x, pos = torch.rand(10, 3), torch.randn(10, 12)
     code = torch.tensor([1.0, -2.0, 0.5, 3.0])
-    features = fusion(code).spatial(x, pos)
+    features, values = fusion(code).spatial(x, pos)
     torch.testing.assert_close(features, code * fusion.attention(pos))  # channel-wise, per point
-    torch.testing.assert_close(fusion(2 * code).spatial(x, pos), 2 * features)
+    torch.testing.assert_close(fusion(2 * code).spatial(x, pos)[0], 2 * features)
+    assert values == {}  # nothing for a regulariser
     assert not torch.allclose(features[0] / code, features[1] / code)  # points weight channels differently
     with pytest.raises(ValueError, match="position_dim > 0"):
         RegionAttention().build(4, [16], position_dim=0)
@@ -87,7 +88,7 @@ def test_uncertainty_weighted_mse_starts_as_mse_and_moves_weight_to_uncertain_ra
 
 def test_uncertainty_loss_without_an_uncertain_field_names_the_mismatch() -> None:
     out = RenderOutput(rgb=torch.zeros(2, 3), depth=torch.zeros(2), opacity=torch.zeros(2))
-    with pytest.raises(KeyError, match="model.photometric and field do not match"):
+    with pytest.raises(KeyError, match="model.stages.head.photometric and field do not match"):
         UncertaintyWeightedMSE()(out, torch.zeros(2, 3), 0.5)
 
 

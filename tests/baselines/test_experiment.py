@@ -1,5 +1,6 @@
 """experiment=baselines through the real entry point: every system trains, is scored self- and
-cross-driven, the landmark heads through a motion stage trained on first use, and Tables 1 and 2 are written."""
+cross-driven, the landmark heads through the motion stage the grid trains before its cells, and Tables 1
+and 2 are written."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from talker.reporting import build_table, collect_runs
+from talker.utils.checkpoints import load_checkpoint
 
 from ..conftest import BASELINES_TINY, MOTION_TINY
 from ..test_experiments import SYSTEMS
@@ -25,14 +26,13 @@ def test_every_system_trains_and_tables_1_and_2_are_written(
     data_dir: Path, tmp_path: Path, tiny_speech: dict[str, Path], syncnet_home: Path
 ) -> None:
     runs = tmp_path / "runs"
-    motion = [o for o in MOTION_TINY if not o.startswith(("trainer.max_steps", "trainer.enable_progress_bar"))] + [f"paths.data_dir={data_dir}"]
+    motion = [o for o in MOTION_TINY if not o.startswith("trainer.max_steps")] + [f"paths.data_dir={data_dir}", "trainer.max_steps=4"]
     command = [
         sys.executable, "-m", "talker.fit", "experiment=baselines", *BASELINES_TINY,
         f"paths.data_dir={data_dir}", f"paths.runs_dir={runs}",
         f"callbacks.cross_driven.audio.cross_gender={tiny_speech['a']}",
         f"callbacks.cross_driven.audio.cross_lingual={tiny_speech['b']}",
-        "callbacks.cross_driven.motion.overrides=[" + ",".join(f"'{o}'" for o in motion) + "]",
-        "callbacks.cross_driven.motion.max_steps=4",
+        "needs.motion.overrides=[" + ",".join(f"'{o}'" for o in motion) + "]",
     ]
     env = {**__import__("os").environ, "TORCH_HOME": str(syncnet_home)}  # test-made SyncNet: Sync is computed
     proc = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
@@ -45,8 +45,8 @@ def test_every_system_trains_and_tables_1_and_2_are_written(
             result = json.loads((run / "cross" / setting / "metrics.json").read_text())
             assert result["tags"] == {"method": system, "setting": setting} and "sync_conf" in result["metrics"]
             assert (run / "cross" / setting / f"{setting}.mp4").is_file()
-    assert (grid / "motion.log").is_file()  # trained by the first landmark head, used by both
-    assert torch.load(grid / "motion" / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 4  # max_steps
+    assert "motion: training it first" in proc.stdout + proc.stderr  # by the grid, before the cells, once
+    assert load_checkpoint(grid / "motion" / "checkpoints" / "last.ckpt")["global_step"] == 4  # max_steps
     collected = collect_runs(grid)
     table1, table2 = build_table(collected, "table1"), build_table(collected, "table2")
     for system, label in LABELS.items():

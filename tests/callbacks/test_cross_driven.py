@@ -30,7 +30,7 @@ def build(system: str, data_dir: Path, run_dir: Path, *extra: str):
     datamodule.setup("fit")
     module = instantiate(cfg.model, "model")
     with torch.no_grad():  # a trained grid's magnitude: an untrained head renders next to nothing
-        for grid in module.field.encoder.modules():
+        for grid in module.head.field.encoder.modules():
             if hasattr(grid, "embeddings"):
                 grid.embeddings.normal_(0, 0.5, generator=torch.Generator().manual_seed(0))
     callback: CrossDrivenEvaluation = instantiate(cfg.callbacks.cross_driven, "callbacks.cross_driven")
@@ -66,13 +66,12 @@ def test_landmark_head_is_driven_through_the_motion_stage(
 ) -> None:
     motion = train(compose_config([*MOTION_TINY, f"paths.data_dir={data_dir}", f"run_dir={tmp_path / 'motion'}"]))
     monkeypatch.setenv("TORCH_HOME", str(syncnet_home))
-    module, datamodule, callback = build(
-        "geneface_pp", data_dir, tmp_path / "run",
-        f"callbacks.cross_driven.motion.run_dir={motion}", "callbacks.cross_driven.motion.overrides=null",
-    )
+    module, datamodule, callback = build("geneface_pp", data_dir, tmp_path / "run", f"needs.motion.run_dir={motion}")
+    callback.on_fit_start(None, module)  # the motion stage is there and trained
+    stamp = (motion / "checkpoints" / "last.ckpt").stat().st_mtime_ns
     callback.drive_and_score(module, datamodule, "one", tiny_speech["a"])
     check_setting(tmp_path / "run", "one", "geneface_pp")
-    assert not (tmp_path / "motion.log").exists()  # an existing motion run is used, not retrained
+    assert (motion / "checkpoints" / "last.ckpt").stat().st_mtime_ns == stamp  # used, not retrained
 
 
 def test_missing_audio_or_motion_fails_at_fit_start_in_one_line(data_dir: Path, tmp_path: Path) -> None:
@@ -83,5 +82,7 @@ def test_missing_audio_or_motion_fails_at_fit_start_in_one_line(data_dir: Path, 
     callback.audio = {}  # only the motion stage is in question here
     with pytest.raises(ConfigError, match="callbacks.cross_driven.motion is null but the head is conditioned on landmarks"):
         callback.on_fit_start(None, module)
-    with pytest.raises(ConfigError, match="no trained motion stage there"):
-        build("r2talker", data_dir, tmp_path, "callbacks.cross_driven.motion.overrides=null")[2].motion.ensure()
+    module, _, callback = build("r2talker", data_dir, tmp_path, f"needs.motion.run_dir={tmp_path / 'untrained'}")
+    callback.audio = {}
+    with pytest.raises(ConfigError, match=r"untrained/config.yaml: missing; is .* a talker run folder \(motion stage\)"):
+        callback.on_fit_start(None, module)

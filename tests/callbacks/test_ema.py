@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from talker.callbacks import ParameterEMA
+from talker.utils.checkpoints import load_checkpoint
 
 
 class Counter(L.LightningModule):
@@ -57,7 +58,7 @@ def test_parameters_are_averaged_and_buffers_stay_live(tmp_path: Path) -> None:
     assert int(module.steps) == 5 and module.mask.tolist() == [1.0, 1.0, 1.0]
 
     trainer.save_checkpoint(tmp_path / "last.ckpt")
-    checkpoint = torch.load(tmp_path / "last.ckpt", weights_only=False)
+    checkpoint = load_checkpoint(tmp_path / "last.ckpt")
     torch.testing.assert_close(checkpoint["state_dict"]["weight"], expected)
     assert int(checkpoint["state_dict"]["steps"]) == 5  # the live buffer, not the one at fit start
     torch.testing.assert_close(checkpoint["current_model_state"]["weight"], module.history[-1])

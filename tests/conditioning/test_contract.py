@@ -12,9 +12,10 @@ import pytest
 import torch
 
 from talker.conditioning import Conditioning, ConditioningStrategy
-from talker.conditioning.base import RenderedPoints
+from talker.conditioning.audio_spatial import AMBIENT
+from talker.conditioning.base import RenderedRays
 from talker.config import compose_config, group_options
-from talker.data.datamodule import frame_conditions
+from talker.data.frames import FrameConditions
 from talker.data.layout import Split, load_split
 from talker.encoders import HashGrid
 from talker.fields import HeadField
@@ -32,7 +33,7 @@ def build(name: str, split: Split | None = None, seed: int = 0) -> tuple[Conditi
     strategy.bind(field.modulation_widths, field.position_dim)
     window = cfg.data.landmark_window
     if split is not None:
-        strategy.prepare([frame_conditions(split, i, window) for i in range(len(split))])
+        strategy.prepare([FrameConditions(window).of_split(split, i) for i in range(len(split))])
     return strategy, field, window
 
 
@@ -43,7 +44,7 @@ def split(tiny_clip: Path) -> Split:
 
 @pytest.fixture(scope="module")
 def inputs(split: Split):
-    return lambda window, i=0: frame_conditions(split, i, window)
+    return lambda window, i=0: FrameConditions(window).of_split(split, i)
 
 
 def test_every_strategy_yaml_is_covered() -> None:
@@ -127,23 +128,37 @@ def test_prepared_state_travels_in_the_state_dict(name: str, split: Split, input
         torch.testing.assert_close(field(x, d, fresh(inputs(window, i))).rgb, field(x, d, prepared(inputs(window, i))).rgb)
 
 
+def rendered(values: dict[str, torch.Tensor], mask: torch.Tensor, weights: torch.Tensor, face: torch.Tensor) -> RenderedRays:
+    """Per-point values of the evaluated samples (in evaluation order) laid out as a render returns them."""
+    grids = {}
+    for name, value in values.items():
+        grid = value.new_zeros(*mask.shape, *value.shape[1:])
+        grids[name] = grid.index_put(mask.nonzero(as_tuple=True), value)
+    return RenderedRays(mask, weights * mask, torch.ones_like(weights), grids, {"face": face})
+
+
+def field_values(strategy, field, window: int, inputs, n: int) -> dict[str, torch.Tensor]:
+    x = torch.rand(n, 3) * 1.6 - 0.8
+    return field(x, torch.nn.functional.normalize(x, dim=-1), strategy(inputs(window))).extras
+
+
 @pytest.mark.parametrize("name", STRATEGIES)
 def test_regularization_is_a_finite_scalar_or_none(name: str, split: Split, inputs) -> None:
     strategy, field, window = build(name, split)
-    x = torch.rand(64, 3) * 1.6 - 0.8
-    field(x, torch.nn.functional.normalize(x, dim=-1), strategy(inputs(window)))
+    values = field_values(strategy, field, window, inputs, 64)
     strategy.on_train_step(1e9)  # past any ramp
-    reg = strategy.regularization(RenderedPoints(torch.rand(64), torch.rand(64) > 0.5, num_rays=8))
+    mask = torch.ones(8, 8, dtype=torch.bool)
+    reg = strategy.regularization(rendered(values, mask, torch.rand(8, 8), torch.rand(8) > 0.5))
     if reg is not None:
         assert reg.ndim == 0 and torch.isfinite(reg) and reg >= 0 and reg.requires_grad
 
 
 def test_ambient_regularizer_reaches_the_ambient_net(split: Split, inputs) -> None:
     strategy, field, window = build("audio_spatial", split)
-    x = torch.rand(64, 3) * 1.6 - 0.8
-    field(x, torch.nn.functional.normalize(x, dim=-1), strategy(inputs(window)))
+    values = field_values(strategy, field, window, inputs, 64)
     strategy.on_train_step(1e9)
-    strategy.regularization(RenderedPoints(torch.rand(64), torch.zeros(64, dtype=torch.bool), num_rays=8)).backward()
+    mask = torch.ones(8, 8, dtype=torch.bool)
+    strategy.regularization(rendered(values, mask, torch.rand(8, 8), torch.zeros(8, dtype=torch.bool))).backward()
     assert strategy.fusion.ambient_net.layers[0].weight.grad.abs().sum() > 0
 
 
@@ -151,18 +166,18 @@ def test_ambient_regularizer_is_rad_nerfs(split: Split, inputs) -> None:
     """Per ray ``sum_i w_i |ambient_i|_1``, averaged over the rays, only outside the face, ramped in."""
     strategy, field, window = build("audio_spatial", split)
     fusion = strategy.fusion
-    x = torch.rand(6, 3) * 1.6 - 0.8
-    field(x, torch.nn.functional.normalize(x, dim=-1), strategy(inputs(window)))
-    ambient = fusion._last_ambient.detach().abs().sum(-1)
-    weights = torch.tensor([0.5, 0.25, 0.0, 1.0, 0.5, 0.5])
-    in_face = torch.tensor([False, False, False, True, True, False])
-    points = RenderedPoints(weights, in_face, num_rays=3)
-    expected = (0.5 * ambient[0] + 0.25 * ambient[1] + 0.5 * ambient[5]) / 3
+    values = field_values(strategy, field, window, inputs, 5)  # the evaluated samples of 3 rays
+    ambient = values[AMBIENT].detach().abs().sum(-1)
+    mask = torch.tensor([[True, True], [True, False], [True, True]])  # evaluation order: row by row
+    weights = torch.tensor([[0.5, 0.25], [1.0, 0.0], [0.5, 0.5]])
+    face = torch.tensor([False, True, False])
+    rays = rendered(values, mask, weights, face)
+    expected = (0.5 * ambient[0] + 0.25 * ambient[1] + 0.5 * ambient[3] + 0.5 * ambient[4]) / 3
     strategy.on_train_step(fusion.ramp_steps)
-    torch.testing.assert_close(strategy.regularization(points).detach(), fusion.weight * expected)
+    torch.testing.assert_close(strategy.regularization(rays).detach(), fusion.weight * expected)
     strategy.on_train_step(fusion.ramp_steps / 4)
-    torch.testing.assert_close(strategy.regularization(points).detach(), fusion.weight * expected / 4)
-    inside = RenderedPoints(weights, torch.ones(6, dtype=torch.bool), num_rays=3)
+    torch.testing.assert_close(strategy.regularization(rays).detach(), fusion.weight * expected / 4)
+    inside = rendered(values, mask, weights, torch.ones(3, dtype=torch.bool))
     assert strategy.regularization(inside).item() == 0.0  # the audio may move everything in the face
 
 

@@ -72,6 +72,8 @@ def test_ray_shares_land_in_their_boxes(tiny_overrides: list[str]) -> None:
 
 
 def test_ray_shares_must_fit_the_batch(tiny_overrides: list[str]) -> None:
-    dm = datamodule([*tiny_overrides, "data.face_fraction=0.6", "data.mouth_fraction=0.5"])
-    with __import__("pytest").raises(ValueError, match="data.mouth_fraction"):
-        dm.train_dataloader()
+    """Checked when the config is composed (talker.config_checks.SHARES), before any data is read."""
+    from talker.config import ConfigError
+
+    with __import__("pytest").raises(ConfigError, match=r"^data.face_fraction=0.6 \+ data.mouth_fraction=0.5 = 1.1: "):
+        datamodule([*tiny_overrides, "data.face_fraction=0.6", "data.mouth_fraction=0.5"])

@@ -14,8 +14,9 @@ import torch
 
 from talker.conditioning import Conditioning, ConditioningSpec
 from talker.config import compose_config, group_options
-from talker.data.datamodule import frame_conditions
+from talker.data.frames import FrameConditions
 from talker.data.layout import load_split
+from talker.encoders import LevelEncoder
 from talker.fields import Field
 
 from ..conftest import TINY
@@ -41,7 +42,7 @@ def conditioning(field: Field, code: float = 1.0) -> Conditioning:
     gen = torch.Generator().manual_seed(1)
     return Conditioning(
         vector=torch.full((SPEC.vector_dim,), code),
-        spatial=lambda x, pos: code * torch.tanh(pos[:, : SPEC.spatial_dim] + x[:, :1]),
+        spatial=lambda x, pos: (code * torch.tanh(pos[:, : SPEC.spatial_dim] + x[:, :1]), {}),
         scales=[0.1 * code * torch.randn(w, generator=gen) for w in widths],
         shifts=[0.1 * code * torch.randn(w, generator=gen) for w in widths],
     )
@@ -51,7 +52,7 @@ def conditioning(field: Field, code: float = 1.0) -> Conditioning:
 def frames(tiny_clip: Path):
     """Per-frame inputs of two training frames (landmark and audio windows, and the frame index)."""
     split = load_split(tiny_clip, "train")
-    return [{**frame_conditions(split, i, 5), "index": i} for i in (0, 4)]
+    return [{**FrameConditions().of_split(split, i), "index": i} for i in (0, 4)]
 
 
 def points(n: int = 96, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -62,6 +63,15 @@ def points(n: int = 96, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
 
 def test_every_field_yaml_is_covered() -> None:
     assert {"head", "er_nerf"} <= set(FIELDS)
+
+
+@pytest.mark.parametrize("name", FIELDS)
+def test_the_field_declares_its_positional_encoder(name: str) -> None:
+    """The module masks levels of ``field.encoder`` and a spatial strategy reads its features: the
+    contract says so, so every field must hold a level encoder whose width is ``position_dim``."""
+    field = build(name)
+    assert isinstance(field.encoder, LevelEncoder), type(field.encoder)
+    assert field.position_dim == field.encoder.output_dim and field.bound == field.encoder.bound
 
 
 @pytest.mark.parametrize("name", FIELDS)
@@ -108,7 +118,7 @@ def test_every_part_of_the_conditioning_reaches_the_output(name: str, frames) ->
     base = conditioning(field)
     variants = {
         "vector": Conditioning(vector=-base.vector, spatial=base.spatial, scales=base.scales, shifts=base.shifts),
-        "spatial": Conditioning(vector=base.vector, spatial=lambda x, pos: -base.spatial(x, pos), scales=base.scales, shifts=base.shifts),
+        "spatial": Conditioning(vector=base.vector, spatial=lambda x, pos: (-base.spatial(x, pos)[0], {}), scales=base.scales, shifts=base.shifts),
         "scales": Conditioning(vector=base.vector, spatial=base.spatial, scales=[-s for s in base.scales], shifts=base.shifts),
     }
     reference = field(x, d, base, frames[0]).rgb

@@ -3,7 +3,7 @@ import torch
 
 from talker.conditioning import Conditioning, ConditioningSpec
 from talker.encoders import HashGrid
-from talker.fields import MLP, EyeBlink, HeadField, IndividualCode, eye_aspect_ratio
+from talker.fields import EyeBlink, HeadField, IndividualCode, eye_aspect_ratio
 
 
 def field(spec: ConditioningSpec = ConditioningSpec()) -> HeadField:
@@ -19,15 +19,6 @@ def test_density_equals_forward_sigma() -> None:
     x = torch.rand(20, 3) * 2 - 1
     d = torch.nn.functional.normalize(torch.randn(20, 3), dim=-1)
     torch.testing.assert_close(f.density(x, Conditioning()), f(x, d, Conditioning()).sigma)
-
-
-def test_modulation_is_h_times_one_plus_scale_plus_shift() -> None:
-    mlp = MLP(4, 2, hidden_dim=3, num_layers=2, bias=False)
-    x = torch.randn(5, 4)
-    scale, shift = torch.tensor([0.5, -1.0, 2.0]), torch.tensor([0.1, 0.2, -0.3])
-    h = x @ mlp.layers[0].weight.T
-    expected = torch.relu(h * (1 + scale) + shift) @ mlp.layers[1].weight.T
-    torch.testing.assert_close(mlp(x, [scale], [shift]), expected)
 
 
 def test_concatenated_vector_widens_the_input_and_matters() -> None:

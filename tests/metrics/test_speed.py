@@ -1,12 +1,7 @@
-from pathlib import Path
-
 import pytest
 import torch
 
-from talker.data.datamodule import Frames
-from talker.data.layout import load_split
 from talker.metrics import SpeedProfile
-from talker.metrics.speed import frame_at_resolution
 
 
 class FakeClock:
@@ -41,19 +36,6 @@ def test_medians_exclude_warmup_and_stages_chain() -> None:
     assert result["fps"] == pytest.approx(1000 / 27.0)
     assert result["timer"] == "wall clock"
     assert seen[:2] == [("audio", 10), ("render", 11)] and seen[2] == ("audio", 20)  # output feeds the next stage; inputs cycle
-
-
-def test_frames_at_the_dataset_resolution_are_the_evaluation_rays(tiny_clip: Path) -> None:
-    split = load_split(tiny_clip, "val")
-    native = frame_at_resolution(split, 0, None, landmark_window=5)
-    reference = Frames(split, landmark_window=5)[0]
-    torch.testing.assert_close(native["rays_d"], reference["rays_d"])
-    torch.testing.assert_close(native["background"], reference["background"], atol=1e-6, rtol=0)
-    double = frame_at_resolution(split, 0, 2 * split.height, landmark_window=5)
-    assert double["shape"] == (64, 64) and double["rays_d"].shape == (64 * 64, 3)
-    # The centre ray is unchanged by the scaled intrinsics.
-    centre = lambda f, n: f["rays_d"].view(n, n, 3)[n // 2 - 1 : n // 2 + 1, n // 2 - 1 : n // 2 + 1].mean((0, 1))  # noqa: E731
-    torch.testing.assert_close(centre(double, 64), centre(native, 32), atol=1e-3, rtol=0)
 
 
 @pytest.mark.requires_cuda

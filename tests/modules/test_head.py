@@ -9,6 +9,9 @@ import torch
 
 from talker.config import compose_config, instantiate
 from talker.fit import train
+from talker.utils.checkpoints import load_checkpoint
+
+from ..conftest import BASELINES_TINY
 
 FIELD_INPUTS = [
     "field.density_inputs=[{_target_: talker.fields.EyeBlink}]",
@@ -19,22 +22,22 @@ FIELD_INPUTS = [
 def test_head_trains_with_eye_and_individual_codes_and_sweeps_all_conditions(tiny_overrides: list[str], tmp_path: Path) -> None:
     steps = 8  # occupancy updates at steps 2, 4, 6 with 2 conditions each (TINY: 9 training frames)
     cfg = compose_config(
-        [*tiny_overrides, *FIELD_INPUTS, f"trainer.max_steps={steps}", "model.occupancy_conditions=2", "model.weight_decay=0"]
+        [*tiny_overrides, *FIELD_INPUTS, f"trainer.max_steps={steps}", "model.head.occupancy_conditions=2", "model.weight_decay=0"]
     )
     L.seed_everything(cfg.seed, verbose=False)  # as train() does before building: the initial codes
-    initial = instantiate(cfg.model, "model").field.color_inputs[0].codes.detach().clone()
+    initial = instantiate(cfg.model, "model").head.field.color_inputs[0].codes.detach().clone()
     run = train(cfg)
-    ckpt = torch.load(run / "checkpoints/last.ckpt", weights_only=False)
+    ckpt = load_checkpoint(run / "checkpoints/last.ckpt")
     state = ckpt["state_dict"]
-    codes = state["field.color_inputs.0.codes"]
+    codes = state["head.field.color_inputs.0.codes"]
     assert codes.shape == (16, 4)
     # One frame per step: the codes of the 8 frames drawn moved, no other code did.
     moved = (codes != initial).any(dim=1).nonzero().squeeze(-1).tolist()
     assert len(moved) == steps and max(moved) < 9
     grid = cfg.field.position_encoder
-    assert state["field.sigma_net.layers.0.weight"].shape[1] == grid.num_levels * grid.level_dim + 1  # positions + eye
-    assert state["sweep.batches"].item() == 3
-    assert state["occupancy.frustum_marked"].item() and state["occupancy.seen"].float().mean() < 1.0
+    assert state["head.field.sigma_net.layers.0.weight"].shape[1] == grid.num_levels * grid.level_dim + 1  # positions + eye
+    assert state["head.sweep.batches"].item() == 3
+    assert state["head.occupancy.frustum_marked"].item() and state["head.occupancy.seen"].float().mean() < 1.0
     assert (run / "metrics.json").is_file()
 
 
@@ -44,10 +47,48 @@ def test_a_strategy_with_its_own_learning_rate_gets_its_own_group(tiny_overrides
     groups = {g["name"]: g for g in module.configure_optimizers()["optimizer"].param_groups}
     assert groups["conditioning"]["lr"] == 5e-4 and groups["net"]["lr"] == 3e-3
     ids = {name: {id(p) for p in g["params"]} for name, g in groups.items()}
-    assert {id(p) for p in module.conditioning.audio_net.parameters()} <= ids["conditioning"]
-    assert {id(p) for p in module.conditioning.fusion.ambient_net.parameters()} <= ids["conditioning"]
-    assert id(module.conditioning.fusion.grid.embeddings) in ids["encoder"]  # hash tables stay with the encoders
-    assert {id(p) for p in module.field.sigma_net.parameters()} <= ids["net"]
+    assert {id(p) for p in module.head.conditioning.audio_net.parameters()} <= ids["conditioning"]
+    assert {id(p) for p in module.head.conditioning.fusion.ambient_net.parameters()} <= ids["conditioning"]
+    assert id(module.head.conditioning.fusion.grid.embeddings) in ids["encoder"]  # hash tables stay with the encoders
+    assert {id(p) for p in module.head.field.sigma_net.parameters()} <= ids["net"]
     assert sum(len(v) for v in ids.values()) == len(list(module.parameters()))  # each parameter in one group
     default = instantiate(compose_config([*tiny_overrides, "conditioning=landmark_hash"]).model, "model")
     assert [g["name"] for g in default.configure_optimizers()["optimizer"].param_groups] == ["encoder", "net"]
+
+
+def test_run_folders_from_before_the_stages_still_load(tiny_overrides: list[str], tmp_path: Path) -> None:
+    """A run folder written when HeadModule took its parts as one flat list of arguments (no model.head,
+    model.stages, model.plan; state keys without ``head.``) loads into today's module unchanged."""
+    from omegaconf import OmegaConf
+
+    from talker.runs import RunFolder
+
+    torso = [o for o in BASELINES_TINY if o.startswith("model.head.torso.")]
+    cfg = compose_config([*tiny_overrides, "system=rad_nerf", "schedule.lips_start=2000", "schedule.torso_steps=2000", *torso])
+    today = OmegaConf.to_container(cfg.model, resolve=True)
+    head, plan, stages = today["head"], today["plan"], today["stages"]
+    flat = {  # what talker.fit wrote into config.yaml before
+        "_target_": today["_target_"], **{k: v for k, v in head.items() if k != "_target_"},
+        "schedule_scale": plan["scale"], "lr_milestones": stages["head"]["lr_milestones"],
+        "head_steps": plan["head_steps"], "lips_start": plan["lips_start"], "torso_steps": plan["torso_steps"],
+        "opacity_weight": stages["head"]["opacity_weight"], "lpips_weight": 0.01, "lpips_weights": None,
+        "lip_patch_every": 1, "optimizer": today["optimizer"], "lr_encoder": today["lr_encoder"], "lr_net": today["lr_net"],
+        "weight_decay": today["weight_decay"],
+        "lr_schedule": {"_target_": "talker.schedules.ExponentialDecay", "head": 0.1, "lips": 0.05, "torso": 0.1},
+    }
+    torch.manual_seed(0)
+    module = instantiate(cfg.model, "model")
+    run = tmp_path / "old"
+    (run / "checkpoints").mkdir(parents=True)
+    OmegaConf.save(OmegaConf.create({**OmegaConf.to_container(cfg, resolve=True), "model": flat}), run / "config.yaml")
+    flat_state = {key.removeprefix("head."): value for key, value in module.state_dict().items()}
+    torch.save({"state_dict": flat_state, "global_step": 0}, run / "checkpoints" / "last.ckpt")
+
+    loaded = RunFolder(run).load_module()
+    assert loaded.plan == module.plan and loaded.head.torso is not None
+    for key, value in module.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[key], value, rtol=0, atol=0, msg=key)
+    assert loaded.plan.stages == ("head", "lips", "torso")
+    for step in range(6):  # head, lips and torso steps of the plan: the same learning rates
+        assert loaded.lr_factor(step) == module.lr_factor(step), step
+    assert loaded.stages["lips"].patch_every == 1

@@ -11,6 +11,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from talker.data.datamodule import shard_rays
+from talker.utils.checkpoints import load_checkpoint
 
 from ..conftest import TINY
 
@@ -46,7 +47,7 @@ def test_two_gloo_processes_train_like_one_on_the_same_batch(tiny_clip: Path, da
     # Float sums in a different order (two half-batch means, gloo all-reduce) and nothing else.
     assert torch.allclose(torch.tensor(two), torch.tensor(one), rtol=1e-4, atol=1e-6), (one, two)
 
-    weights = [torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"] for run in (single, ddp)]
+    weights = [load_checkpoint(run / "checkpoints" / "last.ckpt", map_location="cpu")["state_dict"] for run in (single, ddp)]
     assert weights[0].keys() == weights[1].keys()
     for key, value in weights[0].items():
         assert torch.allclose(value.float(), weights[1][key].float(), rtol=1e-3, atol=1e-5), key

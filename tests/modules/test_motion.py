@@ -15,6 +15,7 @@ import torch
 from talker.config import ConfigError, compose_config
 from talker.fit import train
 from talker.modules.motion import MotionModule
+from talker.utils.checkpoints import load_checkpoint
 
 from ..conftest import MOTION_TINY
 
@@ -46,7 +47,7 @@ def test_regression_arm_and_checkpoint_alone_predicts(data_dir: Path, tmp_path: 
     tiny = [o for o in MOTION_TINY if not o.startswith("generator.flow")]  # keys of the variational generator
     cfg = compose_config([*tiny, "generator=regression", f"paths.data_dir={data_dir}", f"run_dir={tmp_path / 'run'}"])
     run = train(cfg)
-    state = torch.load(run / "checkpoints/last.ckpt", weights_only=False)
+    state = load_checkpoint(run / "checkpoints/last.ckpt")
     from talker.config import instantiate
 
     module: MotionModule = instantiate(cfg.model, "model")
@@ -73,8 +74,8 @@ def test_postnet_stage_refines_a_frozen_motion_stage(data_dir: Path, tmp_path: P
     run = train(cfg)
     result = json.loads((run / "metrics.json").read_text())
     assert math.isfinite(result["metrics"]["l2"])
-    state = torch.load(run / "checkpoints/last.ckpt", weights_only=False)["state_dict"]
-    motion_state = torch.load(motion_run / "checkpoints/last.ckpt", weights_only=False)["state_dict"]
+    state = load_checkpoint(run / "checkpoints/last.ckpt")["state_dict"]
+    motion_state = load_checkpoint(motion_run / "checkpoints/last.ckpt")["state_dict"]
     for name, value in motion_state.items():  # the motion stage stayed frozen
         torch.testing.assert_close(state[f"motion.{name}"], value)
     assert state["postnet.out.weight"].abs().sum() > 0  # ... and the post-net left the identity

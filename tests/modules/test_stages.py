@@ -11,6 +11,7 @@ from talker.config import compose_config, instantiate
 from talker.fit import train
 from talker.losses import PerceptualWeightsMissing
 from talker.metrics.perceptual import ALEXNET_FILE
+from talker.utils.checkpoints import load_checkpoint
 
 from ..callbacks.tb_views import load_events
 
@@ -19,8 +20,8 @@ pytest.importorskip("lpips")
 pytestmark = pytest.mark.filterwarnings("ignore:.*(pretrained|weight enum).*:UserWarning")
 
 # TINY: head_steps=4000 at scale 0.001 -> 4 steps. Lips from step 2, torso for 2 more steps.
-STAGES = ["schedule.lips_start=2000", "schedule.torso_steps=2000", "model.torso.grid.num_levels=2",
-          "model.torso.grid.log2_hashmap_size=10", "model.torso.hidden_dim=8", "model.torso.deform_hidden=8",
+STAGES = ["schedule.lips_start=2000", "schedule.torso_steps=2000", "model.head.torso.grid.num_levels=2",
+          "model.head.torso.grid.log2_hashmap_size=10", "model.head.torso.hidden_dim=8", "model.head.torso.deform_hidden=8",
           "data.lip_patch=32"]  # AlexNet needs 32 px or more: the whole tiny frame
 
 
@@ -56,22 +57,22 @@ def test_missing_lpips_weights_fail_at_fit_start_naming_the_file(tiny_overrides:
 
 @pytest.mark.slow
 def test_lips_then_torso_stage(tiny_overrides: list[str], tmp_path: Path, alexnet_file: Path) -> None:
-    overrides = [*tiny_overrides, *STAGES, f"model.lpips_weights={alexnet_file}"]
+    overrides = [*tiny_overrides, *STAGES, f"model.stages.lips.lpips_weights={alexnet_file}"]
     run = train(compose_config([*overrides, "trainer.max_steps=4"]))  # head (0, 1), lips (2, 3)
-    head_end = torch.load(run / "checkpoints/last.ckpt", weights_only=False)["state_dict"]
+    head_end = load_checkpoint(run / "checkpoints/last.ckpt")["state_dict"]
     lpips = scalars(run, "train/loss_lpips")
     assert list(lpips) == [3]  # every other step of the lips stage renders the lip patch
     assert all(v > 0 for v in lpips.values())
     assert scalars(run, "train/stage") == {0: 0.0, 1: 0.0, 2: 1.0, 3: 1.0}
-    assert not bool(head_end["torso_trained"])
+    assert not bool(head_end["head.torso_trained"])
 
     run = train(compose_config([*overrides, "trainer.max_steps=6"]))  # resumes into the torso stage
-    final = torch.load(run / "checkpoints/last.ckpt", weights_only=False)["state_dict"]
-    frozen = [k for k in head_end if k.startswith(("field.", "conditioning.", "occupancy."))]
+    final = load_checkpoint(run / "checkpoints/last.ckpt")["state_dict"]
+    frozen = [k for k in head_end if k.startswith(("head.field.", "head.conditioning.", "head.occupancy."))]
     assert frozen and all(torch.equal(head_end[k], final[k]) for k in frozen), "the head moved in the torso stage"
-    torso = [k for k in final if k.startswith("torso.") and final[k].is_floating_point()]
+    torso = [k for k in final if k.startswith("head.torso.") and final[k].is_floating_point()]
     assert any(not torch.equal(final[k], head_end[k]) for k in torso), "the torso field did not train"
-    assert bool(final["torso_trained"])
+    assert bool(final["head.torso_trained"])
     assert (run / "metrics.json").is_file()  # evaluation rendered the head over the learned torso
 
 
@@ -82,7 +83,7 @@ def test_divergence_fails_naming_the_learning_rates(tiny_overrides: list[str]) -
     datamodule.setup("fit")
     module = instantiate(cfg.model, "model")
     with torch.no_grad():
-        module.field.color_net.layers[-1].weight.fill_(float("nan"))  # what a too-large step leaves
+        module.head.field.color_net.layers[-1].weight.fill_(float("nan"))  # what a too-large step leaves
     batch = datamodule.train_dataloader().batches.sample(0)
     with pytest.raises(FloatingPointError, match="model.lr_net=.*model.lr_encoder="):
-        module.photometric_step(batch, batch)
+        module.training_step(batch, 0)

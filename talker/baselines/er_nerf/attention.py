@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from torch import Tensor
 
 from talker.conditioning.base import Conditioning, Fusion
-from talker.fields.mlp import MLP
+from talker.nn.mlp import MLP
 
 
 class RegionAttention(Fusion):
@@ -46,7 +46,7 @@ class RegionAttention(Fusion):
         return self.gate(pos)
 
     def forward(self, h_cond: Tensor) -> Conditioning:
-        def spatial(x: Tensor, pos: Tensor) -> Tensor:
-            return h_cond.to(pos.dtype) * self.attention(pos)
+        def spatial(x: Tensor, pos: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+            return h_cond.to(pos.dtype) * self.attention(pos), {}
 
         return Conditioning(spatial=spatial)

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch.nn import functional as F
 
 from talker.conditioning.base import ConditioningSpec
 from talker.encoders.triplane import TriPlaneHashGrid
 from talker.fields.head import HeadField
 from talker.fields.inputs import Frame, FrameInput
-from talker.fields.mlp import MLP
+from talker.nn.mlp import MLP
 
 UNCERTAINTY = "uncertainty"
 
@@ -47,7 +47,7 @@ class ERNeRFField(HeadField):
 
     def __init__(
         self,
-        position_encoder: TriPlaneHashGrid | nn.Module,
+        position_encoder: TriPlaneHashGrid,
         cond_spec: ConditioningSpec,
         num_layers: int = 3,
         hidden_dim: int = 64,

@@ -40,7 +40,7 @@ class UncertaintyWeightedMSE(PhotometricLoss):
         if UNCERTAINTY not in out.extras:
             raise KeyError(
                 f"UncertaintyWeightedMSE needs the field's per-ray '{UNCERTAINTY}' (ERNeRFField gives it in "
-                f"training); the render has {sorted(out.extras)}: model.photometric and field do not match"
+                f"training); the render has {sorted(out.extras)}: model.stages.head.photometric and field do not match"
             )
         u = out.extras[UNCERTAINTY]
         error = ((out.rgb - target) ** 2).mean(dim=-1)

@@ -23,7 +23,6 @@ from talker.data.synthetic.face import (
     EAR,
     FACE_BOX,
     HAIR,
-    LIPS,
     MOUTH_PARTS,
     OPENING,
     RIM_Q,

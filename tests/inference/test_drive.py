@@ -11,11 +11,12 @@ import pytest
 
 from talker.audio import load_audio, write_wav
 from talker.config import ConfigError, compose_config
-from talker.drive import drive, main, pingpong, smooth_poses
+from talker.drive import main
 from talker.fit import train
+from talker.inference import drive, pingpong, smooth_poses
 from talker.utils.media import read_audio, read_video
 
-from .conftest import MOTION_TINY, TINY
+from ..conftest import MOTION_TINY, TINY
 
 NO_SCORING = ["callbacks.evaluation=null", "callbacks.projector=null", "callbacks.images=null"]
 

@@ -1,8 +1,8 @@
-import numpy as np
+"""The mouth strip of the held-out evaluation: columns from closed to open mouths."""
+
 import torch
 
-from talker.callbacks.evaluation import mouth_strip, mouth_tiles
-from talker.callbacks.images import panel
+from talker.evaluation import mouth_strip, mouth_tiles
 from talker.metrics import EvalFrame
 
 
@@ -21,11 +21,3 @@ def test_mouth_strip_orders_columns_from_closed_to_open() -> None:
     assert strip.shape == (16, 24, 3)
     means = [strip[:, i * 8 : (i + 1) * 8].mean() for i in range(3)]
     assert means == sorted(means)  # darkest (closed) first
-
-
-def test_panel_layout() -> None:
-    pred, target = torch.zeros(4, 5, 3), torch.ones(4, 5, 3)
-    out = panel(pred, target, depth=torch.ones(4, 5), opacity=torch.ones(4, 5))
-    assert out.shape == (4, 25, 3)
-    assert torch.all(out[:, 10:15] == 1)  # error x4, clamped
-    assert np.isclose(float(out[:, 5:10].mean()), 1.0)

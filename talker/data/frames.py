@@ -1,0 +1,98 @@
+"""A frame's conditions: the one place that builds the per-frame inputs a strategy (and a field) reads.
+
+Training batches and evaluation frames (``talker.data.datamodule``), the occupancy sweep, the speed
+profile, the projector and driving with new audio (``talker.inference``) all build a frame's
+``cond`` here, from *tracks*: per-time sequences of a driving signal, those of a dataset split
+(:func:`split_tracks`) or those made from new audio. One provider per input key
+(``ConditioningStrategy.inputs``, ``Field.frame_keys``) cuts the key's window around the frame's
+time index:
+
+======== ============================= ===================================================
+key      track                         window
+======== ============================= ===================================================
+landmarks ``[T, 68, 3]`` canonical 3D   ``data.landmark_window`` frames (R2-Talker: 5)
+audio    ``[T, 16, C]`` feature windows ``data.audio_window`` frames (RAD-NeRF's attention: 8)
+======== ============================= ===================================================
+
+Example:
+    >>> track = torch.arange(10.0)
+    >>> TrackWindow(4)(track, 0).tolist(), TrackWindow(4)(track, 5).tolist()  # clamped at the ends
+    ([0.0, 0.0, 0.0, 1.0], [3.0, 4.0, 5.0, 6.0])
+    >>> FrameConditions(landmark_window=3)({"landmarks": track}, 9, zero=False)["landmarks"].tolist()
+    [8.0, 9.0, 9.0]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+
+if TYPE_CHECKING:
+    from talker.data.layout import Split
+
+# Frames of audio feature windows per condition: RAD-NeRF's (and ER-NeRF's) attention smoothing window.
+AUDIO_WINDOW = 8
+# Frames of landmarks per condition: R2-Talker's public code.
+LANDMARK_WINDOW = 5
+
+
+class TrackWindow:
+    """``size`` rows of a track centred on time ``t`` (rows ``t - size // 2`` onwards), clamped at
+    the clip's ends: ``[T, ...] -> [size, ...]``."""
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError(f"a condition window needs at least one frame, got {size}")
+        self.size = size
+
+    def __call__(self, track: Tensor, time: int) -> Tensor:
+        ids = (torch.arange(self.size) - self.size // 2 + time).clamp(0, track.shape[0] - 1)
+        return track[ids]
+
+
+class FrameConditions:
+    """Builds ``frame["cond"]``: for each input key, its provider's window of the key's track.
+
+    Args:
+        landmark_window: frames per landmark window.
+        audio_window: frames per audio-feature window.
+        zero: replace every input by zeros of the same shape: the control arm that tells a model
+            nothing about the frame it renders (what is left is the mean face;
+            ``data.zero_condition``).
+    """
+
+    def __init__(self, landmark_window: int = LANDMARK_WINDOW, audio_window: int = AUDIO_WINDOW, zero: bool = False) -> None:
+        self.providers = {"landmarks": TrackWindow(landmark_window), "audio": TrackWindow(audio_window)}
+        self.zero = zero
+
+    @property
+    def landmark_window(self) -> int:
+        return self.providers["landmarks"].size
+
+    def __call__(
+        self, tracks: Mapping[str, Tensor], time: int, keys: Iterable[str] | None = None, zero: bool | None = None
+    ) -> dict[str, Tensor]:
+        """The condition at ``time`` of ``tracks``: every key of ``keys`` (default: every key with a
+        track and a provider). ``zero`` overrides the builder's setting (driving is never zeroed)."""
+        wanted = [k for k in self.providers if k in tracks] if keys is None else list(dict.fromkeys(keys))
+        cond = {}
+        for key in wanted:
+            if key not in self.providers:
+                raise KeyError(f"no condition provider for input {key!r} (talker.data.frames knows {sorted(self.providers)})")
+            if key not in tracks:
+                raise KeyError(f"input {key!r} is needed but there is no {key} track (have {sorted(tracks)})")
+            cond[key] = self.providers[key](tracks[key], time)
+        zero = self.zero if zero is None else zero
+        return {key: torch.zeros_like(value) for key, value in cond.items()} if zero else cond
+
+    def of_split(self, split: Split, index: int, keys: Iterable[str] | None = None) -> dict[str, Tensor]:
+        """The condition of frame ``index`` of a dataset split."""
+        return self(split_tracks(split), int(split.aud_ids[index]), keys)
+
+
+def split_tracks(split: Split) -> dict[str, Tensor]:
+    """The driving tracks of a dataset split, indexed by its frames' ``aud_ids``."""
+    return {"landmarks": split.landmarks, **({"audio": split.audio} if split.audio is not None else {})}

@@ -1,0 +1,26 @@
+"""Evaluation as a library: the held-out scores of a trained head, the same scores of a run folder
+again, externally rendered frames, cross-driven videos and the speed profile. Callbacks
+(``talker.callbacks``) and the CLI (``python -m talker.evaluate``) are adapters over it."""
+
+from talker.evaluation.cross_driven import drive_and_score
+from talker.evaluation.external import evaluate_frames
+from talker.evaluation.heldout import HeldoutResult, evaluate_heldout, evaluate_run, render_eval_frames, render_item
+from talker.evaluation.scoring import dataset_context, mouth_strip, mouth_tiles, score_frames
+from talker.evaluation.speed import frame_at_resolution, profile_head, write_speed_profile
+
+__all__ = [
+    "HeldoutResult",
+    "dataset_context",
+    "drive_and_score",
+    "evaluate_frames",
+    "evaluate_heldout",
+    "evaluate_run",
+    "frame_at_resolution",
+    "mouth_strip",
+    "mouth_tiles",
+    "profile_head",
+    "render_eval_frames",
+    "render_item",
+    "score_frames",
+    "write_speed_profile",
+]

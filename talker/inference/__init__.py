@@ -1,0 +1,20 @@
+"""Inference: driving a trained head with new audio (``python -m talker.drive`` and the cross-driven
+evaluation use it)."""
+
+from talker.inference.drive import (
+    FPS, MotionStage, audio_extractor, draw_landmarks, drive, is_motion_run, pingpong, render_driven, smooth_poses,
+    write_video,
+)
+
+__all__ = [
+    "FPS",
+    "MotionStage",
+    "audio_extractor",
+    "draw_landmarks",
+    "drive",
+    "is_motion_run",
+    "pingpong",
+    "render_driven",
+    "smooth_poses",
+    "write_video",
+]
