@@ -97,6 +97,7 @@ CONSTRAINTS: tuple[tuple[str, Bound], ...] = (
     ("data.offset.*", ANY_NUMBER),
     ("data.val_frames", COUNT),
     ("data.lip_patch", NATURAL),
+    ("data.audio_window", COUNT),
     ("data.batch_size", COUNT),
     ("data.crops_per_epoch", COUNT),
     ("data.sequence_frames", Bound(int, low=2)),
@@ -140,6 +141,8 @@ CONSTRAINTS: tuple[tuple[str, Bound], ...] = (
     ("seed", SEED),
     ("*.seed", SEED),
     # --- optimisation
+    ("model.stages.*.lr", Bound(float, low=0, low_open=True, nullable=True)),  # a schedule node, or null: the stage's default
+    ("model.stages.*.lr.rate", FACTOR),  # exponential decay over the stage
     ("*.lr_schedule.*", FACTOR),
     ("*.lr", POSITIVE),
     ("*.lr_*", POSITIVE),
@@ -163,6 +166,7 @@ CONSTRAINTS: tuple[tuple[str, Bound], ...] = (
     ("*.sampler.dt_gamma", NON_NEGATIVE),
     ("*.eval_chunk", COUNT),
     ("*.lip_patch_every", COUNT),
+    ("*.patch_every", COUNT),
     # --- encoders (positional, landmark, torso and tri-plane grids)
     ("*.input_dim", Bound(int, low=2, high=3)),
     ("*.num_levels", COUNT),

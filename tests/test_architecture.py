@@ -10,6 +10,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "talker"
 
 # README's Layout, top to bottom; a package may import any package of an earlier layer.
 LAYERS = [
+    {"errors"},
+    {"config_checks", "weights"},
     {"audio"},
     {"utils", "nn"},
     {"encoders"},

@@ -29,7 +29,8 @@ from PIL import Image
 
 import talker.fit as fit_module
 from talker.config import compose_config
-from talker.fit import train, write_resolved_config
+from talker.fit import train
+from talker.runs import RunFolder
 from talker.utils import checkpoints
 from talker.utils.checkpoints import load_checkpoint
 
@@ -68,7 +69,7 @@ class World:
     def config_only_run(self, overrides: list[str], name: str) -> Path:
         """A run folder holding the resolved config of ``overrides`` and no checkpoint."""
         folder = self.tmp / name
-        write_resolved_config(compose_config([*overrides, f"paths.data_dir={self.data_dir}", f"run_dir={folder}"]), folder)
+        RunFolder(folder).write_config(compose_config([*overrides, f"paths.data_dir={self.data_dir}", f"run_dir={folder}"]))
         return folder
 
     def fit(self, *extra: str) -> list[str]:
@@ -192,7 +193,7 @@ RANGE_CASES = [
     ("trainer.max_steps=0", "trainer.max_steps=0: must be an integer >= 1"),
     ("seed=-1", "seed=-1: must be an integer in [0, 4294967295]"),
     ("schedule.lr_milestones=[150000,-1]", "schedule.lr_milestones.1=-1: must be an integer >= 0"),
-    ("model.occupancy.decay=0", "model.occupancy.decay=0: must be a number in (0, 1]"),
+    ("model.head.occupancy.decay=0", "model.head.occupancy.decay=0: must be a number in (0, 1]"),
 ]
 
 CASES: list[Case] = [
