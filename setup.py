@@ -19,5 +19,5 @@ DATA_PACKAGES = [
 setup(
     packages=[*find_packages(include=["talker", "talker.*"]), *DATA_PACKAGES],
     package_dir=SHIPPED,
-    package_data={name: ["*.yaml"] for name in DATA_PACKAGES},
+    package_data={**{name: ["*.yaml"] for name in DATA_PACKAGES}, "talker.study": ["web/*"]},  # the rating page
 )

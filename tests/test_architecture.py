@@ -33,6 +33,7 @@ LAYERS = [
     {"callbacks"},
     {"reporting"},
     {"baselines"},
+    {"study"},
     {"grid", "install"},
     {"fit", "evaluate", "drive"},
 ]

@@ -91,13 +91,19 @@ def weights(args: list[str]) -> None:
     build_parser().parse_args(args)
 
 
+def study(args: list[str]) -> None:
+    from talker.study.__main__ import parse
+
+    parse(args)
+
+
 def install(args: list[str]) -> None:
     assert not args, "python -m talker.install takes no arguments"
 
 
 ENTRIES: dict[str, Callable[[list[str]], None]] = {
     "talker.fit": fit, "talker.install": install, "talker.evaluate": evaluate, "talker.drive": drive, "talker.preprocess": preprocess,
-    "talker.audio": audio, "talker.weights": weights, "talker.baselines.wav2lip": wav2lip,
+    "talker.audio": audio, "talker.weights": weights, "talker.baselines.wav2lip": wav2lip, "talker.study": study,
 }
 # Each distinct command once (the first page that shows it), composing a grid is not free.
 CASES = list({(entry, tuple(args)): (page, entry, args, shown, error) for page in reversed(PAGES)

@@ -127,6 +127,11 @@ class FaceLandmarker:
         self._landmarker.close()
 
 
+def landmarks68(mesh: FaceMesh) -> torch.Tensor:
+    """``[68, 2]`` pixel landmarks (x, y) of a mesh, with pixel centres at integer coordinates."""
+    return torch.from_numpy(mesh.points[MESH_TO_68, :2] - 0.5)
+
+
 class FaceLandmarks68:
     """``detect(image [H, W, 3] in [0, 1] or uint8) -> [68, 2]`` pixel landmarks (x, y), or None if no face.
 
@@ -138,9 +143,7 @@ class FaceLandmarks68:
 
     def detect(self, image: torch.Tensor | np.ndarray) -> torch.Tensor | None:
         mesh = self._landmarker.detect(image)
-        if mesh is None:
-            return None
-        return torch.from_numpy(mesh.points[MESH_TO_68, :2] - 0.5)
+        return None if mesh is None else landmarks68(mesh)
 
     def close(self) -> None:
         self._landmarker.close()

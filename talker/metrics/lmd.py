@@ -19,7 +19,7 @@ import torch
 
 from talker.data.landmarks import MOUTH
 from talker.metrics.base import EvalContext, EvalFrame, Metric, MetricUnavailable
-from talker.metrics.detector import FaceLandmarks68
+from talker.metrics.detector import SharedFaceMesh
 
 
 def mouth_distance(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -42,21 +42,20 @@ class LMD(Metric):
 
     def __init__(self, landmarker: str | Path) -> None:
         self.landmarker = landmarker
-        self.detector: FaceLandmarks68 | None = None
+        self.detector = SharedFaceMesh(landmarker)  # detections shared with jitter and AUE
         self.values: dict[str, list[float]] = defaultdict(list)
         self.frames = 0
         self.against_truth = False
 
     def prepare(self, context: EvalContext) -> None:
-        if self.detector is None:
-            self.detector = FaceLandmarks68(self.landmarker)
+        self.detector.prepare()
         self.against_truth = context.landmarks_exact
 
     def update(self, frame: EvalFrame) -> dict[str, float]:
         self.frames += 1
         out = {}
-        pred = self.detector.detect(frame.pred)
-        target = self.detector.detect(frame.target)
+        pred = self.detector.landmarks68(frame.pred)
+        target = self.detector.landmarks68(frame.target)
         if pred is not None and target is not None:
             out["lmd"] = mouth_distance(pred, target)
         if pred is not None and self.against_truth and frame.landmarks is not None:
@@ -75,3 +74,4 @@ class LMD(Metric):
     def reset(self) -> None:
         self.values.clear()
         self.frames = 0
+        self.detector.forget()

@@ -8,17 +8,27 @@ A table is specified in ``experiments/<name>.yaml``::
     rows:                                    # one per method / arm, selected by run columns
       - {label: "+ M-AGLO", where: {conditioning: landmark_hash, schedule: constant}}
       - {label: Wav2Lip, where: {method: wav2lip}, not_applicable: [PSNR]}   # shown as N/A
+      - {label: Ground truth, where: {system: r2talker}, metric_suffix: _ref, ranked: false, optional: true}
     columns:                                 # one per metric
       - {label: PSNR, metric: psnr, better: higher, digits: 2}
       - {label: Sync (cross gender), metric: sync_conf, better: higher, where: {setting: cross_gender}}
+      - {label: Jitter, metric: jitter_face, better: lower, optional: true}   # dropped when no run has it
     paper:                                   # reference numbers by row and column label (null: N/A)
       "+ M-AGLO": {PSNR: 26.7414}
+    spread: std                              # or ci95 (optional; default std)
+    count_header: runs                       # header of the last column, the runs per row (optional)
 
 A cell averages the ``metric`` over every run matching the table's, the row's and the column's
 ``where`` (a value or a list of accepted values); runs differing only in seed are what it averages
 over. Standard deviations are sample standard deviations (n - 1); with one run only the mean is shown.
+With ``spread: ci95`` a cell shows ``mean ± h`` instead, the half-width of the 95% confidence interval
+of the mean, ``h = t(0.975, n - 1) * s / sqrt(n)`` (Student's t; a user study's MOS: each rating is a row).
 A row's ``not_applicable`` columns read "N/A" whatever its runs hold (the paper's convention for
-metrics that do not measure that method, e.g. PSNR of Wav2Lip's pasted-back frames).
+metrics that do not measure that method, e.g. PSNR of Wav2Lip's pasted-back frames). A row with a
+``metric_suffix`` reads ``<metric><suffix>`` of its runs: ``_ref`` is the same measure taken on the
+ground-truth frames (the temporal metrics write it), shown as a reference row that is not ranked
+(``ranked: false``). ``optional`` columns and rows are left out of a built table when none of their
+cells has a value, so metrics that older runs lack do not fill a table with dashes.
 In every column, the best mean is bold and the second best underlined, as in the papers; the paper's
 numbers sit next to ours and are ranked among themselves; a column the paper has no numbers for
 (a talker-only metric such as the mouth-box PSNR) has no paper sub-column.
@@ -27,7 +37,7 @@ numbers sit next to ours and are ranked among themselves; a column the paper has
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +54,9 @@ class Row:
     label: str
     where: dict[str, Any] = field(default_factory=dict)
     not_applicable: tuple[str, ...] = ()  # column labels shown as N/A
+    metric_suffix: str = ""  # read <metric><suffix> instead (e.g. "_ref": the ground truth's own value)
+    ranked: bool = True  # False: a reference row, never marked best / second
+    optional: bool = False  # dropped from the built table when none of its cells has a value
 
 
 @dataclass(frozen=True)
@@ -53,6 +66,7 @@ class Column:
     better: str = "higher"  # or "lower"
     digits: int = 4
     where: dict[str, Any] = field(default_factory=dict)
+    optional: bool = False  # dropped from the built table when none of its cells has a value
 
     @property
     def arrow(self) -> str:
@@ -69,6 +83,11 @@ class TableSpec:
     paper: dict[str, dict[str, float | None]] = field(default_factory=dict)
     source: str = ""
     row_header: str = "Method"
+    spread: str = "std"  # or "ci95"
+    count_header: str = "runs"  # the last column: how many runs (rows of the collected frame) a row matched
+
+
+SPREADS = ("std", "ci95")
 
 
 def load_table_spec(name: str | Path) -> TableSpec:
@@ -89,11 +108,17 @@ def load_table_spec(name: str | Path) -> TableSpec:
         raw["rows"] = arm_rows(path.stem, str(raw["rows"]["arms"]))
     try:
         rows = tuple(
-            Row(str(r["label"]), dict(r.get("where") or {}), tuple(str(c) for c in r.get("not_applicable") or ()))
+            Row(
+                str(r["label"]), dict(r.get("where") or {}), tuple(str(c) for c in r.get("not_applicable") or ()),
+                str(r.get("metric_suffix", "")), bool(r.get("ranked", True)), bool(r.get("optional", False)),
+            )
             for r in raw["rows"]
         )
         columns = tuple(
-            Column(str(c["label"]), str(c["metric"]), str(c.get("better", "higher")), int(c.get("digits", 4)), dict(c.get("where") or {}))
+            Column(
+                str(c["label"]), str(c["metric"]), str(c.get("better", "higher")), int(c.get("digits", 4)),
+                dict(c.get("where") or {}), bool(c.get("optional", False)),
+            )
             for c in raw["columns"]
         )
     except (KeyError, TypeError) as exc:
@@ -111,9 +136,12 @@ def load_table_spec(name: str | Path) -> TableSpec:
         unknown_cols = set(values) - {c.label for c in columns}
         if row_label not in labels or unknown_cols:
             raise ReportError(f"{path}: paper numbers for unknown row {row_label!r} or columns {sorted(unknown_cols)}")
+    spread = str(raw.get("spread", "std"))
+    if spread not in SPREADS:
+        raise ReportError(f"{path}: spread must be one of {', '.join(SPREADS)}, not {spread!r}")
     return TableSpec(
         path.stem, str(raw["title"]), rows, columns, dict(raw.get("where") or {}), paper, str(raw.get("source", "")),
-        str(raw.get("row_header", "Method")),
+        str(raw.get("row_header", "Method")), spread, str(raw.get("count_header", "runs")),
     )
 
 
@@ -164,6 +192,15 @@ class Cell:
     n: int
     runs: int = 0
 
+    @property
+    def ci95(self) -> float | None:
+        """Half-width of the 95% confidence interval of the mean (Student's t), or None below 2 values."""
+        if self.std is None or self.n < 2:
+            return None
+        from scipy.stats import t
+
+        return float(t.ppf(0.975, self.n - 1) * self.std / math.sqrt(self.n))
+
 
 def _rank(values: dict[str, float | None], better: str) -> dict[str, str]:
     """Row -> "best" / "second" by value (ties share a rank)."""
@@ -194,15 +231,17 @@ class Table:
         ours, paper = {}, {}
         for col in self.spec.columns:
             for source, out in ((lambda r: self.cells[(r, col.label)].mean, ours), (lambda r: self.paper_value(r, col.label), paper)):
-                ranked = _rank({row.label: source(row.label) for row in self.spec.rows}, col.better)
+                ranked = _rank({row.label: source(row.label) for row in self.spec.rows if row.ranked}, col.better)
                 out.update({(row, col.label): mark for row, mark in ranked.items()})
         return ours, paper
 
     def frame(self) -> pd.DataFrame:
-        """Numbers: one row per table row, columns ``(label, mean | std | n | paper)``."""
+        """Numbers: one row per table row, columns ``(label, mean | std | n | paper)`` (and ``ci95``
+        after ``std`` when the table's spread is ci95)."""
         data = {}
+        parts = ("mean", "std", "ci95", "n") if self.spec.spread == "ci95" else ("mean", "std", "n")
         for col in self.spec.columns:
-            for part in ("mean", "std", "n"):
+            for part in parts:
                 data[(col.label, part)] = [getattr(self.cells[(r.label, col.label)], part) for r in self.spec.rows]
             data[(col.label, "paper")] = [self.paper_value(r.label, col.label) for r in self.spec.rows]
         frame = pd.DataFrame(data, index=[r.label for r in self.spec.rows])
@@ -210,14 +249,15 @@ class Table:
         return frame.astype({c: float for c in frame.columns if c[1] != "n"})
 
     def _ours_text(self, row: str, col: Column, pm: str) -> str:
-        """``mean ± std``; ``(n=k)`` when only k of the row's runs have this metric; N/A where the spec says so."""
+        """``mean ± std`` (or ``± ci95``); ``(n=k)`` when only k of the row's runs have this metric; N/A where the spec says so."""
         cell = self.cells[(row, col.label)]
         if col.label in self._row(row).not_applicable:
             return "N/A"
         if cell.mean is None:
             return MISSING
         text = f"{cell.mean:.{col.digits}f}"
-        text += f" {pm} {cell.std:.{col.digits}f}" if cell.std is not None else ""
+        spread = cell.ci95 if self.spec.spread == "ci95" else cell.std
+        text += f" {pm} {spread:.{col.digits}f}" if spread is not None else ""
         return text + (f" (n={cell.n})" if cell.n < cell.runs else "")
 
     def _row(self, label: str) -> Row:
@@ -237,13 +277,13 @@ class Table:
         return [str(self.runs[row.label]) if self.runs[row.label] else MISSING for row in self.spec.rows]
 
     def markdown(self) -> str:
-        """GitHub markdown: ``**best**``, ``<u>second</u>``; "ours" is mean ± std over seeds."""
+        """GitHub markdown: ``**best**``, ``<u>second</u>``; "ours" is mean ± std over seeds (± the 95% CI for ci95)."""
         ours_marks, paper_marks = self.marks()
         wrap = {"best": "**{}**", "second": "<u>{}</u>"}
         header = [self.spec.row_header]
         for c in self.spec.columns:
             header += [f"{c.label}{c.arrow}", f"{c.label} (paper)"] if self.has_paper(c) else [f"{c.label}{c.arrow}"]
-        header.append("runs")
+        header.append(self.spec.count_header)
         lines = [f"**{self.spec.title}**", "", "| " + " | ".join(header) + " |", "|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|"]
         for row, runs in zip(self.spec.rows, self.runs_per_row()):
             cells = [row.label.replace("|", "\\|")]
@@ -274,7 +314,7 @@ class Table:
             + " & ".join(
                 f"\\multicolumn{{{w}}}{{c}}{{{_latex_escape(c.label)}{arrows[c.arrow]}}}" for c, w in zip(self.spec.columns, widths)
             )
-            + " & runs \\\\",
+            + f" & {_latex_escape(self.spec.count_header)} \\\\",
             " ".join(f"\\cmidrule(lr){{{a}-{a + w - 1}}}" for a, w in zip(starts, widths)),
             " & " + " & ".join("ours & paper" if w == 2 else "ours" for w in widths) + " & \\\\",
             "\\midrule",
@@ -323,13 +363,27 @@ def build_table(runs: pd.DataFrame, spec: TableSpec | str | Path) -> Table:
                 continue
             mask = scope & _matches(runs, row.where) & _matches(runs, col.where)
             matching = int(mask.sum())
-            if col.metric not in runs.columns:
+            metric = col.metric + row.metric_suffix
+            if metric not in runs.columns:
                 cells[(row.label, col.label)] = Cell(None, None, 0, matching)
                 continue
-            values = pd.to_numeric(runs.loc[mask, col.metric], errors="coerce").dropna().to_numpy(dtype=float)
+            values = pd.to_numeric(runs.loc[mask, metric], errors="coerce").dropna().to_numpy(dtype=float)
             if len(values) == 0:
                 cells[(row.label, col.label)] = Cell(None, None, 0, matching)
             else:
                 std = float(np.std(values, ddof=1)) if len(values) > 1 else None
                 cells[(row.label, col.label)] = Cell(float(np.mean(values)), std, len(values), matching)
-    return Table(spec, cells, counts)
+    return _without_empty_optionals(Table(spec, cells, counts))
+
+
+def _without_empty_optionals(table: Table) -> Table:
+    """Drop optional columns and rows none of whose cells has a value (e.g. metrics older runs lack)."""
+    spec = table.spec
+    filled = {key for key, cell in table.cells.items() if cell.mean is not None}
+    columns = tuple(c for c in spec.columns if not c.optional or any((r.label, c.label) in filled for r in spec.rows))
+    rows = tuple(r for r in spec.rows if not r.optional or any((r.label, c.label) in filled for c in columns))
+    if (columns, rows) == (spec.columns, spec.rows):
+        return table
+    kept = {(r.label, c.label) for r in rows for c in columns}
+    return Table(replace(spec, rows=rows, columns=columns), {k: v for k, v in table.cells.items() if k in kept},
+                 {r.label: table.runs[r.label] for r in rows})

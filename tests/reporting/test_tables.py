@@ -10,6 +10,7 @@ import math
 import os
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from talker.reporting import ReportError, build_table, collect_runs, load_table_spec
@@ -95,5 +96,38 @@ def test_bad_specifications_fail_in_one_line(tmp_path: Path) -> None:
     bad.write_text("title: x\nrows: [{label: a, not_applicable: [PSNR, FID]}]\ncolumns: [{label: PSNR, metric: psnr}]\n")
     with pytest.raises(ReportError, match="row 'a': not_applicable names unknown columns \\['FID'\\]"):
         load_table_spec(bad)
+    bad.write_text("title: x\nrows: [{label: a}]\ncolumns: [{label: PSNR, metric: psnr}]\nspread: sem\n")
+    with pytest.raises(ReportError, match="bad.yaml: spread must be one of std, ci95, not 'sem'"):
+        load_table_spec(bad)
     with pytest.raises(ReportError, match="does not exist"):
         collect_runs(tmp_path / "nowhere")
+
+
+def test_ci95_spread_shows_the_confidence_interval_of_the_mean(tmp_path: Path) -> None:
+    spec = tmp_path / "mos.yaml"
+    spec.write_text("title: MOS\nspread: ci95\nrows: [{label: A, where: {method: a}}]\ncolumns: [{label: Q, metric: q, digits: 3}]\n")
+    scores = pd.DataFrame({"method": ["a"] * 4, "q": [2.0, 3.0, 4.0, 5.0]})
+    table = build_table(scores, load_table_spec(spec))
+    # mean 3.5, s = sqrt(5/3), t(0.975, 3) = 3.182446 (tables): h = 3.182446 * s / 2 = 2.054
+    assert table.cells[("A", "Q")].ci95 == pytest.approx(3.182446 * math.sqrt(5 / 3) / 2, abs=1e-5)
+    assert "| A | **3.500 ± 2.054** | 4 |" in table.markdown()
+    assert table.frame().loc["A", ("Q", "ci95")] == pytest.approx(2.054, abs=1e-3)
+
+
+def test_optional_columns_and_the_ground_truth_row_appear_with_their_metrics() -> None:
+    runs = pd.DataFrame([
+        {"name": "baselines", "system": "r2talker", "psnr": 27.0, "lmd": 0.6, "lmd_gt": 0.9, "jitter_face": 0.30, "jitter_face_ref": 0.20,
+         "seam": 1.5, "seam_ref": 1.0},
+        {"name": "baselines", "system": "rad_nerf", "psnr": 25.0, "jitter_face": 0.25, "jitter_face_ref": 0.20, "seam": 2.5, "seam_ref": 1.0},
+    ])
+    table = build_table(runs, "table1")
+    labels = [c.label for c in table.spec.columns]
+    assert "Jitter" in labels and "Seam" in labels and "AUE" not in labels and "Mouth jitter" not in labels  # no run has those
+    assert table.cells[("Ground truth", "Jitter")].mean == pytest.approx(0.20)
+    assert table.cells[("Ground truth", "PSNR")].mean is None  # no psnr_ref: a dash
+    assert table.cells[("Ground truth", "LMD")].mean is None  # lmd_gt is the render against exact landmarks, not this
+    ours, _ = table.marks()
+    assert ours[("RAD-NeRF", "Jitter")] == "best" and ("Ground truth", "Jitter") not in ours  # the reference is not ranked
+    assert "| Ground truth | – |" in table.markdown()
+    without = build_table(runs.drop(columns=["jitter_face", "jitter_face_ref", "seam", "seam_ref"]), "table1")
+    assert "Ground truth" not in [r.label for r in without.spec.rows] and "Jitter" not in [c.label for c in without.spec.columns]
