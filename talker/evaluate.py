@@ -11,17 +11,10 @@ the held-out frames and rewrites ``metrics.json`` (and frames.csv, renders/, mou
 rendering and scoring are deterministic, so two calls give the same numbers. ``speed=true`` also
 rewrites ``speed.json`` (at ``resolution`` rows if given).
 
-``frames=`` scores externally produced frames (e.g. Wav2Lip's video) with the same metrics:
-
-- ``reference`` a dataset folder: its ``split`` frames are the ground truth, matched by id when the
-  frames are named by img_id (as renders/ are), else by position; its landmarks, ``aud.wav`` and
-  frame timing are used. An image folder or video: ground truth by position, no landmarks.
-  No reference: only metrics that need none (Sync) are computed (the cross-driven setting).
-- ``audio`` the driving audio, from the first frame on; default: the dataset's ``aud.wav``, else
-  the video's own audio track.
-- results go to ``out`` (default ``<frames>_eval`` next to the input); ``tag.<key>=<value>`` pairs
-  are stored in metrics.json (``tags``) and become columns in talker.reporting
-  (e.g. ``tag.method=wav2lip tag.setting=cross_lingual``).
+``frames=`` scores externally produced frames (e.g. Wav2Lip's video) with the same metrics; what
+``reference``, ``audio``, ``out`` and ``tag.<key>=<value>`` mean is documented in
+:mod:`talker.evaluation.external` (tags become columns in talker.reporting, e.g.
+``tag.method=wav2lip tag.setting=cross_lingual``).
 
 Any other ``key=value`` with a dot is a config override of the evaluator, e.g.
 ``callbacks.evaluation.evaluator.metrics.lpips.weights=/path/alexnet-owt-7be5be79.pth`` or
