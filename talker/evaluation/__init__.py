@@ -3,7 +3,7 @@ its mouth), the same scores of a run folder again, externally rendered frames, c
 and the speed profile. Callbacks (``talker.callbacks``) and the CLI (``python -m talker.evaluate``)
 are adapters over it."""
 
-from talker.evaluation.condition_gap import mouth_frames, other_frame, render_box, under_other_condition
+from talker.evaluation.condition_gap import condition_gap, mouth_frames, other_frame, render_box, under_other_condition
 from talker.evaluation.cross_driven import drive_and_score
 from talker.evaluation.external import evaluate_frames
 from talker.evaluation.heldout import HeldoutResult, evaluate_heldout, evaluate_run, render_eval_frames, render_item
@@ -12,6 +12,7 @@ from talker.evaluation.speed import frame_at_resolution, profile_head, write_spe
 
 __all__ = [
     "HeldoutResult",
+    "condition_gap",
     "dataset_context",
     "drive_and_score",
     "evaluate_frames",

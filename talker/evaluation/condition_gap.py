@@ -23,7 +23,7 @@ from tqdm import tqdm
 from talker.data.datamodule import RAY_KEYS, Frames
 from talker.data.landmarks import mouth_box
 from talker.head.model import TalkingHead
-from talker.metrics import EvalFrame
+from talker.metrics import PSNR, ConditionGap, EvalFrame, Evaluator
 from talker.utils.io import to_uint8
 
 
@@ -89,3 +89,13 @@ def mouth_frames(head: TalkingHead, frames: Frames, progress: bool = False) -> I
             )
     finally:
         head.train(was_training)
+
+
+def condition_gap(head: TalkingHead, frames: Frames, progress: bool = False) -> dict[str, float]:
+    """Held-out mouth-box PSNR with each frame's own condition (``psnr_mouth``), with the paired
+    frame's (``psnr_mouth_other``) and the gap (``cond_gap_mouth``), from the mouth boxes alone
+    (:func:`mouth_frames`), scored by the evaluator's own metrics."""
+    result = Evaluator([PSNR(), ConditionGap()]).evaluate(mouth_frames(head, frames, progress))
+    if "cond_gap" in result.unavailable:
+        raise ValueError(f"condition gap: {result.unavailable['cond_gap']}")
+    return {key: result.summary[key] for key in ("psnr_mouth", "psnr_mouth_other", "cond_gap_mouth")}
