@@ -125,6 +125,8 @@ CONSTRAINTS: tuple[tuple[str, Bound], ...] = (
     # --- callbacks
     ("callbacks.checkpoint.every_n_train_steps", Bound(int, low=0, nullable=True)),
     ("callbacks.checkpoint.save_top_k", Bound(int, low=-1)),
+    ("callbacks.history.every_n_train_steps", Bound(int, low=1)),
+    ("callbacks.history.save_top_k", Bound(int, low=-1)),
     ("*.speed.frames", COUNT),
     ("*.speed.warmup", NATURAL),
     ("*.speed.resolution", Bound(int, low=16, nullable=True)),

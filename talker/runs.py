@@ -4,6 +4,7 @@
 
     <run>/config.yaml            the resolved config (what ran); .hydra/ holds Hydra's own record
     <run>/checkpoints/last.ckpt  the last checkpoint (resume, evaluation, driving)
+    <run>/checkpoints/*.ckpt     earlier checkpoints kept (e.g. every N steps: callbacks=[default,history])
     <run>/metrics.json           held-out metrics, what was unavailable and why, provenance
     <run>/frames.csv             per-frame values
     <run>/speed.json             the speed profile
@@ -11,6 +12,7 @@
     <run>/mouth_strip.png        mouth crops, ground truth over render
     <run>/cross/<setting>/       cross-driven videos and their scores
     <run>/FAILED.txt             the traceback of a grid cell that failed
+    <run>/hearing_curve.csv|png  the condition gap at every saved checkpoint (benchmarks/hearing_curve.py)
 
 Fit, evaluate, drive, the grid, reporting and the benchmarks all go through :class:`RunFolder`;
 :func:`talker.utils.checkpoints.load_checkpoint` is the only function that reads a checkpoint file
@@ -71,6 +73,7 @@ class RunFolder:
     """One run's folder (it need not exist yet)."""
 
     CONFIG = "config.yaml"
+    CHECKPOINTS = "checkpoints"
     CHECKPOINT = "checkpoints/last.ckpt"
     METRICS = "metrics.json"
     FRAMES = "frames.csv"
@@ -79,6 +82,8 @@ class RunFolder:
     MOUTH_STRIP = "mouth_strip.png"
     CROSS = "cross"
     FAILED = "FAILED.txt"
+    HEARING_CURVE = "hearing_curve.csv"
+    HEARING_CURVE_PLOT = "hearing_curve.png"
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -105,6 +110,10 @@ class RunFolder:
     @property
     def failed_file(self) -> Path:
         return self.path / self.FAILED
+
+    def saved_checkpoints(self) -> list[Path]:
+        """Every checkpoint file of the run (``last.ckpt`` among them), by name."""
+        return sorted((self.path / self.CHECKPOINTS).glob("*.ckpt"))
 
     def cross(self, setting: str) -> Path:
         """The folder of one cross-driven setting's results."""

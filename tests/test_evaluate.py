@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ from PIL import Image
 
 from talker.config import compose_config
 from talker.evaluate import main
-from talker.evaluation import evaluate_frames
+from talker.evaluation import evaluate_frames, evaluate_run
 from talker.fit import train
 from talker.metrics.sync import SYNCNET_FILE, SyncNet
 
@@ -44,13 +45,16 @@ def run_with_sync(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> P
 def test_scoring_saved_renders_reproduces_the_callbacks_numbers(run_with_sync: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TORCH_HOME", str(run_with_sync / "torch_home"))
     at_fit = json.loads((run_with_sync / "metrics.json").read_text())
-    assert {"psnr", "ssim", "sync_conf"} <= set(at_fit["metrics"])
+    assert {"psnr", "ssim", "sync_conf", "cond_gap_mouth", "psnr_mouth_other"} <= set(at_fit["metrics"])
     summary, out = evaluate_frames(
         run_with_sync / "renders", reference=at_fit["dataset"], out=tmp_path / "ext", tags={"method": "ours"}
     )
+    head_only = {"cond_gap_mouth", "psnr_mouth_other"}  # needs the head: renders under another frame's condition
     for key, value in at_fit["metrics"].items():
-        assert summary[key] == pytest.approx(value, abs=1e-9), key
+        if key not in head_only:
+            assert summary[key] == pytest.approx(value, abs=1e-9), key
     written = json.loads((out / "metrics.json").read_text())
+    assert not head_only & set(summary) and "another held-out frame's condition" in written["unavailable"]["cond_gap"]
     assert written["matched_by"] == "img_id" and written["tags"] == {"method": "ours"}
     assert written["metrics"] == summary and (out / "frames.csv").is_file()
 
@@ -96,3 +100,14 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) 
         assert exit_info.value.code == 2 and message in err, (args, err)
         assert err.strip().count("\n") <= 3 and "Traceback" not in err  # usage lines at most
     assert not (tmp_path / "frames_eval").exists()  # nothing written on bad input
+
+
+def test_the_condition_gap_switches_off_like_every_metric(run_with_sync: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(run_with_sync / "torch_home"))
+    copy = tmp_path / "run"
+    shutil.copytree(run_with_sync, copy, symlinks=True)
+    at_fit = json.loads((copy / "metrics.json").read_text())["metrics"]
+    again = evaluate_run(copy)
+    assert again["cond_gap_mouth"] == at_fit["cond_gap_mouth"] and again["psnr_mouth"] == at_fit["psnr_mouth"]
+    off = evaluate_run(copy, overrides=["callbacks.evaluation.evaluator.metrics.cond_gap=null"])
+    assert "cond_gap_mouth" not in off and "psnr_mouth_other" not in off and off["psnr_mouth"] == at_fit["psnr_mouth"]

@@ -1,7 +1,9 @@
-"""Evaluation as a library: the held-out scores of a trained head, the same scores of a run folder
-again, externally rendered frames, cross-driven videos and the speed profile. Callbacks
-(``talker.callbacks``) and the CLI (``python -m talker.evaluate``) are adapters over it."""
+"""Evaluation as a library: the held-out scores of a trained head (with how much its condition moves
+its mouth), the same scores of a run folder again, externally rendered frames, cross-driven videos
+and the speed profile. Callbacks (``talker.callbacks``) and the CLI (``python -m talker.evaluate``)
+are adapters over it."""
 
+from talker.evaluation.condition_gap import condition_gap, mouth_frames, other_frame, render_box, under_other_condition
 from talker.evaluation.cross_driven import drive_and_score
 from talker.evaluation.external import evaluate_frames
 from talker.evaluation.heldout import HeldoutResult, evaluate_heldout, evaluate_run, render_eval_frames, render_item
@@ -10,17 +12,22 @@ from talker.evaluation.speed import frame_at_resolution, profile_head, write_spe
 
 __all__ = [
     "HeldoutResult",
+    "condition_gap",
     "dataset_context",
     "drive_and_score",
     "evaluate_frames",
     "evaluate_heldout",
     "evaluate_run",
     "frame_at_resolution",
+    "mouth_frames",
     "mouth_strip",
     "mouth_tiles",
+    "other_frame",
     "profile_head",
+    "render_box",
     "render_eval_frames",
     "render_item",
     "score_frames",
+    "under_other_condition",
     "write_speed_profile",
 ]

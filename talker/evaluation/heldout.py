@@ -21,6 +21,7 @@ from tqdm import tqdm
 from talker.config import ConfigError, instantiate
 from talker.config_checks import check_values
 from talker.data.datamodule import Frames, TalkingHeadDataModule
+from talker.evaluation.condition_gap import under_other_condition
 from talker.evaluation.scoring import dataset_context, score_frames
 from talker.evaluation.speed import write_speed_profile
 from talker.head.model import TalkingHead
@@ -42,16 +43,21 @@ def render_item(head: TalkingHead, item: Mapping[str, Any], cond: Mapping[str, t
 
 
 @torch.no_grad()
-def render_eval_frames(head: TalkingHead, frames: Frames, progress: bool = True) -> Iterator[EvalFrame]:
-    """Render every frame of ``frames`` with its own condition, in eval mode."""
+def render_eval_frames(
+    head: TalkingHead, frames: Frames, progress: bool = True, other_condition: bool = False
+) -> Iterator[EvalFrame]:
+    """Render every frame of ``frames`` with its own condition, in eval mode; with ``other_condition``
+    also its mouth box under another held-out frame's (``EvalFrame.pred_other_condition``)."""
     was_training = head.training
     head.eval()
     try:
         for i in tqdm(range(len(frames)), desc="rendering held-out frames", disable=not progress):
             item = frames[i]
+            pred = render_item(head, item)
             yield EvalFrame(
-                frame_id=item["img_id"], pred=render_item(head, item), target=item["image"], landmarks=item["lms"],
+                frame_id=item["img_id"], pred=pred, target=item["image"], landmarks=item["lms"],
                 time_index=int(frames.split.aud_ids[i]),
+                pred_other_condition=under_other_condition(head, frames, i, item, pred) if other_condition else None,
             )
     finally:
         head.train(was_training)
@@ -92,7 +98,7 @@ def evaluate_heldout(
     frames = datamodule.eval_frames()
     provenance = {"split": "val", "dataset": str(datamodule.dataset_dir()), **provenance}
     result, strip = score_frames(
-        render_eval_frames(head, frames), evaluator, context, run_dir, provenance, save_renders, strip_frames
+        render_eval_frames(head, frames, other_condition=evaluator.needs_other_condition), evaluator, context, run_dir, provenance, save_renders, strip_frames
     )
     timing = write_speed_profile(head, frames, speed, run_dir) if speed is not None else None
     return HeldoutResult(result, strip, timing)

@@ -1,6 +1,8 @@
 """Metrics: one implementation of each, shared by every arm, baseline and external render.
 
 Image quality: :class:`PSNR`, :class:`SSIM` (full frame, face, mouth), :class:`LPIPS`, :class:`FID`.
+Condition use: :class:`ConditionGap` (mouth-box PSNR with each frame's own condition minus with another
+frame's; tables mark a head below ``talker.reporting.tables.HEARING_THRESHOLD_DB`` as not using it).
 Lip motion: :class:`LMD` (MediaPipe landmarks), :class:`Sync` (SyncNet confidence / distance),
 :class:`AUE` (MediaPipe blendshapes as action units).
 Temporal stability: :class:`LandmarkJitter`, :class:`Flicker`, :class:`NeckSeam` (each also on the
@@ -12,6 +14,7 @@ a metric is reported unavailable with why.
 
 from talker.metrics.aue import AUE
 from talker.metrics.base import EvalContext, EvalFrame, Metric, MetricUnavailable, MetricUnavailableWarning
+from talker.metrics.condition import ConditionGap
 from talker.metrics.evaluator import EvalResult, Evaluator
 from talker.metrics.fid import FID
 from talker.metrics.lmd import LMD
@@ -29,6 +32,7 @@ __all__ = [
     "LPIPS",
     "PSNR",
     "SSIM",
+    "ConditionGap",
     "EvalContext",
     "EvalFrame",
     "EvalResult",

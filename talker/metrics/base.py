@@ -23,6 +23,8 @@ class EvalFrame:
         target: ground-truth frame ``[H, W, 3]`` in [0, 1], or None when there is none (cross-driven).
         landmarks: reference landmarks ``[68, 2]`` (x, y, pixels) of the frame, or None.
         time_index: the frame's position on the audio timeline (``aud_id``; frame k of a video: k).
+        pred_other_condition: ``pred`` with its mouth box rendered under another held-out frame's
+            condition (:mod:`talker.evaluation.condition_gap`), or None (external and driven frames).
     """
 
     frame_id: int
@@ -30,6 +32,7 @@ class EvalFrame:
     target: Tensor | None = None
     landmarks: Tensor | None = None
     time_index: int | None = None
+    pred_other_condition: Tensor | None = None
 
 
 @dataclass
@@ -86,6 +89,8 @@ class Metric(ABC):
 
     name: str
     needs_reference: bool = True  # needs ground-truth frames (False: scores renders alone, e.g. Sync)
+    # reads EvalFrame.pred_other_condition: the held-out evaluation renders it only when a metric does
+    needs_other_condition: bool = False
 
     def prepare(self, context: EvalContext) -> None:
         """Called before the first frame of a sequence; load weights here (lazily, once)."""

@@ -31,6 +31,11 @@ class Evaluator:
         items = list(metrics.values()) if isinstance(metrics, Mapping) else list(metrics)
         self.metrics = [m for m in items if m is not None]
 
+    @property
+    def needs_other_condition(self) -> bool:
+        """Whether a metric reads ``EvalFrame.pred_other_condition`` (else it is not rendered)."""
+        return any(m.needs_other_condition for m in self.metrics)
+
     def evaluate(self, frames: Iterable[EvalFrame], context: EvalContext | None = None) -> EvalResult:
         context = context or EvalContext()
         unavailable: dict[str, str] = {}

@@ -13,6 +13,7 @@ A table is specified in ``experiments/<name>.yaml``::
       - {label: PSNR, metric: psnr, better: higher, digits: 2}
       - {label: Sync (cross gender), metric: sync_conf, better: higher, where: {setting: cross_gender}}
       - {label: Jitter, metric: jitter_face, better: lower, optional: true}   # dropped when no run has it
+      - {label: Cond. gap, metric: cond_gap_mouth, better: higher, digits: 2, marker: deaf}
     paper:                                   # reference numbers by row and column label (null: N/A)
       "+ M-AGLO": {PSNR: 26.7414}
     spread: std                              # or ci95 (optional; default std)
@@ -32,6 +33,12 @@ cells has a value, so metrics that older runs lack do not fill a table with dash
 In every column, the best mean is bold and the second best underlined, as in the papers; the paper's
 numbers sit next to ours and are ranked among themselves; a column the paper has no numbers for
 (a talker-only metric such as the mouth-box PSNR) has no paper sub-column.
+
+A column with a ``marker`` (a name in :data:`MARKERS`) marks every row whose mean falls below the
+marker's threshold: its symbol follows the row's label, and a footnote under the table (markdown and
+LaTeX; a ``marked`` sub-column in ``frame()``) says what it means. ``marker: deaf`` on the
+``cond_gap_mouth`` column marks heads that do not use their condition (gap below
+:data:`HEARING_THRESHOLD_DB`), so that no table shows such a row unmarked.
 """
 
 from __future__ import annotations
@@ -47,6 +54,34 @@ import pandas as pd
 from talker.reporting.runs import ReportError, _read_yaml
 
 MISSING = "–"
+
+# Below this held-out mouth-box gap (``cond_gap_mouth``, dB: talker.metrics.ConditionGap) a head is
+# taken not to use its condition. A head fed all-zero conditions scores exactly 0; the quickstart's
+# landmark head about 3.8 dB and ER-NeRF's audio path on it 2.2 dB (issue 16).
+HEARING_THRESHOLD_DB = 0.5
+
+
+@dataclass(frozen=True)
+class Marker:
+    """Marks a row whose mean in the column is below ``below``: ``symbol`` after its label, ``note`` as
+    the table's footnote (``{threshold}`` and ``{metric}`` are filled in)."""
+
+    symbol: str
+    below: float
+    note: str
+
+    def footnote(self, column: Column) -> str:
+        return f"{self.symbol} " + self.note.format(threshold=f"{self.below:g}", metric=column.metric)
+
+
+# Column markers by the name a table specification gives (``marker: deaf``).
+MARKERS: dict[str, Marker] = {
+    "deaf": Marker(
+        "‡", HEARING_THRESHOLD_DB,
+        "Does not use its condition: its held-out mouth-box PSNR with each frame's own condition is less "
+        "than {threshold} dB above that with another frame's ({metric} < {threshold} dB).",
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -67,6 +102,7 @@ class Column:
     digits: int = 4
     where: dict[str, Any] = field(default_factory=dict)
     optional: bool = False  # dropped from the built table when none of its cells has a value
+    marker: str | None = None  # a name in MARKERS: rows below its threshold are marked, with a footnote
 
     @property
     def arrow(self) -> str:
@@ -118,6 +154,7 @@ def load_table_spec(name: str | Path) -> TableSpec:
             Column(
                 str(c["label"]), str(c["metric"]), str(c.get("better", "higher")), int(c.get("digits", 4)),
                 dict(c.get("where") or {}), bool(c.get("optional", False)),
+                None if c.get("marker") is None else str(c["marker"]),
             )
             for c in raw["columns"]
         )
@@ -126,6 +163,8 @@ def load_table_spec(name: str | Path) -> TableSpec:
     for column in columns:
         if column.better not in ("higher", "lower"):
             raise ReportError(f"{path}: column {column.label!r}: better must be 'higher' or 'lower', not {column.better!r}")
+        if column.marker is not None and column.marker not in MARKERS:
+            raise ReportError(f"{path}: column {column.label!r}: marker must be one of {', '.join(MARKERS)}, not {column.marker!r}")
     labels = {r.label for r in rows}
     for row in rows:
         unknown = set(row.not_applicable) - {c.label for c in columns}
@@ -230,7 +269,10 @@ class Table:
         """Best / second marks of our means and of the paper's numbers, by (row, column)."""
         ours, paper = {}, {}
         for col in self.spec.columns:
-            for source, out in ((lambda r: self.cells[(r, col.label)].mean, ours), (lambda r: self.paper_value(r, col.label), paper)):
+            # A value its column's marker flags (a deaf head's gap) is never ranked best or second.
+            flagged = {row for row, columns in self.marked().items() if col.label in columns}
+            mean = lambda r: None if r in flagged else self.cells[(r, col.label)].mean  # noqa: E731
+            for source, out in ((mean, ours), (lambda r: self.paper_value(r, col.label), paper)):
                 ranked = _rank({row.label: source(row.label) for row in self.spec.rows if row.ranked}, col.better)
                 out.update({(row, col.label): mark for row, mark in ranked.items()})
         return ours, paper
@@ -244,9 +286,33 @@ class Table:
             for part in parts:
                 data[(col.label, part)] = [getattr(self.cells[(r.label, col.label)], part) for r in self.spec.rows]
             data[(col.label, "paper")] = [self.paper_value(r.label, col.label) for r in self.spec.rows]
+            if col.marker is not None:
+                data[(col.label, "marked")] = [col.label in self.marked().get(r.label, ()) for r in self.spec.rows]
         frame = pd.DataFrame(data, index=[r.label for r in self.spec.rows])
         frame.columns = pd.MultiIndex.from_tuples(frame.columns)
-        return frame.astype({c: float for c in frame.columns if c[1] != "n"})
+        return frame.astype({c: float for c in frame.columns if c[1] not in ("n", "marked")})
+
+    def marked(self) -> dict[str, list[str]]:
+        """Row label -> the labels of the marker columns whose threshold its mean falls below."""
+        out: dict[str, list[str]] = {}
+        for col in self.spec.columns:
+            if col.marker is None:
+                continue
+            for row in self.spec.rows:
+                mean = self.cells[(row.label, col.label)].mean
+                if mean is not None and col.label not in row.not_applicable and mean < MARKERS[col.marker].below:
+                    out.setdefault(row.label, []).append(col.label)
+        return out
+
+    def _label(self, row: Row) -> str:
+        """The row's label followed by the symbol of every marker it falls below."""
+        columns = {c.label: c for c in self.spec.columns}
+        return row.label + "".join(MARKERS[columns[c].marker].symbol for c in self.marked().get(row.label, ()))
+
+    def footnotes(self) -> list[str]:
+        """One line per marker that marks a row here (none when no row is marked)."""
+        marked = {c for labels in self.marked().values() for c in labels}
+        return [MARKERS[c.marker].footnote(c) for c in self.spec.columns if c.label in marked]
 
     def _ours_text(self, row: str, col: Column, pm: str) -> str:
         """``mean ± std`` (or ``± ci95``); ``(n=k)`` when only k of the row's runs have this metric; N/A where the spec says so."""
@@ -286,7 +352,7 @@ class Table:
         header.append(self.spec.count_header)
         lines = [f"**{self.spec.title}**", "", "| " + " | ".join(header) + " |", "|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|"]
         for row, runs in zip(self.spec.rows, self.runs_per_row()):
-            cells = [row.label.replace("|", "\\|")]
+            cells = [self._label(row).replace("|", "\\|")]
             for col in self.spec.columns:
                 key = (row.label, col.label)
                 cells.append(wrap.get(ours_marks.get(key), "{}").format(self._ours_text(row.label, col, "±")))
@@ -294,7 +360,8 @@ class Table:
                     cells.append(wrap.get(paper_marks.get(key), "{}").format(self._paper_text(row.label, col)))
             cells.append(runs)
             lines.append("| " + " | ".join(cells) + " |")
-        return "\n".join(lines) + "\n"
+        notes = self.footnotes()
+        return "\n".join(lines + ([""] + [f"{note}  " for note in notes[:-1]] + notes[-1:] if notes else [])) + "\n"
 
     def latex(self) -> str:
         """A booktabs table: two sub-columns (ours, paper) per metric; \\textbf best, \\underline second."""
@@ -320,7 +387,7 @@ class Table:
             "\\midrule",
         ]
         for row, runs in zip(self.spec.rows, self.runs_per_row()):
-            cells = [_latex_escape(row.label)]
+            cells = [_latex_escape(self._label(row))]
             for col in self.spec.columns:
                 key = (row.label, col.label)
                 ours = self._ours_text(row.label, col, "$\\pm$").replace(MISSING, "--")
@@ -330,7 +397,11 @@ class Table:
                     cells.append(wrap.get(paper_marks.get(key), "{}").format(paper))
             cells.append(runs.replace("–", "--"))
             lines.append(" & ".join(cells) + " \\\\")
-        lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
+        lines += ["\\bottomrule", "\\end{tabular}"]
+        notes = self.footnotes()
+        if notes:
+            lines += ["\\par\\smallskip", "{\\footnotesize " + " \\\\\n".join(_latex_escape(n) for n in notes) + "}"]
+        lines += ["\\end{table}"]
         return "\n".join(lines) + "\n"
 
     def write(self, folder: str | Path) -> tuple[Path, Path]:
@@ -344,7 +415,7 @@ class Table:
 
 
 def _latex_escape(text: str) -> str:
-    for char, escaped in (("\\", "\\textbackslash{}"), ("&", "\\&"), ("%", "\\%"), ("_", "\\_"), ("#", "\\#"), ("†", "$^\\dagger$")):
+    for char, escaped in (("\\", "\\textbackslash{}"), ("&", "\\&"), ("%", "\\%"), ("_", "\\_"), ("#", "\\#"), ("†", "$^\\dagger$"), ("‡", "$^\\ddagger$")):
         text = text.replace(char, escaped)
     return text
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from talker.reporting import ReportError, build_table, collect_runs, load_table_spec
+from talker.reporting import ReportError, Row, build_table, collect_runs, load_table_spec
 
 HERE = Path(__file__).resolve().parent
 RUNS = HERE / "fixtures" / "runs"
@@ -131,3 +132,42 @@ def test_optional_columns_and_the_ground_truth_row_appear_with_their_metrics() -
     assert "| Ground truth | – |" in table.markdown()
     without = build_table(runs.drop(columns=["jitter_face", "jitter_face_ref", "seam", "seam_ref"]), "table1")
     assert "Ground truth" not in [r.label for r in without.spec.rows] and "Jitter" not in [c.label for c in without.spec.columns]
+
+
+def test_a_row_below_the_hearing_threshold_is_marked_with_a_footnote_in_every_format() -> None:
+    from talker.reporting.tables import HEARING_THRESHOLD_DB
+
+    runs = pd.DataFrame([
+        {"name": "ablation", "conditioning": "audio_spatial", "schedule": "constant", "psnr": 27.0,
+         "cond_gap_mouth": HEARING_THRESHOLD_DB - 0.01},
+        {"name": "ablation", "conditioning": "landmark_hash", "schedule": "constant", "psnr": 26.0,
+         "cond_gap_mouth": HEARING_THRESHOLD_DB + 0.01},
+    ])
+    rows = (Row("Deaf", {"conditioning": "audio_spatial"}), Row("Hears", {"conditioning": "landmark_hash"}))
+    spec = replace(load_table_spec("table4"), rows=rows, paper={})
+    table = build_table(runs, spec)
+    assert table.marked() == {"Deaf": ["Cond. gap"]}
+    md, tex = table.markdown(), table.latex()
+    assert "| Deaf‡ | **27.0000** |" in md and "| Hears |" in md
+    assert "‡ Does not use its condition" in md and f"< {HEARING_THRESHOLD_DB:g} dB" in md
+    assert "Deaf$^\\ddagger$ &" in tex and "{\\footnotesize $^\\ddagger$ Does not use its condition" in tex
+    frame = table.frame()
+    assert frame[("Cond. gap", "marked")].tolist() == [True, False]
+    ours, _ = table.marks()
+    assert ("Deaf", "Cond. gap") not in ours and ours[("Hears", "Cond. gap")] == "best"  # a deaf gap is never ranked
+    # Without a deaf row there is no footnote.
+    hearing = build_table(runs.assign(cond_gap_mouth=[3.0, 4.0]), spec)
+    assert hearing.marked() == {} and "‡" not in hearing.markdown() and "ddagger" not in hearing.latex()
+
+
+def test_every_table_of_a_conditioned_head_shows_the_gap_with_the_marker() -> None:
+    for name in ("table1", "table4", "table8"):
+        gap = [c for c in load_table_spec(name).columns if c.metric == "cond_gap_mouth"]
+        assert len(gap) == 1 and gap[0].marker == "deaf" and not gap[0].optional, name
+
+
+def test_an_unknown_marker_fails_in_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("title: x\nrows: [{label: a}]\ncolumns: [{label: Gap, metric: cond_gap_mouth, marker: mute}]\n")
+    with pytest.raises(ReportError, match="bad.yaml: column 'Gap': marker must be one of deaf, not 'mute'"):
+        load_table_spec(bad)

@@ -1,0 +1,42 @@
+"""Does a head use its condition? Mouth-box PSNR with each frame's own condition minus with another frame's.
+
+A conditioned head that has learned the mouth loses dB when a held-out frame is rendered with another
+held-out frame's driving signal; a head that ignores its condition (a deaf audio path, a cut condition)
+renders the same mouth both ways and scores a gap of 0. The held-out evaluation renders the second
+image (``EvalFrame.pred_other_condition``, see :mod:`talker.evaluation.condition_gap`); tables mark a
+row whose gap is below :data:`talker.reporting.tables.HEARING_THRESHOLD_DB`.
+"""
+
+from __future__ import annotations
+
+from talker.data.landmarks import mouth_box
+from talker.metrics.base import EvalFrame, FrameMeanMetric, MetricUnavailable, as_float, crop
+from talker.metrics.psnr import psnr
+
+class ConditionGap(FrameMeanMetric):
+    """``psnr_mouth_other``: mouth-box PSNR of the frame rendered under another frame's condition;
+    ``cond_gap_mouth``: ``psnr_mouth`` minus it (the same box, the same 8-bit frames), mean over frames.
+
+    Only frames that carry ``pred_other_condition`` can be scored: a head's held-out frames. External
+    renders and driven videos have none, and the metric is reported unavailable for them.
+    """
+
+    name = "cond_gap"
+    needs_other_condition = True
+
+    def update(self, frame: EvalFrame) -> dict[str, float]:
+        if frame.pred_other_condition is None:
+            raise MetricUnavailable(
+                "needs the frames rendered under another held-out frame's condition, which only a trained "
+                "head's held-out evaluation renders (not external or driven frames, nor a single held-out frame)"
+            )
+        if frame.landmarks is None:
+            raise MetricUnavailable("needs the frames' 68 landmarks for the mouth box")
+        box = mouth_box(frame.landmarks, *frame.pred.shape[:2])
+        target = crop(frame.target, box)
+        own = as_float(psnr(crop(frame.pred, box), target))
+        other = as_float(psnr(crop(frame.pred_other_condition, box), target))
+        out = {"psnr_mouth_other": other, "cond_gap_mouth": own - other}
+        for key, value in out.items():
+            self.values[key].append(value)
+        return out

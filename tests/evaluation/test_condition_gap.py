@@ -1,0 +1,130 @@
+"""The evaluator's condition gap: 0 for a head whose condition path is cut, positive for one whose
+mouth follows its condition, and rendered only where a metric asks for it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import torch
+
+from talker.config import compose_config, instantiate
+from talker.data.datamodule import Frames, TalkingHeadDataModule
+from talker.data.landmarks import mouth_box
+from talker.evaluation import condition_gap, other_frame, render_eval_frames
+from talker.head.model import TalkingHead
+from talker.metrics import PSNR, ConditionGap, Evaluator, psnr
+from talker.reporting.tables import HEARING_THRESHOLD_DB
+
+from ..conftest import TINY
+
+
+def tiny_head(data_dir: Path, *overrides: str) -> tuple[TalkingHead, TalkingHeadDataModule]:
+    """An untrained tiny head whose condition path is switched on: zero-initialised output layers and
+    the positional grid given a trained magnitude, so that a condition that reaches the field moves
+    the colour (as in tests/conditioning/test_contract.py)."""
+    cfg = compose_config([*TINY, f"paths.data_dir={data_dir}", *overrides])
+    datamodule = instantiate(cfg.data, "data")
+    datamodule.prepare_data()
+    datamodule.setup("validate")
+    torch.manual_seed(0)
+    head = instantiate(cfg.model, "model").head
+    head.prepare(datamodule.train_conditions())
+    with torch.no_grad():
+        for p in head.conditioning.parameters():
+            p.add_(torch.randn_like(p) * 0.5)
+        head.field.encoder.embeddings.normal_(0, 0.5)
+    return head, datamodule
+
+
+def scored(head: torch.nn.Module, frames: Frames):
+    return Evaluator([PSNR(), ConditionGap()]).evaluate(render_eval_frames(head, frames, progress=False, other_condition=True))
+
+
+def test_pairing_reverses_the_split_and_moves_the_middle_frame() -> None:
+    assert [other_frame(i, 4) for i in range(4)] == [3, 2, 1, 0]
+    assert [other_frame(i, 3) for i in range(3)] == [2, 2, 0]  # the middle one: (1 + 3 // 2) % 3
+    assert other_frame(0, 1) is None
+
+
+def test_a_head_with_its_condition_cut_scores_a_gap_of_exactly_zero(data_dir: Path) -> None:
+    """``data.zero_condition=true``: every frame is rendered from the same (zero) condition, so the
+    mouth box rendered again, alone, under another frame's condition is the very same pixels."""
+    head, datamodule = tiny_head(data_dir, "data.zero_condition=true")
+    result = scored(head, datamodule.eval_frames())
+    assert result.summary["psnr_mouth"] < 40  # a real render, not the ground truth
+    assert result.summary["psnr_mouth_other"] == result.summary["psnr_mouth"]
+    assert result.summary["cond_gap_mouth"] == 0.0
+    # The same head fed its frames' real conditions renders other mouths under other conditions.
+    hearing, datamodule = tiny_head(data_dir)
+    gaps = [row["cond_gap_mouth"] for row in scored(hearing, datamodule.eval_frames()).per_frame]
+    assert max(abs(g) for g in gaps) > 0.01
+
+
+class GroundTruthOfItsCondition(torch.nn.Module):
+    """A head whose colour is decided by its condition alone: every ray shows the ground truth of the
+    held-out frame whose condition (landmark window) it is given."""
+
+    def __init__(self, frames: Frames) -> None:
+        super().__init__()
+        self.frames = frames
+        self.register_buffer("anchor", torch.zeros(()))
+        self.rendered_rays: list[int] = []
+
+    @property
+    def device(self) -> torch.device:
+        return self.anchor.device
+
+    def render_frame(self, frame: dict[str, Any]) -> SimpleNamespace:
+        split = self.frames.split
+        owner = next(
+            k for k in range(len(split))
+            if torch.equal(self.frames.conditions.of_split(split, k)["landmarks"], frame["cond"]["landmarks"])
+        )
+        pixels = frame["pixels"]
+        self.rendered_rays.append(len(pixels))
+        image = split.images[owner].float() / 255.0
+        return SimpleNamespace(rgb=image.view(-1, 3)[pixels[:, 1] * split.width + pixels[:, 0]])
+
+
+def test_a_head_whose_mouth_follows_its_condition_scores_the_hand_computed_gap(tiny_clip: Path) -> None:
+    datamodule = TalkingHeadDataModule(root=str(tiny_clip))
+    datamodule.setup("validate")
+    frames = datamodule.eval_frames()
+    n, split = len(frames), frames.split
+    head = GroundTruthOfItsCondition(frames)
+    frames_seen = list(render_eval_frames(head, frames, progress=False, other_condition=True))
+    expected = []
+    for i, frame in enumerate(frames_seen):
+        y0, y1, x0, x1 = box = mouth_box(split.lms[i], split.height, split.width)
+        truth, other = frames_seen[i].target, split.images[other_frame(i, n)].float() / 255.0
+        # Outside the mouth box the other-condition frame is the frame itself; inside, the other frame's pixels.
+        outside = torch.ones(split.height, split.width, dtype=torch.bool)
+        outside[y0:y1, x0:x1] = False
+        assert torch.equal(frame.pred_other_condition[outside], frame.pred[outside])
+        assert torch.equal(frame.pred_other_condition[y0:y1, x0:x1], other[y0:y1, x0:x1])
+        expected.append(float(psnr(truth[y0:y1, x0:x1], truth[y0:y1, x0:x1]) - psnr(other[y0:y1, x0:x1], truth[y0:y1, x0:x1])))
+        assert box[1] - box[0] < split.height  # a box, not the frame
+    # Whole frames once, then the mouth box once more per frame: the extra cost is the mouth's rays.
+    boxes = [mouth_box(split.lms[i], split.height, split.width) for i in range(n)]
+    assert head.rendered_rays[1::2] == [(b[1] - b[0]) * (b[3] - b[2]) for b in boxes]
+    result = Evaluator([PSNR(), ConditionGap()]).evaluate(iter(frames_seen))
+    assert result.summary["cond_gap_mouth"] == pytest.approx(sum(expected) / n)
+    assert result.summary["cond_gap_mouth"] > HEARING_THRESHOLD_DB
+    # The mouth boxes alone (benchmarks/hearing_curve.py) give the same figures.
+    alone = condition_gap(GroundTruthOfItsCondition(frames), frames)
+    assert alone["cond_gap_mouth"] == pytest.approx(result.summary["cond_gap_mouth"])
+    assert alone["psnr_mouth"] == pytest.approx(result.summary["psnr_mouth"])
+
+
+def test_the_other_condition_is_rendered_only_when_a_metric_reads_it(tiny_clip: Path) -> None:
+    datamodule = TalkingHeadDataModule(root=str(tiny_clip))
+    datamodule.setup("validate")
+    frames = datamodule.eval_frames()
+    assert Evaluator({"psnr": PSNR(), "cond_gap": ConditionGap()}).needs_other_condition
+    assert not Evaluator({"psnr": PSNR(), "cond_gap": None}).needs_other_condition  # ...metrics.cond_gap=null
+    head = GroundTruthOfItsCondition(frames)
+    assert all(f.pred_other_condition is None for f in render_eval_frames(head, frames, progress=False))
+    assert len(head.rendered_rays) == len(frames)
