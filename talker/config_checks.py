@@ -148,6 +148,8 @@ CONSTRAINTS: tuple[tuple[str, Bound], ...] = (
     ("*.lr_schedule.*", FACTOR),
     ("*.lr", POSITIVE),
     ("*.lr_*", POSITIVE),
+    ("*.attention_lr_scale", POSITIVE),  # the audio attention net's multiple of its strategy's rate
+    ("*.attention_weight_decay", Bound(float, low=0, nullable=True)),  # null: the model's weight decay
     ("*.weight_decay*", NON_NEGATIVE),
     ("*.optimizer.betas.*", Bound(float, low=0, high=1, high_open=True)),
     ("*.optimizer.eps", POSITIVE),

@@ -146,7 +146,9 @@ def test_systems_train_with_their_own_optimiser_schedule_and_stages() -> None:
     assert rad.lr_factor(100_000) == pytest.approx(0.1 ** 0.5) and rad.stages["lips"].patch_every == 1  # paper steps at scale 1
     assert er.lr_factor(50_000) == pytest.approx(0.5 ** 0.5) and er.stage(100_000) == "lips"
     assert ours.lr_factor(150_000) == pytest.approx(0.1) and ours.stage(240_000) == "torso"
-    assert [g["weight_decay"] for g in er.configure_optimizers()["optimizer"].param_groups] == [0.01, 0.0]
+    # ER-NeRF: AdamW's 0.01 on the grids, none on the networks, 1e-4 on the audio attention net (at 5x).
+    assert [g["weight_decay"] for g in er.configure_optimizers()["optimizer"].param_groups] == [0.01, 0.0, 1e-4]
+    assert [g["lr"] for g in rad.configure_optimizers()["optimizer"].param_groups] == pytest.approx([5e-3, 5e-4, 5e-4, 2.5e-3])
 
 
 def test_progressive_concat_is_the_progressive_axis_on_the_concat_row() -> None:

@@ -5,6 +5,7 @@ from talker.conditioning.base import Conditioning, ConditioningSpec, Conditionin
 from talker.conditioning.fusion import AffineFusion, ConcatFusion
 from talker.conditioning.glo_concat import GloConcat
 from talker.conditioning.landmark_hash import LandmarkHash
+from talker.conditioning.penalty import ray_sum_penalty
 from talker.conditioning.temporal import AttentionSmoothing, WindowNet
 
 __all__ = [
@@ -21,4 +22,5 @@ __all__ = [
     "GloConcat",
     "LandmarkHash",
     "WindowNet",
+    "ray_sum_penalty",
 ]

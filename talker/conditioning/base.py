@@ -18,9 +18,9 @@ in the strategy between the forward pass and the loss.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
@@ -59,8 +59,8 @@ class RenderedRays:
             ray once it falls below ``1e-4``).
         values: per-point values the field reported (``FieldOutput.extras``, e.g. the ambient
             coordinates), ``name -> [R, S, ...]``, zero where not evaluated.
-        rays: per-ray values of the batch, ``name -> [R, ...]`` (e.g. ``face``: the ray's pixel lies
-            in the frame's face box).
+        rays: per-ray values of the batch, ``name -> [R, ...]`` (e.g. ``face``, ``lower_face``: the
+            ray's pixel lies in that region of the frame; ``talker.data.landmarks.RAY_REGIONS``).
     """
 
     mask: Tensor
@@ -175,6 +175,16 @@ class ConditioningStrategy(nn.Module, ABC):
                 f"{type(self).__name__} needs batch['cond'] keys {list(self.inputs)}, missing {missing}"
             )
         return self.fusion(self.encode(inputs))
+
+    def param_groups(self, lr_net: float, weight_decay: float, exclude: Collection[int]) -> list[dict[str, Any]]:
+        """Optimiser groups of the strategy's own networks, leaving out the parameters in ``exclude``
+        (ids of the hash tables, which train with the encoders). Default: one group ``conditioning``
+        at ``lr`` when the strategy has a learning rate of its own, none otherwise (its networks then
+        train in the model's ``net`` group at ``lr_net``)."""
+        if self.lr is None:
+            return []
+        params = [p for p in self.parameters() if id(p) not in exclude]
+        return [{"name": "conditioning", "params": params, "lr": self.lr, "weight_decay": weight_decay}]
 
     def prepare(self, conditions: Sequence[Mapping[str, Tensor]]) -> None:
         """Data-dependent set-up from the inputs of every training frame (e.g. normalisation

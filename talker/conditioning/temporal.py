@@ -34,11 +34,13 @@ class WindowNet(nn.Module):
         channels: output channels of the convolutions (one layer each).
         stride: 2 halves the window per layer, 1 keeps it.
         hidden_dim: the FC layer between the convolutions and the code.
+        kaiming: He initialisation (GeneFace's landmark net here); False keeps PyTorch's default,
+            as RAD-NeRF's and ER-NeRF's AudioNet (talker.conditioning.AudioCode).
     """
 
     def __init__(
         self, in_dim: int, out_dim: int, length: int = 16, channels: Sequence[int] = (32, 32, 64, 64),
-        stride: int = 2, hidden_dim: int = 64,
+        stride: int = 2, hidden_dim: int = 64, kaiming: bool = True,
     ) -> None:
         super().__init__()
         self.in_dim, self.out_dim, self.length = in_dim, out_dim, length
@@ -53,7 +55,7 @@ class WindowNet(nn.Module):
         self.fc = nn.Sequential(nn.Linear(width * rows, hidden_dim), _leaky(), nn.Linear(hidden_dim, out_dim))
         # He initialisation keeps the code's spread through six layers (PyTorch's default shrinks
         # it about 3x per layer, so codes of different frames would start nearly equal).
-        for module in self.modules():
+        for module in self.modules() if kaiming else ():
             if isinstance(module, (nn.Conv1d, nn.Linear)):
                 nn.init.kaiming_normal_(module.weight, a=0.02, nonlinearity="leaky_relu")
                 nn.init.zeros_(module.bias)

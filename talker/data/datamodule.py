@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from talker.data.cameras import pixel_rays
 from talker.data.frames import AUDIO_WINDOW, LANDMARK_WINDOW, FrameConditions
-from talker.data.landmarks import face_box, mouth_box
+from talker.data.landmarks import RAY_REGIONS, face_box, mouth_box
 from talker.data.layout import Split, load_split, validate_dataset
 from talker.data.synthetic.generator import SyntheticClip
 from talker.rendering.samplers import RayNoise
@@ -28,7 +28,8 @@ class RayBatches(Dataset):
     1% of a frame and would otherwise get a few dozen rays per step.
 
     Keys: ``rays_o, rays_d, rgb, background, bc [R, 3]`` (``background``: the ground-truth torso over
-    the clean background ``bc``), ``pixels [R, 2]`` (x, y), ``face [R]`` (inside the face box),
+    the clean background ``bc``), ``pixels [R, 2]`` (x, y), ``face, lower_face, landmark_extent [R]`` (inside each region of
+    ``talker.data.landmarks.RAY_REGIONS``),
     ``pose [4, 4]``, ``cond`` (the frame's inputs, built by ``conditions``), ``index`` (frame
     position in the split) and, with ``lip_patch > 0``,
     ``patch``: the same ray keys for a ``lip_patch`` x ``lip_patch`` square of pixels around the
@@ -48,6 +49,9 @@ class RayBatches(Dataset):
         self.num_face = int(round(num_rays * face_fraction))
         self.num_mouth = int(round(num_rays * mouth_fraction))
         self.face_boxes = [face_box(lms, split.height, split.width) for lms in split.lms]
+        self.region_boxes = {
+            name: [region(lms, split.height, split.width) for lms in split.lms] for name, region in RAY_REGIONS.items()
+        }
         self.mouth_boxes = [mouth_box(lms, split.height, split.width) for lms in split.lms]
         self.lip_patch = min(lip_patch, split.height, split.width)
 
@@ -86,7 +90,8 @@ class RayBatches(Dataset):
             "rgb": s.images[index].view(-1, 3)[flat].float() / 255.0,
             "background": s.backgrounds[index].view(-1, 3)[flat].float() / 255.0,
             "pixels": pixels,
-            "face": _inside(self.face_boxes[index], pixels),
+            # Region flags (talker.data.landmarks.RAY_REGIONS): face, lower_face, landmark_extent.
+            **{name: _inside(boxes[index], pixels) for name, boxes in self.region_boxes.items()},
         }
         if s.bc is not None:
             out["bc"] = s.bc.view(-1, 3)[flat].float() / 255.0
@@ -119,7 +124,8 @@ def _inside(box: tuple[int, int, int, int], pixels: Tensor) -> Tensor:
     return (pixels[:, 0] >= x0) & (pixels[:, 0] < x1) & (pixels[:, 1] >= y0) & (pixels[:, 1] < y1)
 
 
-RAY_KEYS = ("rays_o", "rays_d", "rgb", "background", "pixels", "face", "bc")  # per-ray entries of RayBatches.rays
+# Per-ray entries of RayBatches.rays.
+RAY_KEYS = ("rays_o", "rays_d", "rgb", "background", "pixels", *RAY_REGIONS, "bc")
 
 
 def shard_rays(batch: dict[str, Any], rank: int, world: int) -> dict[str, Any]:

@@ -10,14 +10,19 @@ time index:
 ======== ============================= ===================================================
 key      track                         window
 ======== ============================= ===================================================
-landmarks ``[T, 68, 3]`` canonical 3D   ``data.landmark_window`` frames (R2-Talker: 5)
-audio    ``[T, 16, C]`` feature windows ``data.audio_window`` frames (RAD-NeRF's attention: 8)
+landmarks ``[T, 68, 3]`` canonical 3D   ``data.landmark_window`` frames (R2-Talker: 5), clamped at
+                                        the clip's ends (the nearest frame repeats)
+audio    ``[T, 16, C]`` feature windows ``data.audio_window`` frames (RAD-NeRF's attention: 8),
+                                        zero-padded at the clip's ends (RAD-NeRF's and ER-NeRF's
+                                        providers: no audio there)
 ======== ============================= ===================================================
 
 Example:
     >>> track = torch.arange(10.0)
     >>> TrackWindow(4)(track, 0).tolist(), TrackWindow(4)(track, 5).tolist()  # clamped at the ends
     ([0.0, 0.0, 0.0, 1.0], [3.0, 4.0, 5.0, 6.0])
+    >>> TrackWindow(4, pad="zeros")(track, 9).tolist()                         # or zero-padded
+    [7.0, 8.0, 9.0, 0.0]
     >>> FrameConditions(landmark_window=3)({"landmarks": track}, 9, zero=False)["landmarks"].tolist()
     [8.0, 9.0, 9.0]
 """
@@ -25,7 +30,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from torch import Tensor
@@ -40,17 +45,24 @@ LANDMARK_WINDOW = 5
 
 
 class TrackWindow:
-    """``size`` rows of a track centred on time ``t`` (rows ``t - size // 2`` onwards), clamped at
-    the clip's ends: ``[T, ...] -> [size, ...]``."""
+    """``size`` rows of a track centred on time ``t`` (rows ``t - size // 2`` onwards):
+    ``[T, ...] -> [size, ...]``. Rows before the clip's start or after its end repeat the nearest
+    frame (``pad="clamp"``) or are zeros (``pad="zeros"``)."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, pad: Literal["clamp", "zeros"] = "clamp") -> None:
         if size < 1:
             raise ValueError(f"a condition window needs at least one frame, got {size}")
-        self.size = size
+        if pad not in ("clamp", "zeros"):
+            raise ValueError(f"TrackWindow pad must be 'clamp' or 'zeros', got {pad!r}")
+        self.size, self.pad = size, pad
 
     def __call__(self, track: Tensor, time: int) -> Tensor:
-        ids = (torch.arange(self.size) - self.size // 2 + time).clamp(0, track.shape[0] - 1)
-        return track[ids]
+        ids = torch.arange(self.size) - self.size // 2 + time
+        inside = (ids >= 0) & (ids < track.shape[0])
+        window = track[ids.clamp(0, track.shape[0] - 1)]
+        if self.pad == "zeros":
+            window = window * inside.view(-1, *([1] * (track.dim() - 1))).to(window.dtype)
+        return window
 
 
 class FrameConditions:
@@ -65,7 +77,7 @@ class FrameConditions:
     """
 
     def __init__(self, landmark_window: int = LANDMARK_WINDOW, audio_window: int = AUDIO_WINDOW, zero: bool = False) -> None:
-        self.providers = {"landmarks": TrackWindow(landmark_window), "audio": TrackWindow(audio_window)}
+        self.providers = {"landmarks": TrackWindow(landmark_window), "audio": TrackWindow(audio_window, pad="zeros")}
         self.zero = zero
 
     @property

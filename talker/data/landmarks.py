@@ -9,6 +9,7 @@ from torch import Tensor
 JAW = slice(0, 17)
 BROWS = slice(17, 27)
 NOSE = slice(27, 36)
+NOSTRILS = slice(31, 36)  # the lower nose, nostril to nostril
 EYE_RIGHT = slice(36, 42)  # the subject's right eye: image left
 EYE_LEFT = slice(42, 48)
 LIPS_OUTER = slice(48, 60)
@@ -36,6 +37,31 @@ def face_box(landmarks: Tensor, height: int, width: int) -> tuple[int, int, int,
 def mouth_box(landmarks: Tensor, height: int, width: int) -> tuple[int, int, int, int]:
     """The mouth region of 68 landmarks (their 20 lip points): sampled in training, scored as ``*_mouth``."""
     return landmark_box(landmarks[MOUTH], height, width, pad=0.25)
+
+
+def lower_face_box(landmarks: Tensor, height: int, width: int) -> tuple[int, int, int, int]:
+    """RAD-NeRF's face rectangle ``(y0, y1, x0, x1)``: rows from the nostrils (points 31-35) down to
+    the lowest landmark (the chin), columns across all 68, truncated to whole pixels as its data
+    provider does. The audio may move what is rendered here; its ambient regulariser exempts it."""
+    return _extent(landmarks, height, width, top=float(landmarks[NOSTRILS, 1].min()))
+
+
+def landmark_extent(landmarks: Tensor, height: int, width: int) -> tuple[int, int, int, int]:
+    """The unpadded bounding box ``(y0, y1, x0, x1)`` of the 68 landmarks, truncated to whole pixels:
+    ER-NeRF's face rectangle (its audio-attention regulariser exempts it)."""
+    return _extent(landmarks, height, width, top=float(landmarks[:, 1].min()))
+
+
+def _extent(landmarks: Tensor, height: int, width: int, top: float) -> tuple[int, int, int, int]:
+    """Rows ``top .. max y``, columns ``min x .. max x`` of ``[K, 2]`` (x, y) landmarks (ends exclusive)."""
+    y0, y1 = math.floor(top), math.floor(float(landmarks[:, 1].max()))
+    x0, x1 = math.floor(float(landmarks[:, 0].min())), math.floor(float(landmarks[:, 0].max()))
+    return max(0, y0), min(height, y1), max(0, x0), min(width, x1)
+
+
+# Per-ray region flags a training ray batch carries (``RayBatches``: ``batch[name][r]`` says whether
+# ray r's pixel lies in the region), read by regularisers that exempt a region (RenderedRays.rays).
+RAY_REGIONS = {"face": face_box, "lower_face": lower_face_box, "landmark_extent": landmark_extent}
 
 
 def mouth_opening(landmarks: Tensor) -> float:

@@ -172,25 +172,21 @@ class TalkingHead(nn.Module):
     def param_groups(
         self, lr_encoder: float, lr_net: float, weight_decay: float, weight_decay_encoder: float = 0.0
     ) -> list[dict[str, Any]]:
-        """Optimiser groups: hash tables (``encoder``), the strategy's own networks when it has a
-        learning rate of its own (``conditioning``), everything else (``net``)."""
+        """Optimiser groups: hash tables (``encoder``), everything else (``net``) and the groups the
+        strategy asks for its own networks (``ConditioningStrategy.param_groups``: e.g. ``conditioning``
+        at its own rate, ``attention`` at RAD-NeRF's 5x)."""
         # Hash tables train with a larger rate and no weight decay (instant-NGP practice).
         encoders = [m.embeddings for m in self.modules() if isinstance(m, HashGrid)]
         encoder_ids = {id(p) for p in encoders}
-        own_lr = self.conditioning.lr is not None
-        conditioning = [p for p in self.conditioning.parameters() if id(p) not in encoder_ids] if own_lr else []
-        taken = encoder_ids | {id(p) for p in conditioning}
+        own = self.conditioning.param_groups(lr_net, weight_decay, encoder_ids)
+        taken = encoder_ids | {id(p) for group in own for p in group["params"]}
         nets = [p for p in self.parameters() if id(p) not in taken]
-        # Named groups: LearningRateMonitor logs them as lr-<Optimizer>/encoder, .../net (, .../conditioning).
-        groups = [
+        # Named groups: LearningRateMonitor logs them as lr-<Optimizer>/encoder, .../net, ...
+        return [
             {"name": "encoder", "params": encoders, "lr": lr_encoder, "weight_decay": weight_decay_encoder},
             {"name": "net", "params": nets, "lr": lr_net, "weight_decay": weight_decay},
+            *own,
         ]
-        if own_lr:
-            groups.append(
-                {"name": "conditioning", "params": conditioning, "lr": self.conditioning.lr, "weight_decay": weight_decay}
-            )
-        return groups
 
 
 def _to(tree: Mapping[str, Tensor], device: torch.device) -> dict[str, Tensor]:

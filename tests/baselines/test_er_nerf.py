@@ -32,7 +32,7 @@ def test_region_attention_reweights_the_code_per_point() -> None:
     features, values = fusion(code).spatial(x, pos)
     torch.testing.assert_close(features, code * fusion.attention(pos))  # channel-wise, per point
     torch.testing.assert_close(fusion(2 * code).spatial(x, pos)[0], 2 * features)
-    assert values == {}  # nothing for a regulariser
+    torch.testing.assert_close(values["audio_attention"], fusion.attention(pos).norm(dim=-1))  # for its loss
     assert not torch.allclose(features[0] / code, features[1] / code)  # points weight channels differently
     with pytest.raises(ValueError, match="position_dim > 0"):
         RegionAttention().build(4, [16], position_dim=0)
