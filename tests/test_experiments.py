@@ -119,7 +119,7 @@ def test_baselines_experiment_shrinks_every_system_the_same_way() -> None:
 def test_systems_are_what_the_paper_compares() -> None:
     rad, geneface, er, ours = (composed([f"system={s}"]) for s in ("rad_nerf", "geneface_pp", "er_nerf", "r2talker"))
     arm = composed(["arm=rad_nerf"])
-    conditioning = lambda cfg: {k: v for k, v in cfg.items() if k.startswith("conditioning.")}  # noqa: E731
+    conditioning = lambda cfg: {k: v for k, v in cfg.items() if k.startswith("conditioning.")}
     # RAD-NeRF reuses Table 4's rad_nerf arm's conditioning modules unchanged.
     assert conditioning(rad) == conditioning(arm)
     # GeneFace++ dagger is RAD-NeRF's instant-NGP head and training with landmark (GLO) conditioning.

@@ -40,7 +40,7 @@ def render_box(
 ) -> Tensor:
     """``[y1 - y0, x1 - x0, 3]``: the rays of ``item`` (a ``Frames`` item) inside ``box`` rendered under
     ``cond``, rounded to 8 bits (as :func:`talker.evaluation.heldout.render_item` rounds whole frames)."""
-    height, width = item["image"].shape[:2]
+    width = item["image"].shape[1]
     y0, y1, x0, x1 = box
     ys, xs = torch.meshgrid(torch.arange(y0, y1), torch.arange(x0, x1), indexing="ij")
     flat = (ys * width + xs).reshape(-1)  # Frames items list pixels row-major

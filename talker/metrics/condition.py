@@ -13,6 +13,7 @@ from talker.data.landmarks import mouth_box
 from talker.metrics.base import EvalFrame, FrameMeanMetric, MetricUnavailable, as_float, crop
 from talker.metrics.psnr import psnr
 
+
 class ConditionGap(FrameMeanMetric):
     """``psnr_mouth_other``: mouth-box PSNR of the frame rendered under another frame's condition;
     ``cond_gap_mouth``: ``psnr_mouth`` minus it (the same box, the same 8-bit frames), mean over frames.

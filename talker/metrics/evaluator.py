@@ -61,14 +61,14 @@ class Evaluator:
         rows = []
         for frame in frames:
             row: dict[str, float] = {"frame_id": frame.frame_id}
-            for metric in list(active):
+            for metric in list(active):  # drop() removes from active
                 try:
                     row.update(metric.update(frame))
                 except MetricUnavailable as exc:
                     drop(metric, exc)
             rows.append(row)
         summary: dict[str, float] = {}
-        for metric in list(active):
+        for metric in list(active):  # drop() removes from active
             try:
                 summary.update(metric.compute())
             except MetricUnavailable as exc:

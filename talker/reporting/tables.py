@@ -190,7 +190,8 @@ def arm_rows(table: str, experiment: str) -> list[dict[str, Any]]:
     A run is an arm's row when its config choices equal those of the arm's cell of ``experiment`` on
     every group the arms do not all share (for Table 4: ``conditioning`` and ``schedule``), so runs
     made before a grid swept arms are found too."""
-    from talker.config import ConfigError, arm_rows as declared, compose_config
+    from talker.config import ConfigError, compose_config
+    from talker.config import arm_rows as declared
 
     try:
         arms = declared(table)
@@ -271,7 +272,7 @@ class Table:
         for col in self.spec.columns:
             # A value its column's marker flags (a deaf head's gap) is never ranked best or second.
             flagged = {row for row, columns in self.marked().items() if col.label in columns}
-            mean = lambda r: None if r in flagged else self.cells[(r, col.label)].mean  # noqa: E731
+            mean = lambda r: None if r in flagged else self.cells[(r, col.label)].mean
             for source, out in ((mean, ours), (lambda r: self.paper_value(r, col.label), paper)):
                 ranked = _rank({row.label: source(row.label) for row in self.spec.rows if row.ranked}, col.better)
                 out.update({(row, col.label): mark for row, mark in ranked.items()})

@@ -133,7 +133,7 @@ def test_standardisation_survives_the_checkpoint_and_drives_new_audio(
     from talker.audio import load_audio
 
     speech = load_audio(next(iter(tiny_speech.values())))[::-1].copy()
-    frames = lambda: np.stack(render_driven(head, split, None, speech, 3))  # noqa: E731
+    frames = lambda: np.stack(render_driven(head, split, None, speech, 3))
     saved = frames()
     torch.testing.assert_close(strategy_.feature_mean, own.mean(0))  # driving did not recompute them
     with torch.no_grad():

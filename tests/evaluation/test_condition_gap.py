@@ -99,7 +99,7 @@ def test_a_head_whose_mouth_follows_its_condition_scores_the_hand_computed_gap(t
     expected = []
     for i, frame in enumerate(frames_seen):
         y0, y1, x0, x1 = box = mouth_box(split.lms[i], split.height, split.width)
-        truth, other = frames_seen[i].target, split.images[other_frame(i, n)].float() / 255.0
+        truth, other = frame.target, split.images[other_frame(i, n)].float() / 255.0
         # Outside the mouth box the other-condition frame is the frame itself; inside, the other frame's pixels.
         outside = torch.ones(split.height, split.width, dtype=torch.bool)
         outside[y0:y1, x0:x1] = False
