@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import hydra
@@ -160,8 +161,15 @@ def write_grid_table(folder: Path, spec: str) -> None:
     print(f"{table.markdown()}\n[talker] table: {md}")
 
 
+def run_dir_as_hydra_dir(argv: Sequence[str]) -> list[str]:
+    """``run_dir=<folder>`` given on the command line becomes ``hydra.run.dir=<folder>``: ``run_dir``
+    follows Hydra's output folder, so overriding it alone would leave .hydra/ and fit.log in the
+    default folder and everything else in ``<folder>``; this way the run folder holds all of it."""
+    return [f"hydra.run.dir={a.split('=', 1)[1]}" if a.startswith("run_dir=") else a for a in argv]
+
+
 def main(argv: list[str] | None = None) -> None:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = run_dir_as_hydra_dir(sys.argv[1:] if argv is None else argv)
     with one_line_errors("talker.fit"):
         cells = check_overrides(argv)
         # Hydra writes .hydra/ into the run folder before talker runs: check that it can.

@@ -13,9 +13,9 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from talker.config import compose_config, group_options
+from talker.config import compose_config, group_options, run_folder
 from talker.evaluation import evaluate_run
-from talker.fit import train
+from talker.fit import run_dir_as_hydra_dir, train
 from talker.utils.checkpoints import load_checkpoint
 
 from .conftest import TINY
@@ -212,3 +212,10 @@ def test_interrupted_and_resumed_equals_uninterrupted(tiny_overrides: list[str],
     resumed = final_state(tmp_path / "resumed", 3, 6)
     for key in straight:
         torch.testing.assert_close(resumed[key], straight[key], rtol=0, atol=0, msg=key)
+
+
+def test_run_dir_on_the_command_line_moves_the_whole_run_folder(tmp_path: Path) -> None:
+    """``run_dir=`` alone used to split a run: .hydra/ and fit.log in runs/<name>/<overrides>, the rest there."""
+    argv = run_dir_as_hydra_dir(["experiment=quickstart", f"run_dir={tmp_path / 'mine'}"])
+    assert argv == ["experiment=quickstart", f"hydra.run.dir={tmp_path / 'mine'}"]
+    assert run_folder(argv) == tmp_path / "mine"
