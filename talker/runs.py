@@ -74,7 +74,7 @@ class RunFolder:
 
     CONFIG = "config.yaml"
     CHECKPOINTS = "checkpoints"
-    CHECKPOINT = "checkpoints/last.ckpt"
+    CHECKPOINT = f"{CHECKPOINTS}/last.ckpt"
     METRICS = "metrics.json"
     FRAMES = "frames.csv"
     SPEED = "speed.json"

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from talker.data.cameras import pixel_rays
 from talker.data.frames import AUDIO_WINDOW, LANDMARK_WINDOW, FrameConditions
-from talker.data.landmarks import RAY_REGIONS, face_box, mouth_box
+from talker.data.landmarks import RAY_REGIONS, mouth_box
 from talker.data.layout import Split, load_split, validate_dataset
 from talker.data.synthetic.generator import SyntheticClip
 from talker.rendering.samplers import RayNoise
@@ -48,10 +48,10 @@ class RayBatches(Dataset):
         self.split, self.num_rays, self.conditions = split, num_rays, conditions
         self.num_face = int(round(num_rays * face_fraction))
         self.num_mouth = int(round(num_rays * mouth_fraction))
-        self.face_boxes = [face_box(lms, split.height, split.width) for lms in split.lms]
         self.region_boxes = {
             name: [region(lms, split.height, split.width) for lms in split.lms] for name, region in RAY_REGIONS.items()
         }
+        self.face_boxes = self.region_boxes["face"]  # where face rays are sampled
         self.mouth_boxes = [mouth_box(lms, split.height, split.width) for lms in split.lms]
         self.lip_patch = min(lip_patch, split.height, split.width)
 

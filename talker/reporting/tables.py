@@ -269,9 +269,10 @@ class Table:
     def marks(self) -> tuple[dict[tuple[str, str], str], dict[tuple[str, str], str]]:
         """Best / second marks of our means and of the paper's numbers, by (row, column)."""
         ours, paper = {}, {}
+        marked = self.marked()
         for col in self.spec.columns:
             # A value its column's marker flags (a deaf head's gap) is never ranked best or second.
-            flagged = {row for row, columns in self.marked().items() if col.label in columns}
+            flagged = {row for row, columns in marked.items() if col.label in columns}
             mean = lambda r: None if r in flagged else self.cells[(r, col.label)].mean
             for source, out in ((mean, ours), (lambda r: self.paper_value(r, col.label), paper)):
                 ranked = _rank({row.label: source(row.label) for row in self.spec.rows if row.ranked}, col.better)
@@ -283,12 +284,13 @@ class Table:
         after ``std`` when the table's spread is ci95)."""
         data = {}
         parts = ("mean", "std", "ci95", "n") if self.spec.spread == "ci95" else ("mean", "std", "n")
+        marked = self.marked()
         for col in self.spec.columns:
             for part in parts:
                 data[(col.label, part)] = [getattr(self.cells[(r.label, col.label)], part) for r in self.spec.rows]
             data[(col.label, "paper")] = [self.paper_value(r.label, col.label) for r in self.spec.rows]
             if col.marker is not None:
-                data[(col.label, "marked")] = [col.label in self.marked().get(r.label, ()) for r in self.spec.rows]
+                data[(col.label, "marked")] = [col.label in marked.get(r.label, ()) for r in self.spec.rows]
         frame = pd.DataFrame(data, index=[r.label for r in self.spec.rows])
         frame.columns = pd.MultiIndex.from_tuples(frame.columns)
         return frame.astype({c: float for c in frame.columns if c[1] not in ("n", "marked")})
