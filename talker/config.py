@@ -48,6 +48,12 @@ def _steps(*paper_steps_then_scale: float) -> int:
     return real_steps(sum(float(p) for p in paper_steps), float(scale))
 
 
+def _budget_scale(head_budget: int | None, head_steps: int) -> float:
+    """``schedule.scale`` that gives ``head_budget`` real head-stage steps (1.0, the paper's length,
+    when no budget is set)."""
+    return 1.0 if head_budget is None else float(head_budget) / float(head_steps)
+
+
 # Overrides that say where or how a run is stored, not what it is: left out of folder names.
 NOT_IN_NAME = (
     "experiment", "name", "run_dir", "resume", "skip_finished", "claim_device", "launcher", "grid_axes",
@@ -95,7 +101,7 @@ def _arms(table: str) -> str:
 
 
 for _name, _fn in (
-    ("steps", _steps), ("cell", cell_name), ("gpu_count", _gpu_count), ("models_dir", _models_dir), ("arms", _arms),
+    ("steps", _steps), ("budget_scale", _budget_scale), ("cell", cell_name), ("gpu_count", _gpu_count), ("models_dir", _models_dir), ("arms", _arms),
 ):
     if not OmegaConf.has_resolver(_name):
         OmegaConf.register_new_resolver(_name, _fn)

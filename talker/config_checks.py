@@ -107,6 +107,7 @@ CONSTRAINTS: tuple[tuple[str, Bound], ...] = (
     ("data.synthetic.workers", NATURAL),
     # --- schedule (paper steps; scale shrinks them all)
     ("schedule.scale", POSITIVE),
+    ("schedule.head_budget", Bound(int, low=1, nullable=True)),
     ("schedule.head_steps", COUNT),
     ("schedule.torso_steps", NATURAL),
     ("schedule.lips_start", Bound(int, low=0, nullable=True)),

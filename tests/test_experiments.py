@@ -116,6 +116,15 @@ def test_baselines_experiment_shrinks_every_system_the_same_way() -> None:
         assert not any(k.startswith(("field.", "conditioning.")) for k in keys), sorted(keys)
 
 
+def test_baselines_give_every_system_one_head_budget() -> None:
+    """Table 1's rows differ in method, never in how long they train (their papers' step counts differ)."""
+    from talker.schedules.plan import real_steps
+
+    schedules = {s: compose_config(["experiment=baselines", f"system={s}"]).schedule for s in SYSTEMS}
+    budgets = {s: real_steps(c.head_steps, c.scale) for s, c in schedules.items()}
+    assert set(budgets.values()) == {schedules["r2talker"].head_budget}, budgets
+
+
 def test_systems_are_what_the_paper_compares() -> None:
     rad, geneface, er, ours = (composed([f"system={s}"]) for s in ("rad_nerf", "geneface_pp", "er_nerf", "r2talker"))
     arm = composed(["arm=rad_nerf"])

@@ -32,3 +32,13 @@ def test_trainer_steps_come_from_the_plan() -> None:
     cfg = compose_config(["schedule.scale=0.0003", "schedule.torso_steps=7000"])
     plan = StagePlan(cfg.schedule.head_steps, cfg.schedule.lips_start, cfg.schedule.torso_steps, cfg.schedule.scale)
     assert cfg.trainer.max_steps == plan.end == round((240_000 + 7000) * 0.0003)
+
+
+@pytest.mark.parametrize("system", ["r2talker", "rad_nerf", "er_nerf"])
+def test_a_head_budget_gives_every_system_the_same_head_steps_in_its_own_shape(system: str) -> None:
+    """Papers train for 125K-250K steps; ``schedule.head_budget`` shortens each to the same real count."""
+    cfg = compose_config([f"system={system}", "schedule.head_budget=2400", "schedule.torso_steps=0", "schedule.lips=false"])
+    plan = StagePlan(cfg.schedule.head_steps, cfg.schedule.lips_start, 0, cfg.schedule.scale, lips=False)
+    assert plan.head_stage_end == cfg.trainer.max_steps == 2400
+    assert plan.paper(2400) == pytest.approx(cfg.schedule.head_steps)  # the whole paper schedule, compressed
+    assert compose_config([f"system={system}"]).schedule.scale == 1.0  # no budget: the paper's length
