@@ -43,6 +43,7 @@ LaTeX; a ``marked`` sub-column in ``frame()``) says what it means. ``marker: dea
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -269,10 +270,9 @@ class Table:
     def marks(self) -> tuple[dict[tuple[str, str], str], dict[tuple[str, str], str]]:
         """Best / second marks of our means and of the paper's numbers, by (row, column)."""
         ours, paper = {}, {}
-        marked = self.marked()
         for col in self.spec.columns:
             # A value its column's marker flags (a deaf head's gap) is never ranked best or second.
-            flagged = {row for row, columns in marked.items() if col.label in columns}
+            flagged = {row for row, columns in self.marked.items() if col.label in columns}
             mean = lambda r: None if r in flagged else self.cells[(r, col.label)].mean
             for source, out in ((mean, ours), (lambda r: self.paper_value(r, col.label), paper)):
                 ranked = _rank({row.label: source(row.label) for row in self.spec.rows if row.ranked}, col.better)
@@ -284,19 +284,20 @@ class Table:
         after ``std`` when the table's spread is ci95)."""
         data = {}
         parts = ("mean", "std", "ci95", "n") if self.spec.spread == "ci95" else ("mean", "std", "n")
-        marked = self.marked()
         for col in self.spec.columns:
             for part in parts:
                 data[(col.label, part)] = [getattr(self.cells[(r.label, col.label)], part) for r in self.spec.rows]
             data[(col.label, "paper")] = [self.paper_value(r.label, col.label) for r in self.spec.rows]
             if col.marker is not None:
-                data[(col.label, "marked")] = [col.label in marked.get(r.label, ()) for r in self.spec.rows]
+                data[(col.label, "marked")] = [col.label in self.marked.get(r.label, ()) for r in self.spec.rows]
         frame = pd.DataFrame(data, index=[r.label for r in self.spec.rows])
         frame.columns = pd.MultiIndex.from_tuples(frame.columns)
         return frame.astype({c: float for c in frame.columns if c[1] not in ("n", "marked")})
 
+    @functools.cached_property
     def marked(self) -> dict[str, list[str]]:
-        """Row label -> the labels of the marker columns whose threshold its mean falls below."""
+        """Row label -> the labels of the marker columns whose threshold its mean falls below (the cells
+        are fixed once built, so this is computed once)."""
         out: dict[str, list[str]] = {}
         for col in self.spec.columns:
             if col.marker is None:
@@ -310,11 +311,11 @@ class Table:
     def _label(self, row: Row) -> str:
         """The row's label followed by the symbol of every marker it falls below."""
         columns = {c.label: c for c in self.spec.columns}
-        return row.label + "".join(MARKERS[columns[c].marker].symbol for c in self.marked().get(row.label, ()))
+        return row.label + "".join(MARKERS[columns[c].marker].symbol for c in self.marked.get(row.label, ()))
 
     def footnotes(self) -> list[str]:
         """One line per marker that marks a row here (none when no row is marked)."""
-        marked = {c for labels in self.marked().values() for c in labels}
+        marked = {c for labels in self.marked.values() for c in labels}
         return [MARKERS[c.marker].footnote(c) for c in self.spec.columns if c.label in marked]
 
     def _ours_text(self, row: str, col: Column, pm: str) -> str:

@@ -146,7 +146,7 @@ def test_a_row_below_the_hearing_threshold_is_marked_with_a_footnote_in_every_fo
     rows = (Row("Deaf", {"conditioning": "audio_spatial"}), Row("Hears", {"conditioning": "landmark_hash"}))
     spec = replace(load_table_spec("table4"), rows=rows, paper={})
     table = build_table(runs, spec)
-    assert table.marked() == {"Deaf": ["Cond. gap"]}
+    assert table.marked == {"Deaf": ["Cond. gap"]}
     md, tex = table.markdown(), table.latex()
     assert "| Deaf‡ | **27.0000** |" in md and "| Hears |" in md
     assert "‡ Does not use its condition" in md and f"< {HEARING_THRESHOLD_DB:g} dB" in md
@@ -157,7 +157,7 @@ def test_a_row_below_the_hearing_threshold_is_marked_with_a_footnote_in_every_fo
     assert ("Deaf", "Cond. gap") not in ours and ours[("Hears", "Cond. gap")] == "best"  # a deaf gap is never ranked
     # Without a deaf row there is no footnote.
     hearing = build_table(runs.assign(cond_gap_mouth=[3.0, 4.0]), spec)
-    assert hearing.marked() == {} and "‡" not in hearing.markdown() and "ddagger" not in hearing.latex()
+    assert hearing.marked == {} and "‡" not in hearing.markdown() and "ddagger" not in hearing.latex()
 
 
 def test_every_table_of_a_conditioned_head_shows_the_gap_with_the_marker() -> None:
