@@ -6,6 +6,7 @@ smoke tests use (tests/conftest.py TINY) and fed every kind of conditioning a st
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import hydra
@@ -36,8 +37,14 @@ def build(name: str, seed: int = 0) -> Field:
     return field
 
 
+def shift(offset: float):
+    """A warp that moves every point by ``offset`` along each axis and reports the move."""
+    return lambda x: (x + offset, {"moved": torch.full_like(x[:, 0], offset)})
+
+
 def conditioning(field: Field, code: float = 1.0) -> Conditioning:
-    """Every part a strategy may fill: a vector, per-point spatial features, per-layer scale and shift."""
+    """Every part a strategy may fill: a vector, per-point spatial features, per-layer scale and shift,
+    a warp of the points."""
     widths = field.modulation_widths
     gen = torch.Generator().manual_seed(1)
     return Conditioning(
@@ -45,6 +52,7 @@ def conditioning(field: Field, code: float = 1.0) -> Conditioning:
         spatial=lambda x, pos: (code * torch.tanh(pos[:, : SPEC.spatial_dim] + x[:, :1]), {}),
         scales=[0.1 * code * torch.randn(w, generator=gen) for w in widths],
         shifts=[0.1 * code * torch.randn(w, generator=gen) for w in widths],
+        warp=shift(0.05 * code),
     )
 
 
@@ -120,7 +128,24 @@ def test_every_part_of_the_conditioning_reaches_the_output(name: str, frames) ->
         "vector": Conditioning(vector=-base.vector, spatial=base.spatial, scales=base.scales, shifts=base.shifts),
         "spatial": Conditioning(vector=base.vector, spatial=lambda x, pos: (-base.spatial(x, pos)[0], {}), scales=base.scales, shifts=base.shifts),
         "scales": Conditioning(vector=base.vector, spatial=base.spatial, scales=[-s for s in base.scales], shifts=base.shifts),
+        "warp": dataclasses.replace(base, warp=shift(-0.05)),
     }
     reference = field(x, d, base, frames[0]).rgb
     for part, cond in variants.items():
         assert (field(x, d, cond, frames[0]).rgb - reference).abs().max() > 1e-4, f"{name}: {part} has no effect"
+
+
+@pytest.mark.parametrize("name", FIELDS)
+def test_the_warp_moves_the_point_every_part_reads(name: str, frames) -> None:
+    """A warped point is the point the field reads: ``warp(x) = x + t`` at ``x`` gives what no warp
+    gives at ``x + t`` (density and colour), and the warp's values come back in the extras."""
+    field = build(name)
+    x, d = points()
+    plain = conditioning(field)
+    warped, unwarped = dataclasses.replace(plain, warp=shift(0.05)), dataclasses.replace(plain, warp=None)
+    out = field(x, d, warped, frames[0])
+    torch.testing.assert_close(out.rgb, field(x + 0.05, d, unwarped, frames[0]).rgb)
+    torch.testing.assert_close(field.density(x, warped, frames[0]), field.density(x + 0.05, unwarped, frames[0]))
+    torch.testing.assert_close(out.extras["moved"], torch.full((96,), 0.05))
+    both = field.densities(x, [warped, unwarped], frames)
+    torch.testing.assert_close(both, torch.stack([field.density(x, warped, frames[0]), field.density(x, unwarped, frames[1])]))
