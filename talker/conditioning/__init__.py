@@ -2,7 +2,6 @@
 
 from talker.conditioning.audio_spatial import AmbientFusion, AudioCode, AudioSpatial
 from talker.conditioning.base import Conditioning, ConditioningSpec, ConditioningStrategy, Fusion
-from talker.conditioning.deformation import CascadedDeformation, DeformationMLP, RegionSignals, SignalAttention
 from talker.conditioning.fusion import AffineFusion, ConcatFusion
 from talker.conditioning.glo_concat import GloConcat
 from talker.conditioning.landmark_hash import LandmarkHash
@@ -15,17 +14,13 @@ __all__ = [
     "AttentionSmoothing",
     "AudioCode",
     "AudioSpatial",
-    "CascadedDeformation",
     "ConcatFusion",
     "Conditioning",
     "ConditioningSpec",
     "ConditioningStrategy",
-    "DeformationMLP",
     "Fusion",
     "GloConcat",
     "LandmarkHash",
-    "RegionSignals",
-    "SignalAttention",
     "WindowNet",
     "ray_sum_penalty",
 ]

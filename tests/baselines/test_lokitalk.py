@@ -1,4 +1,4 @@
-"""LokiTalk's cascaded deformation fields (talker.conditioning.deformation): identity at the start,
+"""LokiTalk's cascaded deformation fields (talker.baselines.lokitalk): identity at the start,
 trained by the photometric loss, each signal routed to the field the paper gives it."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import hydra
 import pytest
 import torch
 
-from talker.conditioning import CascadedDeformation, RegionSignals
-from talker.conditioning.deformation import DX_FACE, DX_TORSO, attention_key
+from talker.baselines.lokitalk import CascadedDeformation, RegionSignals
+from talker.baselines.lokitalk.deformation import DX_FACE, DX_TORSO, attention_key
 from talker.config import compose_config
 from talker.data.frames import FrameConditions
 from talker.data.landmarks import RAY_REGIONS
@@ -20,8 +20,8 @@ from talker.data.layout import Split, load_split
 from talker.fields import HeadField, eye_aspect_ratio
 from talker.losses.regions import attention_regularization, region_regularization
 
+from ..conditioning.test_contract import rendered
 from ..conftest import TINY
-from .test_contract import rendered
 
 
 def build(split: Split, seed: int = 0) -> tuple[RegionSignals, HeadField]:
