@@ -16,7 +16,7 @@ is what the attention regulariser (eq. 8-9) asks of it.
 
 Where this sits in talker: the strategy returns ``Conditioning(warp=...)``, which every head field
 applies before reading a point (``HeadField.canonical``), so the canonical radiance field is talker's
-``HeadField`` unchanged. Its regulariser (``regularization``) is eq. 7 + eq. 8-9 on the training
+``HeadField`` at the field group's sizes, with no condition of its own. Its regulariser (``regularization``) is eq. 7 + eq. 8-9 on the training
 render, with the region flags of the ray batch (``talker.data.landmarks.RAY_REGIONS``).
 
 Torso: the paper renders head and torso with this one field. talker keeps its separate 2D torso stage
