@@ -32,19 +32,22 @@ def region_flag(regions: Mapping[str, Tensor], name: str, owner: str) -> Tensor:
     return regions[name].to(torch.bool)
 
 
-def ray_weights(regions: Mapping[str, Tensor], weights: Mapping[str, float], num_rays: int) -> Tensor:
-    """``[R]`` weight of each ray: the largest weight of the regions it lies in, 1 outside them all.
+def ray_weights(regions: Mapping[str, Tensor], weights: Mapping[str, float], like: Tensor) -> Tensor:
+    """``[R]`` weight of each ray (dtype and device of ``like [R]``): the largest weight of the regions
+    it lies in, 1 outside them all.
 
     Example:
-        >>> flags = {"eyes": torch.tensor([True, False, False]), "mouth": torch.tensor([False, True, False])}
-        >>> ray_weights(flags, {"eyes": 4.0, "mouth": 2.0}, 3).tolist()
-        [4.0, 2.0, 1.0]
+        >>> flags = {"eyes": torch.tensor([True, False, True]), "mouth": torch.tensor([False, True, True])}
+        >>> ray_weights(flags, {"eyes": 4.0, "mouth": 2.0}, torch.zeros(3)).tolist()
+        [4.0, 2.0, 4.0]
+        >>> ray_weights(flags, {"eyes": 0.5}, torch.zeros(3)).tolist()  # a region may be weighted down
+        [0.5, 1.0, 0.5]
     """
-    w = torch.ones(num_rays)
+    best = torch.zeros_like(like)  # weights are > 0: 0 marks a ray in none of the regions
     for name, weight in weights.items():
-        inside = region_flag(regions, name, "RegionWeightedMSE")
-        w = torch.where(inside.cpu(), torch.maximum(w, torch.tensor(float(weight))), w)
-    return w
+        inside = region_flag(regions, name, "RegionWeightedMSE").to(like.device)
+        best = torch.where(inside, best.clamp_min(float(weight)), best)
+    return torch.where(best > 0, best, torch.ones_like(best))
 
 
 class RegionWeightedMSE(PhotometricLoss):
@@ -67,7 +70,7 @@ class RegionWeightedMSE(PhotometricLoss):
         self, out: RenderOutput, target: Tensor, progress: float, regions: Mapping[str, Tensor] | None = None
     ) -> Tensor:
         error = ((out.rgb - target) ** 2).mean(dim=-1)
-        w = ray_weights(regions or {}, self.weights, error.shape[0]).to(error)
+        w = ray_weights(regions or {}, self.weights, error.detach())
         loss = (w * error).mean()
         self.terms = {"rgb_region_weighted": loss.detach()}
         return loss
