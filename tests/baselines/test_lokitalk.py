@@ -199,7 +199,7 @@ def test_system_lokitalk_smoke_trains_and_is_scored(tiny_overrides: list[str]) -
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["global_step"] == 6 and "psnr" in metrics["metrics"] and "cond_gap_mouth" in metrics["metrics"]
     events = load_events(run / "tb")
-    logged = lambda tag: [float(make_ndarray(e.tensor_proto)) for e in events.Tensors(tag)]  # noqa: E731
+    logged = lambda tag: [float(make_ndarray(e.tensor_proto)) for e in events.Tensors(tag)]
     regulariser = logged("train/loss_conditioning")[:4]  # the head steps' (eq. 7 + 8-9; attention ~0.5 at first)
     assert len(regulariser) == 4 and all(v > 0 and math.isfinite(v) for v in regulariser)
     assert len(logged("train/loss_rgb_region_weighted")) >= 4

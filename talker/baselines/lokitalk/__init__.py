@@ -10,6 +10,11 @@ Its own parts; everything else (canonical head field, stages, torso field, rende
 - the region losses live with talker's losses (``talker.losses.regions``: eq. 6-9).
 """
 
-from talker.baselines.lokitalk.deformation import CascadedDeformation, DeformationMLP, RegionSignals, SignalAttention
+from talker.baselines.lokitalk.deformation import (
+    CascadedDeformation,
+    DeformationMLP,
+    RegionSignals,
+    SignalAttention,
+)
 
 __all__ = ["CascadedDeformation", "DeformationMLP", "RegionSignals", "SignalAttention"]

@@ -181,7 +181,7 @@ class CascadedDeformation(Fusion):
 
     def forward(self, h_cond: Tensor) -> Conditioning:
         signals = self.split(h_cond)
-        warp: Callable[[Tensor], tuple[Tensor, dict[str, Tensor]]] = lambda x: self.deform(x, signals)  # noqa: E731
+        warp: Callable[[Tensor], tuple[Tensor, dict[str, Tensor]]] = lambda x: self.deform(x, signals)
         return Conditioning(warp=warp)
 
     def regularization(self, rays: RenderedRays) -> Tensor:
