@@ -156,6 +156,7 @@ CONSTRAINTS: tuple[tuple[str, Bound], ...] = (
     ("*.optimizer.eps", POSITIVE),
     ("*.photometric.alpha", NON_NEGATIVE),
     ("*.photometric.max_weight", POSITIVE),
+    ("*.photometric.weights.*", POSITIVE),  # LokiTalk's region weights of the colour loss (eq. 6)
     ("*.*_weight", NON_NEGATIVE),
     ("*.weight", NON_NEGATIVE),
     # --- rendering

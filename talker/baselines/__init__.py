@@ -5,6 +5,8 @@ evaluator) plus what is its own:
 
 - ``er_nerf``: ER-NeRF's field (tri-plane hash encoding, region attention, eye gate, uncertainty),
   its uncertainty-weighted MSE and its adaptive pose encoding of the torso;
+- ``lokitalk``: LokiTalk's driving signals and cascaded deformation fields (a conditioning strategy
+  whose warp the shared head field applies); a system of its own paper, not a row of R2-Talker's tables;
 - ``wav2lip``: not trained here; scores Wav2Lip's videos with the shared evaluator.
 
 RAD-NeRF and GeneFace++ dagger need no code of their own: they are config compositions of shared

@@ -37,12 +37,17 @@ class Conditioning:
             [N, spatial_dim], values)`` concatenated to the input features (audio-spatial
             decomposition), or None. ``values`` (``name -> [N, ...]``) are per-point values the
             strategy's regulariser reads back from the render (``RenderedRays.values``).
+        warp: optional per-point deformation ``x [N, 3] -> (x_canonical [N, 3], values)`` that the
+            field applies before anything else reads the point (LokiTalk's cascaded deformation
+            fields: observation space -> one canonical space), or None. ``values`` travel back from
+            the render as ``spatial``'s do.
     """
 
     vector: Tensor | None = None
     scales: Sequence[Tensor] = field(default_factory=tuple)
     shifts: Sequence[Tensor] = field(default_factory=tuple)
     spatial: Callable[[Tensor, Tensor], tuple[Tensor, dict[str, Tensor]]] | None = None
+    warp: Callable[[Tensor], tuple[Tensor, dict[str, Tensor]]] | None = None
 
 
 @dataclass

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from talker.data.cameras import pixel_rays
 from talker.data.frames import AUDIO_WINDOW, LANDMARK_WINDOW, FrameConditions
-from talker.data.landmarks import RAY_REGIONS, mouth_box
+from talker.data.landmarks import RAY_REGIONS
 from talker.data.layout import Split, load_split, validate_dataset
 from talker.data.synthetic.generator import SyntheticClip
 from talker.rendering.samplers import RayNoise
@@ -28,7 +28,7 @@ class RayBatches(Dataset):
     1% of a frame and would otherwise get a few dozen rays per step.
 
     Keys: ``rays_o, rays_d, rgb, background, bc [R, 3]`` (``background``: the ground-truth torso over
-    the clean background ``bc``), ``pixels [R, 2]`` (x, y), ``face, lower_face, landmark_extent [R]`` (inside each region of
+    the clean background ``bc``), ``pixels [R, 2]`` (x, y), ``face, lower_face, landmark_extent, mouth, eyes, torso [R]`` (inside each region of
     ``talker.data.landmarks.RAY_REGIONS``),
     ``pose [4, 4]``, ``cond`` (the frame's inputs, built by ``conditions``), ``index`` (frame
     position in the split) and, with ``lip_patch > 0``,
@@ -52,7 +52,7 @@ class RayBatches(Dataset):
             name: [region(lms, split.height, split.width) for lms in split.lms] for name, region in RAY_REGIONS.items()
         }
         self.face_boxes = self.region_boxes["face"]  # where face rays are sampled
-        self.mouth_boxes = [mouth_box(lms, split.height, split.width) for lms in split.lms]
+        self.mouth_boxes = self.region_boxes["mouth"]  # where mouth rays are sampled
         self.lip_patch = min(lip_patch, split.height, split.width)
 
     def __len__(self) -> int:
@@ -90,7 +90,7 @@ class RayBatches(Dataset):
             "rgb": s.images[index].view(-1, 3)[flat].float() / 255.0,
             "background": s.backgrounds[index].view(-1, 3)[flat].float() / 255.0,
             "pixels": pixels,
-            # Region flags (talker.data.landmarks.RAY_REGIONS): face, lower_face, landmark_extent.
+            # Region flags (talker.data.landmarks.RAY_REGIONS): face, lower_face, landmark_extent, mouth, eyes, torso.
             **{name: _inside(boxes[index], pixels) for name, boxes in self.region_boxes.items()},
         }
         if s.bc is not None:

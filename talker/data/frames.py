@@ -15,6 +15,8 @@ landmarks ``[T, 68, 3]`` canonical 3D   ``data.landmark_window`` frames (R2-Talk
 audio    ``[T, 16, C]`` feature windows ``data.audio_window`` frames (RAD-NeRF's attention: 8),
                                         zero-padded at the clip's ends (RAD-NeRF's and ER-NeRF's
                                         providers: no audio there)
+pose     ``[T, 4, 4]`` head pose        the frame's own pose, ``[1, 4, 4]`` (LokiTalk's torso
+         (camera-to-world)              deformation reads it; driving plays the split's poses)
 ======== ============================= ===================================================
 
 Example:
@@ -77,7 +79,11 @@ class FrameConditions:
     """
 
     def __init__(self, landmark_window: int = LANDMARK_WINDOW, audio_window: int = AUDIO_WINDOW, zero: bool = False) -> None:
-        self.providers = {"landmarks": TrackWindow(landmark_window), "audio": TrackWindow(audio_window, pad="zeros")}
+        self.providers = {
+            "landmarks": TrackWindow(landmark_window),
+            "audio": TrackWindow(audio_window, pad="zeros"),
+            "pose": TrackWindow(1),  # a pose is a state, not a motion: no window
+        }
         self.zero = zero
 
     @property
@@ -107,4 +113,17 @@ class FrameConditions:
 
 def split_tracks(split: Split) -> dict[str, Tensor]:
     """The driving tracks of a dataset split, indexed by its frames' ``aud_ids``."""
-    return {"landmarks": split.landmarks, **({"audio": split.audio} if split.audio is not None else {})}
+    return {
+        "landmarks": split.landmarks,
+        **({"audio": split.audio} if split.audio is not None else {}),
+        "pose": pose_track(split),
+    }
+
+
+def pose_track(split: Split) -> Tensor:
+    """``[T, 4, 4]``: the split's camera-to-world poses at their frames' ``aud_ids`` (the time index
+    every other track uses); times without a frame of this split hold the identity."""
+    length = max(split.landmarks.shape[0], int(split.aud_ids.max()) + 1)
+    track = torch.eye(4, dtype=split.poses.dtype).repeat(length, 1, 1)
+    track[torch.as_tensor(split.aud_ids, dtype=torch.long)] = split.poses
+    return track

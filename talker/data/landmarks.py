@@ -39,6 +39,18 @@ def mouth_box(landmarks: Tensor, height: int, width: int) -> tuple[int, int, int
     return landmark_box(landmarks[MOUTH], height, width, pad=0.25)
 
 
+def eyes_box(landmarks: Tensor, height: int, width: int) -> tuple[int, int, int, int]:
+    """Both eyes (points 36-47), grown by half their extent per side: where LokiTalk lets the eye ratio
+    act and weights the colour loss up."""
+    return landmark_box(landmarks[EYE_RIGHT.start : EYE_LEFT.stop], height, width, pad=0.5)
+
+
+def torso_box(landmarks: Tensor, height: int, width: int) -> tuple[int, int, int, int]:
+    """Rows from the chin (the lowest landmark) to the bottom of the frame, every column: a box standing in
+    for the parsing's neck-and-torso mask, where LokiTalk lets the head pose deform the portrait."""
+    return min(height, math.floor(float(landmarks[:, 1].max()))), height, 0, width
+
+
 def lower_face_box(landmarks: Tensor, height: int, width: int) -> tuple[int, int, int, int]:
     """RAD-NeRF's face rectangle ``(y0, y1, x0, x1)``: rows from the nostrils (points 31-35) down to
     the lowest landmark (the chin), columns across all 68, truncated to whole pixels as its data
@@ -61,7 +73,14 @@ def _extent(landmarks: Tensor, height: int, width: int, top: float) -> tuple[int
 
 # Per-ray region flags a training ray batch carries (``RayBatches``: ``batch[name][r]`` says whether
 # ray r's pixel lies in the region), read by regularisers that exempt a region (RenderedRays.rays).
-RAY_REGIONS = {"face": face_box, "lower_face": lower_face_box, "landmark_extent": landmark_extent}
+RAY_REGIONS = {
+    "face": face_box,
+    "lower_face": lower_face_box,
+    "landmark_extent": landmark_extent,
+    "mouth": mouth_box,
+    "eyes": eyes_box,
+    "torso": torso_box,
+}
 
 
 def mouth_opening(landmarks: Tensor) -> float:

@@ -20,7 +20,9 @@ class HeadField(Field):
 
     The sigma net's input is ``[pos_enc(x), cond.spatial(x, pos_enc), cond.vector, density_inputs]``
     (the parts that exist); its hidden layers take ``cond.scales``/``cond.shifts``. The colour net
-    sees ``[SH(d), geometry, color_inputs]``.
+    sees ``[SH(d), geometry, color_inputs]``. With ``cond.warp`` (LokiTalk's deformation fields)
+    every point is first moved to the canonical space, ``x <- warp(x)``, and this field is the one
+    canonical radiance field the deformations share.
 
     Args:
         position_encoder: the positional encoder, ``[N, 3] -> [N, P]`` with ``bound`` and
@@ -75,15 +77,25 @@ class HeadField(Field):
     def _frame_features(inputs: nn.ModuleList, frame: Frame | None, n: int, like: Tensor) -> list[Tensor]:
         return [inp(frame).to(device=like.device, dtype=like.dtype).expand(n, -1) for inp in inputs]
 
+    @staticmethod
+    def canonical(x: Tensor, cond: Conditioning) -> tuple[Tensor, dict[str, Tensor]]:
+        """The point in the canonical space and the warp's per-point values (``x`` itself without a warp)."""
+        return cond.warp(x) if cond.warp is not None else (x, {})
+
     def _sigma_and_geometry(
         self, x: Tensor, cond: Conditioning, frame: Frame | None, pos: Tensor | None = None
     ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
-        """Density, geometry feature and the spatial conditioning's per-point values."""
-        pos = self.encoder(x) if pos is None else pos
-        parts, values = [pos], {}
+        """Density, geometry feature and the conditioning's per-point values. ``pos``, when given, is
+        the encoding of the canonical point ``x`` (the caller warped it)."""
+        values: dict[str, Tensor] = {}
+        if pos is None:
+            x, values = self.canonical(x, cond)
+            pos = self.encoder(x)
+        parts = [pos]
         if cond.spatial is not None:
-            features, values = cond.spatial(x, pos)
+            features, spatial_values = cond.spatial(x, pos)
             parts.append(features)
+            values = {**values, **spatial_values}
         if cond.vector is not None:
             parts.append(cond.vector.to(pos.dtype).expand(x.shape[0], -1))
         parts += self.density_features(frame, pos)
@@ -105,14 +117,17 @@ class HeadField(Field):
     def densities(
         self, x: Tensor, conds: Sequence[Conditioning], frames: Sequence[Frame | None] | None = None
     ) -> Tensor:
-        """``[B, N]``; the positional encoding, which no condition changes, is computed once."""
-        pos = self.encoder(x)
+        """``[B, N]``; the positional encoding, which no condition changes unless it warps the points,
+        is computed once."""
         frames = frames if frames is not None else [None] * len(conds)
+        pos = None if any(c.warp is not None for c in conds) else self.encoder(x)
         return torch.stack([self._sigma_and_geometry(x, c, f, pos)[0] for c, f in zip(conds, frames)])
 
     def forward(self, x: Tensor, d: Tensor, cond: Conditioning, frame: Frame | None = None) -> FieldOutput:
+        x, warp_values = self.canonical(x, cond)
         pos = self.encoder(x)
         sigma, geometry, values = self._sigma_and_geometry(x, cond, frame, pos)
+        values = {**warp_values, **values}
         parts = [self.dir_encoder(d).to(geometry.dtype), geometry]
         parts += self._frame_features(self.color_inputs, frame, x.shape[0], geometry)
         rgb = torch.sigmoid(self.color_net(torch.cat(parts, dim=-1)))

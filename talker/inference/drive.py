@@ -147,6 +147,8 @@ def render_driven(
     if "audio" in needs:
         extractor = audio_extractor(audio_features)
         tracks["audio"] = torch.from_numpy(extractor(audio, num_frames=num_frames, fps=FPS)).float()
+    if "pose" in needs:  # a pose-driven strategy (LokiTalk's torso deformation) sees the poses played back
+        tracks["pose"] = poses.float()
     undriven_needs = [key for key in needs if key not in tracks]
     if undriven_needs:
         raise ConfigError(f"{type(head.conditioning).__name__} reads {undriven_needs}, which nothing drives here")

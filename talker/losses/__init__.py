@@ -2,5 +2,17 @@
 
 from talker.losses.perceptual import LPIPSLoss, PerceptualWeightsMissing, lpips_weights_file
 from talker.losses.photometric import MSE, PhotometricLoss, mse, opacity_entropy
+from talker.losses.regions import RegionWeightedMSE, attention_regularization, region_regularization
 
-__all__ = ["MSE", "LPIPSLoss", "PerceptualWeightsMissing", "PhotometricLoss", "lpips_weights_file", "mse", "opacity_entropy"]
+__all__ = [
+    "MSE",
+    "LPIPSLoss",
+    "PerceptualWeightsMissing",
+    "PhotometricLoss",
+    "RegionWeightedMSE",
+    "attention_regularization",
+    "lpips_weights_file",
+    "mse",
+    "opacity_entropy",
+    "region_regularization",
+]

@@ -2,12 +2,14 @@
 
 The head stage's colour loss is an injected :class:`PhotometricLoss` (``model.stages.head.photometric``):
 R2-Talker, RAD-NeRF and GeneFace++ dagger use :class:`MSE`; ER-NeRF weights it by a rendered
-uncertainty (``talker.baselines.er_nerf.UncertaintyWeightedMSE``).
+uncertainty (``talker.baselines.er_nerf.UncertaintyWeightedMSE``), LokiTalk by image region
+(``talker.losses.regions.RegionWeightedMSE``).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import torch
@@ -32,19 +34,25 @@ class PhotometricLoss(ABC):
     """Colour loss of a batch of rendered rays: ``(out, target [R, 3], progress) -> scalar``.
 
     ``progress`` is the share of the head stage done, in ``[0, 1]`` (losses that phase terms in read
-    it). ``terms`` holds the named parts of the last call, for TensorBoard (``train/loss_<name>``).
+    it). ``regions`` holds the batch's per-ray region flags (``name -> [R]``, from
+    ``talker.data.landmarks.RAY_REGIONS``; LokiTalk's region-weighted MSE reads them). ``terms`` holds
+    the named parts of the last call, for TensorBoard (``train/loss_<name>``).
     """
 
     def __init__(self) -> None:
         self.terms: dict[str, Tensor] = {}
 
     @abstractmethod
-    def __call__(self, out: RenderOutput, target: Tensor, progress: float) -> Tensor: ...
+    def __call__(
+        self, out: RenderOutput, target: Tensor, progress: float, regions: Mapping[str, Tensor] | None = None
+    ) -> Tensor: ...
 
 
 class MSE(PhotometricLoss):
-    """Mean squared colour error over the rays (the default of every system but ER-NeRF)."""
+    """Mean squared colour error over the rays (the default of every system but ER-NeRF and LokiTalk)."""
 
-    def __call__(self, out: RenderOutput, target: Tensor, progress: float) -> Tensor:
+    def __call__(
+        self, out: RenderOutput, target: Tensor, progress: float, regions: Mapping[str, Tensor] | None = None
+    ) -> Tensor:
         self.terms = {}
         return mse(out.rgb, target)

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from talker.conditioning.base import RenderedRays
 from talker.data.datamodule import RAY_KEYS
+from talker.data.landmarks import RAY_REGIONS
 from talker.head.model import TalkingHead
 from talker.losses import MSE, LPIPSLoss, PhotometricLoss, lpips_weights_file, mse, opacity_entropy
 from talker.rendering import RenderOutput
@@ -50,10 +51,12 @@ class HeadStage(Stage):
     def frozen(self, head: TalkingHead) -> list[nn.Module]:
         return [head.torso] if head.torso is not None else []
 
-    def colour_loss(self, out: RenderOutput, rgb: Tensor, loss_rgb: Tensor, ctx: StepContext) -> Tensor:
-        """The injected photometric loss, phased by the share of the head stage done."""
+    def colour_loss(self, out: RenderOutput, rays: Mapping[str, Any], loss_rgb: Tensor, ctx: StepContext) -> Tensor:
+        """The injected photometric loss of the ray batch ``rays``, phased by the share of the head stage
+        done; it sees the batch's region flags (LokiTalk weights the eyes and mouth up)."""
         progress = min(1.0, ctx.step / ctx.plan.head_stage_end)
-        loss = self.photometric(out, rgb, progress)
+        regions = {name: rays[name] for name in RAY_REGIONS if name in rays}
+        loss = self.photometric(out, rays["rgb"], progress, regions=regions)
         for name, term in self.photometric.terms.items():
             ctx.log(f"train/loss_{name}", term)
         return loss
@@ -63,7 +66,7 @@ class HeadStage(Stage):
 
     def render_loss(
         self, head: TalkingHead, rays: Mapping[str, Any], batch: Mapping[str, Any], ctx: StepContext,
-        colour: Callable[[RenderOutput, Tensor, Tensor, StepContext], Tensor],
+        colour: Callable[[RenderOutput, Mapping[str, Any], Tensor, StepContext], Tensor],
     ) -> tuple[Tensor, Tensor, RenderOutput] | None:
         """Render ``rays`` of the batch's frame: ``(colour loss + opacity entropy, MSE, render)``, or None
         when every sample fell in empty cells (nothing to learn from)."""
@@ -78,7 +81,7 @@ class HeadStage(Stage):
         if not torch.isfinite(loss_rgb):
             # Fail here, naming the cause: a NaN field empties the occupancy grid and fails far from it.
             raise Diverged(ctx.step, loss_rgb.item())
-        loss = colour(out, rays["rgb"], loss_rgb, ctx) + self.opacity_weight * opacity_entropy(out.opacity)
+        loss = colour(out, rays, loss_rgb, ctx) + self.opacity_weight * opacity_entropy(out.opacity)
         return loss, loss_rgb, out
 
     def frame_step(self, head: TalkingHead, batch: Mapping[str, Any], ctx: StepContext) -> Tensor | None:
@@ -141,7 +144,7 @@ class LipsStage(HeadStage):
         if self._lpips is None:
             self._lpips = LPIPSLoss(self.lpips_weights).to(head.device)
 
-    def colour_loss(self, out: RenderOutput, rgb: Tensor, loss_rgb: Tensor, ctx: StepContext) -> Tensor:
+    def colour_loss(self, out: RenderOutput, rays: Mapping[str, Any], loss_rgb: Tensor, ctx: StepContext) -> Tensor:
         return loss_rgb
 
     def training_step(self, head: TalkingHead, batch: Mapping[str, Any], ctx: StepContext) -> Tensor | None:

@@ -49,7 +49,7 @@ def inputs(split: Split):
 
 
 def test_every_strategy_yaml_is_covered() -> None:
-    assert {"audio_spatial", "glo_concat", "landmark_hash", "landmark_hash_concat", "region_attention"} <= set(STRATEGIES)
+    assert {"audio_spatial", "glo_concat", "landmark_hash", "landmark_hash_concat", "lokitalk", "region_attention"} <= set(STRATEGIES)
 
 
 @pytest.mark.parametrize("name", STRATEGIES)
@@ -65,7 +65,8 @@ def test_output_matches_spec(name: str, split: Split, inputs) -> None:
     if cond.scales:
         assert [s.shape[-1] for s in cond.scales] == field.modulation_widths
         assert [s.shape[-1] for s in cond.shifts] == field.modulation_widths
-    assert cond.vector is not None or cond.scales or cond.spatial is not None, "a strategy must condition something"
+    conditioned = cond.vector is not None or cond.scales or cond.spatial is not None or cond.warp is not None
+    assert conditioned, "a strategy must condition something"
     x = torch.rand(64, 3) * 2 - 1
     d = torch.nn.functional.normalize(torch.randn(64, 3), dim=-1)
     out = field(x, d, cond)

@@ -31,7 +31,14 @@ def test_keys_come_from_their_providers_and_missing_ones_are_named(tiny_clip: Pa
         conditions.of_split(split, 2, keys=["phonemes"])
     with pytest.raises(KeyError, match="no audio track"):
         conditions({"landmarks": split.landmarks}, 0, keys=["audio"])
-    assert set(split_tracks(split)) == {"landmarks", "audio"}
+    assert set(split_tracks(split)) == {"landmarks", "audio", "pose"}
+    # The pose is the frame's own (time = its aud_id), whatever the frame's position in the split: the
+    # held-out frames come after the training ones in time (aud_ids 9.. at positions 0..).
+    held_out = load_split(tiny_clip, "val")
+    assert int(held_out.aud_ids[0]) > 0
+    for part in (split, held_out):
+        for i in (0, len(part) - 1):
+            assert torch.equal(conditions.of_split(part, i)["pose"], part.poses[i][None])
 
 
 def test_zero_condition_reaches_every_consumer(tiny_overrides: list[str]) -> None:
@@ -47,6 +54,6 @@ def test_zero_condition_reaches_every_consumer(tiny_overrides: list[str]) -> Non
         frame_at_resolution(dm.val_split, 0, None, dm.conditions)["cond"],
     ]
     for cond in built:
-        assert set(cond) == {"landmarks", "audio"} and not any(v.any() for v in cond.values())
+        assert set(cond) == {"landmarks", "audio", "pose"} and not any(v.any() for v in cond.values())
     live = FrameConditions(dm.landmark_window).of_split(dm.train_split, 0)
     assert live["landmarks"].any()  # the same frame with a live condition is not all zeros

@@ -1,4 +1,5 @@
-"""Every head field in configs/field/ satisfies the Field contract (R2-Talker's HeadField, ER-NeRF's field).
+"""Every head field in configs/field/ satisfies the Field contract (R2-Talker's HeadField, ER-NeRF's field),
+and every system in configs/system/ (LokiTalk included) builds a field and strategy pair that keeps it.
 
 A new field YAML is picked up automatically by the parametrisation; it is built at the sizes the
 smoke tests use (tests/conftest.py TINY) and fed every kind of conditioning a strategy can produce.
@@ -6,14 +7,16 @@ smoke tests use (tests/conftest.py TINY) and fed every kind of conditioning a st
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import hydra
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from talker.conditioning import Conditioning, ConditioningSpec
-from talker.config import compose_config, group_options
+from talker.config import compose_config, group_options, instantiate
 from talker.data.frames import FrameConditions
 from talker.data.layout import load_split
 from talker.encoders import LevelEncoder
@@ -36,8 +39,14 @@ def build(name: str, seed: int = 0) -> Field:
     return field
 
 
+def shift(offset: float):
+    """A warp that moves every point by ``offset`` along each axis and reports the move."""
+    return lambda x: (x + offset, {"moved": torch.full_like(x[:, 0], offset)})
+
+
 def conditioning(field: Field, code: float = 1.0) -> Conditioning:
-    """Every part a strategy may fill: a vector, per-point spatial features, per-layer scale and shift."""
+    """Every part a strategy may fill: a vector, per-point spatial features, per-layer scale and shift,
+    a warp of the points."""
     widths = field.modulation_widths
     gen = torch.Generator().manual_seed(1)
     return Conditioning(
@@ -45,6 +54,7 @@ def conditioning(field: Field, code: float = 1.0) -> Conditioning:
         spatial=lambda x, pos: (code * torch.tanh(pos[:, : SPEC.spatial_dim] + x[:, :1]), {}),
         scales=[0.1 * code * torch.randn(w, generator=gen) for w in widths],
         shifts=[0.1 * code * torch.randn(w, generator=gen) for w in widths],
+        warp=shift(0.05 * code),
     )
 
 
@@ -120,7 +130,80 @@ def test_every_part_of_the_conditioning_reaches_the_output(name: str, frames) ->
         "vector": Conditioning(vector=-base.vector, spatial=base.spatial, scales=base.scales, shifts=base.shifts),
         "spatial": Conditioning(vector=base.vector, spatial=lambda x, pos: (-base.spatial(x, pos)[0], {}), scales=base.scales, shifts=base.shifts),
         "scales": Conditioning(vector=base.vector, spatial=base.spatial, scales=[-s for s in base.scales], shifts=base.shifts),
+        "warp": dataclasses.replace(base, warp=shift(-0.05)),
     }
     reference = field(x, d, base, frames[0]).rgb
     for part, cond in variants.items():
         assert (field(x, d, cond, frames[0]).rgb - reference).abs().max() > 1e-4, f"{name}: {part} has no effect"
+
+
+@pytest.mark.parametrize("name", FIELDS)
+def test_the_warp_moves_the_point_every_part_reads(name: str, frames) -> None:
+    """A warped point is the point the field reads: ``warp(x) = x + t`` at ``x`` gives what no warp
+    gives at ``x + t`` (density and colour), and the warp's values come back in the extras."""
+    field = build(name)
+    x, d = points()
+    plain = conditioning(field)
+    warped, unwarped = dataclasses.replace(plain, warp=shift(0.05)), dataclasses.replace(plain, warp=None)
+    out = field(x, d, warped, frames[0])
+    torch.testing.assert_close(out.rgb, field(x + 0.05, d, unwarped, frames[0]).rgb)
+    torch.testing.assert_close(field.density(x, warped, frames[0]), field.density(x + 0.05, unwarped, frames[0]))
+    torch.testing.assert_close(out.extras["moved"], torch.full((96,), 0.05))
+    both = field.densities(x, [warped, unwarped], frames)
+    torch.testing.assert_close(both, torch.stack([field.density(x, warped, frames[0]), field.density(x, unwarped, frames[1])]))
+
+
+# --- Every system of configs/system pairs a field with a strategy: the pair keeps the contract -------
+
+SYSTEMS = group_options("system")
+
+
+def system_overrides(name: str) -> list[str]:
+    """TINY's sizes, each where the system's config has the key (strategies differ in their keys)."""
+    full = compose_config([f"system={name}"])
+    return [o for o in TINY if OmegaConf.select(full, o.split("=", 1)[0], default=None) is not None]
+
+
+@pytest.mark.parametrize("name", SYSTEMS)
+def test_every_system_pairs_its_field_and_strategy_within_the_contract(name: str, tiny_clip: Path) -> None:
+    """The model a system builds (its field bound to its strategy, prepared on the training frames)
+    renders points of two frames with the contract's shapes and ranges, its batched densities equal
+    the single ones, gradient reaches every parameter, and the frame's condition changes the colour."""
+    assert "lokitalk" in SYSTEMS
+    cfg = compose_config([f"system={name}", *system_overrides(name)])
+    torch.manual_seed(0)
+    head = instantiate(cfg.model, "model").head.train()
+    split = load_split(tiny_clip, "train")
+    conditions = FrameConditions(cfg.data.landmark_window, cfg.data.audio_window)
+    head.prepare([conditions.of_split(split, i) for i in range(len(split))])
+    frames = [{**conditions.of_split(split, i), "index": i} for i in (0, 5)]
+    x, d = points(256)
+    params = [p for p in [*head.field.parameters(), *head.conditioning.parameters()]]
+    opt = torch.optim.Adam(params, lr=1e-2)
+    for step in range(2):  # zero-initialised output layers pass gradient on after the first step
+        opt.zero_grad()
+        out = head.field(x, d, head.condition(frames[0]), frames[0])
+        loss = out.rgb.sum() + out.sigma.mean() + sum(v.float().sum() for v in out.extras.values())
+        loss.backward()
+        if step == 0:
+            opt.step()
+    named = [*head.field.named_parameters("field."), *head.conditioning.named_parameters("conditioning.")]
+    silent = [n for n, p in named if (p.grad is None or p.grad.abs().sum() == 0) and not n.endswith("codes")]
+    assert not silent, f"system={name}: no gradient reaches {silent}"
+
+    with torch.no_grad():  # trained magnitudes: the strategy off its zero layers, the grid (see build)
+        gen = torch.Generator().manual_seed(2)
+        for p in head.conditioning.parameters():
+            p.add_(torch.randn(p.shape, generator=gen) * 0.05)
+        for module in head.field.encoder.modules():
+            if hasattr(module, "embeddings"):
+                module.embeddings.normal_(0, 0.5)
+        conds = [head.condition(f) for f in frames]
+        outs = [head.field(x, d, c, f) for c, f in zip(conds, frames)]
+        for out, cond, frame in zip(outs, conds, frames):
+            assert out.sigma.shape == (256,) and out.rgb.shape == (256, 3)
+            assert torch.all(out.sigma >= 0) and torch.all((out.rgb > 0) & (out.rgb < 1))
+            torch.testing.assert_close(head.field.density(x, cond, frame), out.sigma)
+        expected = torch.stack([out.sigma for out in outs])
+        torch.testing.assert_close(head.field.densities(x, conds, frames), expected)
+        assert (outs[0].rgb - outs[1].rgb).abs().max() > 1e-6, f"system={name}: the condition does not reach the colour"

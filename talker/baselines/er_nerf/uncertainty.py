@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 from torch import Tensor
 
@@ -36,7 +38,9 @@ class UncertaintyWeightedMSE(PhotometricLoss):
         super().__init__()
         self.alpha, self.max_weight, self.nll_weight = alpha, max_weight, nll_weight
 
-    def __call__(self, out: RenderOutput, target: Tensor, progress: float) -> Tensor:
+    def __call__(
+        self, out: RenderOutput, target: Tensor, progress: float, regions: Mapping[str, Tensor] | None = None
+    ) -> Tensor:
         if UNCERTAINTY not in out.extras:
             raise KeyError(
                 f"UncertaintyWeightedMSE needs the field's per-ray '{UNCERTAINTY}' (ERNeRFField gives it in "

@@ -1,0 +1,20 @@
+"""LokiTalk (Li et al. 2024, "LokiTalk: Learning Fine-Grained and Generalizable Correspondences"), its
+region-specific deformation fields; ID-aware knowledge transfer is not built yet (docs/lokitalk.md).
+
+Its own parts; everything else (canonical head field, stages, torso field, rendering, evaluator) is shared:
+
+- :class:`RegionSignals`: the driving signals of a frame (landmark code, eye aspect ratio, head pose),
+  a conditioning strategy;
+- :class:`CascadedDeformation`: its fusion, the face and torso deformation fields with signal-region
+  cross-attention, returning a warp of the field's points and regularised by eq. 7-9;
+- the region losses live with talker's losses (``talker.losses.regions``: eq. 6-9).
+"""
+
+from talker.baselines.lokitalk.deformation import (
+    CascadedDeformation,
+    DeformationMLP,
+    RegionSignals,
+    SignalAttention,
+)
+
+__all__ = ["CascadedDeformation", "DeformationMLP", "RegionSignals", "SignalAttention"]

@@ -1,0 +1,248 @@
+"""LokiTalk's region-specific deformation fields (Sec. 3.2, eq. 3-5) as a conditioning strategy.
+
+The driving signals of a frame -- an audio-motion code ``F_a`` (here the expression landmarks, as the
+other landmark systems are trained self-driven; talker's motion stage gives them from audio at test
+time), the eye aspect ratio ``F_e`` and the head pose ``F_h`` -- enter the field by moving its points:
+
+    dx_face  = Phi_face(PE(x); F_a, F_e)                 eq. 3
+    dx_torso = Phi_torso(PE(x); F_h, dx_face)            eq. 4
+    x'       = x + dx_face + dx_torso                    eq. 5, into one canonical radiance field
+
+``PE`` is a hash grid (one for both fields, as the paper writes one ``PE``). Each signal reaches its
+field through a signal-region cross-attention: per point a score ``beta_s(x) = sigmoid(<q_s(PE(x)),
+k_s(F_s)> / sqrt(d))`` gates the signal's value ``v_s(F_s)``. Scores are independent per signal (a
+sigmoid, not a softmax over the signals), so a point outside every region can ignore them all, which
+is what the attention regulariser (eq. 8-9) asks of it.
+
+Where this sits in talker: the strategy returns ``Conditioning(warp=...)``, which every head field
+applies before reading a point (``HeadField.canonical``), so the canonical radiance field is talker's
+``HeadField`` at the field group's sizes, with no condition of its own. Its regulariser (``regularization``) is eq. 7 + eq. 8-9 on the training
+render, with the region flags of the ray batch (``talker.data.landmarks.RAY_REGIONS``).
+
+Torso: the paper renders head and torso with this one field. talker keeps its separate 2D torso stage
+(``schedule.torso_steps``) because its head stage renders the head over the ground-truth torso (the
+data's ``background``): the head field never has to explain the shoulders, and the torso stage then
+learns them under the frozen head. ``dx_torso`` therefore moves what the head field itself renders
+below the chin (neck, collar) with the head pose. Learning the whole portrait in the 3D field needs
+head-stage rays over the clean background ``bc`` and a box that holds the shoulders (docs/lokitalk.md).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from talker.conditioning.base import Conditioning, Fusion, RenderedRays
+from talker.conditioning.glo_concat import GloConcat
+from talker.encoders.hashgrid import HashGrid
+from talker.fields.inputs import eye_aspect_ratio
+from talker.fields.torso import pose_vector
+from talker.losses.regions import attention_regularization, region_regularization
+from talker.nn.mlp import MLP
+
+# Per-point values the warp reports (FieldOutput.extras -> RenderedRays.values).
+DX_FACE, DX_TORSO = "dx_face", "dx_torso"
+# The driving signals, in the order of h_cond, and which deformation field each drives.
+AUDIO, EYE, POSE = "audio", "eye", "pose"
+FACE_SIGNALS, TORSO_SIGNALS = (AUDIO, EYE), (POSE,)
+POSE_DIM = 6  # Euler angles + translation (talker.fields.torso.pose_vector)
+
+# A replacement last layer (weight [out, hidden], bias [out]): what ID-aware transfer's hyper-network
+# will produce per identity.
+LastLayer = tuple[Tensor, Tensor]
+
+
+def attention_key(signal: str) -> str:
+    """The per-point value under which a signal's attention score comes back from the render."""
+    return f"attention_{signal}"
+
+
+class DeformationMLP(nn.Module):
+    """``[N, dim_in] -> [N, 3]`` offsets: a ReLU trunk and a last linear layer that starts at zero (the
+    identity warp) and can be replaced per call (``last``), so that a hyper-network can supply it."""
+
+    def __init__(self, dim_in: int, hidden_dim: int = 64, num_layers: int = 3, dim_out: int = 3) -> None:
+        super().__init__()
+        if num_layers < 2:
+            raise ValueError(f"conditioning.fusion.num_layers={num_layers}: a deformation MLP needs at least 2 layers")
+        self.trunk = MLP(dim_in, hidden_dim, hidden_dim, num_layers - 1)
+        self.last = nn.Linear(hidden_dim, dim_out)
+        nn.init.zeros_(self.last.weight)  # zero offsets at the start: x' = x
+        nn.init.zeros_(self.last.bias)
+
+    @property
+    def last_shape(self) -> tuple[int, int]:
+        """``(out, hidden)``: the shape of the weight a hyper-network must produce."""
+        return tuple(self.last.weight.shape)  # type: ignore[return-value]
+
+    def forward(self, x: Tensor, last: LastLayer | None = None) -> Tensor:
+        weight, bias = last if last is not None else (self.last.weight, self.last.bias)
+        return F.linear(torch.relu(self.trunk(x)), weight, bias)
+
+
+class SignalAttention(nn.Module):
+    """Cross-attention of one driving signal ``[S]`` with the points' encodings ``[N, P]``:
+    ``(beta [N, 1] * v [dim], beta [N])`` with ``beta = sigmoid(<q(PE), k(F)> / sqrt(dim))``."""
+
+    def __init__(self, position_dim: int, signal_dim: int, dim: int) -> None:
+        super().__init__()
+        self.query = nn.Linear(position_dim, dim)
+        self.key = nn.Linear(signal_dim, dim)
+        self.value = nn.Linear(signal_dim, dim)
+        self.dim = dim
+
+    def forward(self, pos: Tensor, signal: Tensor) -> tuple[Tensor, Tensor]:
+        signal = signal.to(pos.dtype)
+        score = torch.sigmoid(self.query(pos) @ self.key(signal) / math.sqrt(self.dim))
+        return score.unsqueeze(-1) * self.value(signal), score
+
+
+class CascadedDeformation(Fusion):
+    """``h_cond -> Conditioning(warp=...)``: the face and torso deformation fields (eq. 3-5).
+
+    ``regularization(rays)`` is ``region_weight`` x eq. 7 (``dx_face`` outside ``face_region``,
+    ``dx_torso`` outside ``torso_region``) + ``attention_weight`` x eq. 8-9 (each signal's score
+    outside its region of ``signal_regions``).
+
+    Args:
+        grid: the hash-grid positional encoding ``PE`` of both fields.
+        hidden_dim, num_layers: each deformation MLP.
+        attention_dim: width of the signal-region cross-attention's queries, keys and values.
+        region_weight, attention_weight: the paper's lambda_r and lambda_att (it gives no values).
+        face_region, torso_region: ray-batch region flags where each deformation may act.
+        signal_regions: signal -> the region flag it drives (``audio``: ``mouth``, ``eye``: ``eyes``,
+            ``pose``: ``torso``).
+    """
+
+    def __init__(
+        self, grid: HashGrid, hidden_dim: int = 64, num_layers: int = 3, attention_dim: int = 16,
+        region_weight: float = 1e-3, attention_weight: float = 1e-3, face_region: str = "face",
+        torso_region: str = "torso", signal_regions: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__()
+        if grid.input_dim != 3:
+            raise ValueError(f"conditioning.grid.input_dim={grid.input_dim}: the deformation fields encode 3D points")
+        self.grid, self.hidden_dim, self.num_layers, self.attention_dim = grid, hidden_dim, num_layers, attention_dim
+        self.region_weight, self.attention_weight = region_weight, attention_weight
+        self.deformation_regions = {DX_FACE: face_region, DX_TORSO: torso_region}
+        self.signal_regions = dict(signal_regions or {AUDIO: "mouth", EYE: "eyes", POSE: "torso"})
+        self.signals: dict[str, int] = {}  # signal -> width in h_cond, set by the strategy (split_as)
+        self.attention = nn.ModuleDict()
+        self.face: DeformationMLP | None = None
+        self.torso: DeformationMLP | None = None
+
+    def split_as(self, signals: Mapping[str, int]) -> None:
+        """Declare the layout of ``h_cond``: the widths of ``audio``, ``eye`` and ``pose``, in order."""
+        if tuple(signals) != (*FACE_SIGNALS, *TORSO_SIGNALS):
+            raise ValueError(f"CascadedDeformation reads the signals {FACE_SIGNALS + TORSO_SIGNALS}, got {tuple(signals)}")
+        self.signals = dict(signals)
+
+    def vector_dim(self, cond_dim: int) -> int:
+        return 0
+
+    def build(self, cond_dim: int, modulation_widths: Sequence[int], position_dim: int = 0) -> None:
+        if sum(self.signals.values()) != cond_dim:
+            raise ValueError(f"CascadedDeformation: signals {self.signals} do not add up to h_cond's {cond_dim}")
+        pos, att = self.grid.output_dim, self.attention_dim
+        self.attention = nn.ModuleDict({name: SignalAttention(pos, dim, att) for name, dim in self.signals.items()})
+        self.face = DeformationMLP(pos + att * len(FACE_SIGNALS), self.hidden_dim, self.num_layers)
+        self.torso = DeformationMLP(pos + att * len(TORSO_SIGNALS) + 3, self.hidden_dim, self.num_layers)
+
+    def split(self, h_cond: Tensor) -> dict[str, Tensor]:
+        """``h_cond`` -> ``{signal: [width]}``."""
+        return dict(zip(self.signals, h_cond.split(list(self.signals.values()))))
+
+    def deform(
+        self, x: Tensor, signals: Mapping[str, Tensor], last: Mapping[str, LastLayer] | None = None
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """``x [N, 3] -> (x + dx_face + dx_torso, values)``; ``last`` may replace the last layer of
+        ``face`` and/or ``torso`` (ID-aware transfer's hyper-network)."""
+        assert self.face is not None and self.torso is not None, "CascadedDeformation.build was not called"
+        last = last or {}
+        pos = self.grid(x)
+        values: dict[str, Tensor] = {}
+
+        def attended(names: Sequence[str]) -> list[Tensor]:
+            features = []
+            for name in names:
+                feature, values[attention_key(name)] = self.attention[name](pos, signals[name])
+                features.append(feature)
+            return features
+
+        dx_face = self.face(torch.cat([pos, *attended(FACE_SIGNALS)], dim=-1), last.get("face"))
+        # The torso follows the head pose and, through dx_face, the jaw (eq. 4).
+        dx_torso = self.torso(torch.cat([pos, *attended(TORSO_SIGNALS), dx_face], dim=-1), last.get("torso"))
+        values[DX_FACE], values[DX_TORSO] = dx_face, dx_torso
+        return x + dx_face.to(x.dtype) + dx_torso.to(x.dtype), values
+
+    def forward(self, h_cond: Tensor) -> Conditioning:
+        signals = self.split(h_cond)
+        warp: Callable[[Tensor], tuple[Tensor, dict[str, Tensor]]] = lambda x: self.deform(x, signals)
+        return Conditioning(warp=warp)
+
+    def regularization(self, rays: RenderedRays) -> Tensor:
+        region = region_regularization(rays, self.deformation_regions)
+        scores = {attention_key(signal): region for signal, region in self.signal_regions.items()}
+        return self.region_weight * region + self.attention_weight * attention_regularization(rays, scores)
+
+
+class RegionSignals(GloConcat):
+    """LokiTalk's driving signals of a frame, ``h_cond = [F_a, F_e, F_h]``:
+
+    - ``F_a [code_dim]``: the landmark window's code (GeneFace's landmark net + attention smoothing,
+      :class:`GloConcat`'s encoder), standing in for the paper's audio-motion feature;
+    - ``F_e [1]``: the eye aspect ratio of the window's centre frame (``eye_aspect_ratio``), as it is: a
+      scale-free number (about 0.3 open, 0 closed); centring it would silence it on a clip that never blinks;
+    - ``F_h [6]``: the head pose (``pose_vector``: Euler angles and translation), standardised by the
+      training frames' (translations are in each dataset's own units).
+
+    Reads ``inputs["landmarks"] [window, 68, 3]`` and ``inputs["pose"] [1, 4, 4]``.
+
+    Args:
+        fusion: factory of the :class:`CascadedDeformation` (a Hydra partial), given ``grid``.
+        grid: the deformation fields' hash-grid positional encoding.
+        window, num_landmarks, code_dim, lr: the landmark code (:class:`GloConcat`).
+    """
+
+    inputs = ("landmarks", "pose")
+
+    def __init__(
+        self, fusion: Callable[..., CascadedDeformation], grid: HashGrid, window: int = 5, num_landmarks: int = 68,
+        code_dim: int = 64, lr: float | None = None,
+    ) -> None:
+        deformation = fusion(grid=grid)
+        super().__init__(deformation, window, num_landmarks, code_dim, lr)
+        deformation.split_as({AUDIO: code_dim, EYE: 1, POSE: POSE_DIM})
+        self.register_buffer("pose_mean", torch.zeros(POSE_DIM))
+        self.register_buffer("pose_std", torch.ones(POSE_DIM))
+
+    @property
+    def cond_dim(self) -> int:
+        return self.code_dim + 1 + POSE_DIM
+
+    def eye_and_pose(self, inputs: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """The raw ``F_e [1]`` and ``F_h [6]`` of a frame."""
+        pose = inputs["pose"]
+        if tuple(pose.shape) != (1, 4, 4):
+            raise ValueError(f"RegionSignals expects a pose of shape (1, 4, 4) (talker.data.frames), got {tuple(pose.shape)}")
+        centre = inputs["landmarks"][self.window // 2].float()
+        return eye_aspect_ratio(centre).reshape(1), pose_vector(pose[0])
+
+    @torch.no_grad()
+    def prepare(self, conditions: Sequence[Mapping[str, Tensor]]) -> None:
+        """The landmark statistics (:class:`GloConcat`) and those of the pose."""
+        if not bool(self.prepared) and conditions:
+            poses = torch.stack([self.eye_and_pose(c)[1] for c in conditions])
+            self.pose_mean.copy_(poses.mean(0))
+            self.pose_std.copy_(poses.std(0, unbiased=False).clamp_min(1e-4))
+        super().prepare(conditions)
+
+    def encode(self, inputs: Mapping[str, Tensor]) -> Tensor:
+        code = super().encode(inputs)
+        eye, pose = self.eye_and_pose(inputs)
+        pose = (pose - self.pose_mean) / self.pose_std
+        return torch.cat([code, eye.to(code), pose.to(code)])
