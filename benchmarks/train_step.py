@@ -1,24 +1,32 @@
 """Training-step throughput: the real head-stage step (occupancy updates, render, loss, backward,
 AdamW, learning-rate schedule) timed outside Lightning, eager and fast path side by side.
 
-    python benchmarks/train_step.py                                   # experiment=quickstart
-    python benchmarks/train_step.py arm=rad_nerf                      # RAD-NeRF's audio arm on it
-    python benchmarks/train_step.py --profile 16 --rows 25            # torch.profiler table of 16 steps
+    python benchmarks/train_step.py --eager ee5137e                   # experiment=quickstart, this
+                                                                      # checkout against a revision
+    python benchmarks/train_step.py --eager ee5137e arm=rad_nerf      # RAD-NeRF's audio arm
+    python benchmarks/train_step.py --profile 16                      # where the time of 16 steps goes
 
-Any other argument is a config override after ``experiment=quickstart``. The model is built once,
-trained ``--warmup`` steps (past the first occupancy update, so that samples per ray are those of
-a pruned grid), then copied: the eager copy and the fast copy (``model.head.compile=true``) run
-the same batches, alternately step by step, so that a machine under load slows both alike. Only
-the ratio of the two medians means anything on a loaded machine.
+Any other argument is a config override after ``experiment=quickstart``. The eager and the fast
+path are two worker processes, each the code of a git revision (``--eager`` / ``--fast``; default:
+this checkout) with its own config overrides (``--eager-overrides`` / ``--fast-overrides``). Each
+builds the same model from the same seed, trains ``--warmup`` steps (past the first occupancy
+update, so that samples per ray are those of a pruned grid), then both run the same batches,
+alternately step by step, so that a machine under load slows both alike: only the ratio of the two
+medians means anything on a loaded machine. Their losses are printed side by side as a check that
+the two paths compute the same thing.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -61,13 +69,6 @@ class StepRunner:
             self.optimizer.step()
             self.scheduler.step()
         return loss.detach()
-
-    def copy(self) -> StepRunner:
-        """An independent runner in the same state (parameters, buffers, optimiser moments)."""
-        twin = StepRunner(copy.deepcopy(self.module), self.conditions)
-        twin.optimizer.load_state_dict(copy.deepcopy(self.optimizer.state_dict()))
-        twin.scheduler.load_state_dict(self.scheduler.state_dict())
-        return twin
 
 
 def build(overrides: Sequence[str], threads: int = 1) -> tuple[StepRunner, Iterator[dict[str, Any]]]:
@@ -152,69 +153,112 @@ def breakdown(prof: Any, names: list[str], steps: int) -> str:
     return "\n".join(rows)
 
 
-def timed(fn: Callable[[], Any]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+def serve(runner: StepRunner, batches: Iterator[dict[str, Any]], step: int) -> None:
+    """Worker loop: one training step per ``step`` line on stdin, answered ``seconds loss`` on stdout."""
+    for line in sys.stdin:
+        if line.strip() != "step":
+            break
+        batch = next(batches)
+        start = time.perf_counter()
+        loss = runner.step(step, batch)
+        seconds = time.perf_counter() - start
+        print(f"{seconds!r} {float(loss)!r}", flush=True)
+        step += 1
+
+
+def code_of(revision: str | None, folder: Path) -> Path:
+    """The folder whose ``talker`` package a worker imports: this checkout, or ``revision`` of its
+    git history extracted into ``folder``."""
+    root = Path(__file__).resolve().parent.parent
+    if revision is None:
+        return root
+    archive = subprocess.run(
+        ["git", "-C", str(root), "archive", revision, "talker", "configs", "experiments"],
+        check=True, capture_output=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--warmup", type=int, default=40, help="steps trained before timing (first occupancy update: 32)")
     parser.add_argument("--steps", type=int, default=32, help="timed steps per path")
-    parser.add_argument("--fast-warmup", type=int, default=3, help="untimed steps of each copy (compilation)")
+    parser.add_argument("--untimed", type=int, default=3, help="steps of each path before timing (compilation)")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--profile", type=int, default=0, help="profile this many steps of the eager path instead")
-    parser.add_argument("--rows", type=int, default=30, help="rows of the profile table")
+    parser.add_argument("--eager", default=None, metavar="REV", help="git revision of the eager path (default: this checkout)")
+    parser.add_argument("--fast", default=None, metavar="REV", help="git revision of the fast path (default: this checkout)")
+    parser.add_argument("--eager-overrides", nargs="*", default=[], help="config overrides of the eager path only")
+    parser.add_argument("--fast-overrides", nargs="*", default=[], help="config overrides of the fast path only")
+    parser.add_argument("--profile", type=int, default=0, help="profile this many steps of this checkout instead")
+    parser.add_argument("--rows", type=int, default=30, help="rows of the profile's operator table")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args, overrides = parser.parse_known_args(argv)
 
-    runner, batches = build(overrides, args.threads)
-    step = 0
-    started = time.perf_counter()
-    for _ in range(args.warmup):
-        runner.step(step, next(batches))
-        step += 1
-    print(f"warm-up: {args.warmup} steps in {time.perf_counter() - started:.1f} s; "
-          f"overrides: {' '.join(overrides) or '(none)'}; threads {torch.get_num_threads()}")
-
-    if args.profile:
-        from torch.profiler import ProfilerActivity, profile
-
-        names = label_parts(runner.module)
-        todo = [next(batches) for _ in range(args.profile)]
-        with profile(activities=[ProfilerActivity.CPU], record_shapes=False, with_stack=False) as prof:
-            for batch in todo:
-                with torch.profiler.record_function("## step"):
-                    runner.step(step, batch)
-                step += 1
-        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.rows))
-        print(breakdown(prof, names, args.profile))
+    if args.worker or args.profile:
+        runner, batches = build(overrides, args.threads)
+        started = time.perf_counter()
+        for step in range(args.warmup):
+            runner.step(step, next(batches))
+        print(f"warm-up: {args.warmup} steps in {time.perf_counter() - started:.1f} s; "
+              f"overrides: {' '.join(overrides) or '(none)'}; threads {torch.get_num_threads()}", file=sys.stderr)
+        if args.worker:
+            serve(runner, batches, args.warmup)
+        else:
+            profile_steps(runner, batches, args.warmup, args.profile, args.rows)
         return
 
-    eager = runner.copy()
-    fast = runner.copy()
-    fast.module.head.use_fast_path(True)
-    todo = [next(batches) for _ in range(args.fast_warmup + args.steps)]
-    times: dict[str, list[float]] = {"eager": [], "fast": []}
-    losses: dict[str, list[float]] = {"eager": [], "fast": []}
-    for i, batch in enumerate(todo):
-        for name, path in (("eager", eager), ("fast", fast)):
-            loss = torch.empty(())
-
-            def run() -> None:
-                nonlocal loss
-                loss = path.step(step + i, batch)
-
-            seconds = timed(run)
-            if i >= args.fast_warmup:
-                times[name].append(seconds)
-            losses[name].append(float(loss))
+    with tempfile.TemporaryDirectory() as tmp:
+        workers = {}
+        for name, revision, extra in (("eager", args.eager, args.eager_overrides), ("fast", args.fast, args.fast_overrides)):
+            folder = Path(tmp) / name
+            folder.mkdir()
+            env = {**os.environ, "PYTHONPATH": str(code_of(revision, folder)), "OMP_NUM_THREADS": str(args.threads)}
+            command = [sys.executable, __file__, "--worker", f"--warmup={args.warmup}", f"--threads={args.threads}",
+                       *overrides, *extra]
+            workers[name] = subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            print(f"{name}: {revision or 'this checkout'} {' '.join(extra)}")
+        times: dict[str, list[float]] = {name: [] for name in workers}
+        losses: dict[str, list[float]] = {name: [] for name in workers}
+        for i in range(args.untimed + args.steps):
+            for name, worker in workers.items():  # alternate, so that load on the machine slows both alike
+                assert worker.stdin is not None and worker.stdout is not None
+                worker.stdin.write("step\n")
+                worker.stdin.flush()
+                reply = worker.stdout.readline().split()
+                if len(reply) != 2:
+                    raise RuntimeError(f"the {name} worker stopped (see its error above)")
+                seconds, loss = map(float, reply)
+                if i >= args.untimed:
+                    times[name].append(seconds)
+                losses[name].append(loss)
+        for worker in workers.values():
+            assert worker.stdin is not None
+            worker.stdin.close()
+            worker.wait()
     median = {name: statistics.median(t) for name, t in times.items()}
     gap = max(abs(a - b) / max(abs(a), 1e-12) for a, b in zip(losses["eager"], losses["fast"]))
-    print(f"{args.steps} steps after {args.warmup} + {args.fast_warmup}, alternating eager / fast:")
-    for name in ("eager", "fast"):
+    print(f"{args.steps} timed steps after {args.warmup} + {args.untimed}, eager and fast alternating, "
+          f"{args.threads} thread(s):")
+    for name in workers:
         print(f"  {name:5s}: median {median[name] * 1e3:7.1f} ms/step  ({1 / median[name]:.2f} steps/s)")
-    print(f"  ratio eager/fast: {median['eager'] / median['fast']:.2f}x; largest relative loss gap {gap:.2e}")
+    print(f"  ratio eager/fast: {median['eager'] / median['fast']:.2f}x; "
+          f"largest relative gap between their losses over {len(losses['eager'])} steps: {gap:.1e}")
+
+
+def profile_steps(runner: StepRunner, batches: Iterator[dict[str, Any]], step: int, steps: int, rows: int) -> None:
+    """torch.profiler over ``steps`` steps: the operator table and the per-part breakdown."""
+    from torch.profiler import ProfilerActivity, profile
+
+    names = label_parts(runner.module)
+    todo = [next(batches) for _ in range(steps)]
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for batch in todo:
+            with record_function("## step"):
+                runner.step(step, batch)
+            step += 1
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows))
+    print(breakdown(prof, names, steps))
 
 
 if __name__ == "__main__":
