@@ -188,8 +188,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--eager", default=None, metavar="REV", help="git revision of the eager path (default: this checkout)")
     parser.add_argument("--fast", default=None, metavar="REV", help="git revision of the fast path (default: this checkout)")
-    parser.add_argument("--eager-overrides", nargs="*", default=[], help="config overrides of the eager path only")
-    parser.add_argument("--fast-overrides", nargs="*", default=[], help="config overrides of the fast path only")
+    parser.add_argument("--eager-overrides", default="", help="config overrides of the eager path only (one string)")
+    parser.add_argument("--fast-overrides", default="", help="config overrides of the fast path only (one string)")
     parser.add_argument("--profile", type=int, default=0, help="profile this many steps of this checkout instead")
     parser.add_argument("--rows", type=int, default=30, help="rows of the profile's operator table")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -210,7 +210,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         workers = {}
-        for name, revision, extra in (("eager", args.eager, args.eager_overrides), ("fast", args.fast, args.fast_overrides)):
+        paths = (("eager", args.eager, args.eager_overrides.split()), ("fast", args.fast, args.fast_overrides.split()))
+        for name, revision, extra in paths:
             folder = Path(tmp) / name
             folder.mkdir()
             env = {**os.environ, "PYTHONPATH": str(code_of(revision, folder)), "OMP_NUM_THREADS": str(args.threads)}
