@@ -253,13 +253,16 @@ def profile_steps(runner: StepRunner, batches: Iterator[dict[str, Any]], step: i
 
     names = label_parts(runner.module)
     todo = [next(batches) for _ in range(steps)]
+    samples = []
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for batch in todo:
             with record_function("## step"):
                 runner.step(step, batch)
+            samples.append(float(runner.logged.get("train/samples_per_ray", float("nan"))))
             step += 1
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows))
     print(breakdown(prof, names, steps))
+    print(f"samples per ray: {statistics.mean(samples):.2f} (mean over the profiled steps)")
 
 
 if __name__ == "__main__":

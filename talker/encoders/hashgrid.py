@@ -289,26 +289,36 @@ class HashGrid(nn.Module):
         return out.transpose(0, 1).reshape(n, self.output_dim)
 
 
+def _gather_channels(table: Tensor, rows: Tensor, dtype: torch.dtype) -> list[Tensor]:
+    """``table[rows, c]`` for each channel ``c``, each shaped like ``rows``.
+
+    Many lookups gather one contiguous column of the table at a time (the column copies cost less
+    than gathering rows of a few bytes); few lookups in a large table (R2-Talker's landmark grid:
+    340 points, a million rows) gather whole rows, so as not to copy the table."""
+    flat = rows.reshape(-1)
+    if rows.numel() * table.shape[1] < table.shape[0]:
+        return list(table.index_select(0, flat).to(dtype).view(*rows.shape, table.shape[1]).unbind(-1))
+    return [column.contiguous().index_select(0, flat).view(rows.shape) for column in table.t().to(dtype)]
+
+
 class _InterpolateCorners(torch.autograd.Function):
     """``out[l, n, c] = sum_k weights[k, l, n] * table[rows[k, l, n], c]``, corner-major.
 
-    Gathers one column of the table at a time, so that every product and sum is over contiguous
-    ``[L, N]`` tensors (the sum runs over ``k`` in order, as ``einsum`` does). The backward scatters
-    into the table with one ``bincount`` per feature channel on CPU (several times faster than
-    autograd's accumulating ``index_put``) and ``index_add_`` on CUDA (atomic adds), and gathers the
-    features again only when the weights (hence the input points) need a gradient.
+    Products and sums are over ``[L, N]`` tensors, one channel at a time (the sum runs over ``k``
+    in order, as ``einsum`` does). The backward scatters into the table with ``bincount`` on CPU
+    (several times faster than autograd's accumulating ``index_put``) and ``index_add_`` on CUDA
+    (atomic adds), and gathers the features again only when the weights (hence the input points)
+    need a gradient.
     """
 
     @staticmethod
     def forward(ctx, table: Tensor, rows: Tensor, weights: Tensor) -> Tensor:
         ctx.save_for_backward(table, rows, weights)
         channels = []
-        for column in table.t().to(weights.dtype):
-            column = column.contiguous()
-            acc = None
-            for k in range(rows.shape[0]):
-                term = weights[k] * column.index_select(0, rows[k].reshape(-1)).view_as(weights[k])
-                acc = term if acc is None else acc + term
+        for feats in _gather_channels(table, rows, weights.dtype):
+            acc = weights[0] * feats[0]
+            for k in range(1, rows.shape[0]):
+                acc = acc + weights[k] * feats[k]
             channels.append(acc)
         return torch.stack(channels, dim=-1)
 
@@ -316,30 +326,31 @@ class _InterpolateCorners(torch.autograd.Function):
     def backward(ctx, grad_out: Tensor):
         table, rows, weights = ctx.saved_tensors
         grad_table = grad_weights = None
+        num_rows, num_channels = table.shape
         grads = [g.contiguous() for g in grad_out.unbind(-1)]  # C x [L, N]
         if ctx.needs_input_grad[0]:
             flat_rows = rows.reshape(-1)
             if table.is_cuda:
-                contrib = (weights.unsqueeze(-1) * grad_out.unsqueeze(0)).reshape(-1, table.shape[1])
+                contrib = (weights.unsqueeze(-1) * grad_out.unsqueeze(0)).reshape(-1, num_channels)
                 grad_table = torch.zeros(table.shape, dtype=contrib.dtype, device=table.device)
                 grad_table.index_add_(0, flat_rows, contrib)
+            elif rows.numel() * num_channels < num_rows:
+                # Few lookups in a large table: one bincount over (row, channel) bins fills the
+                # [T, C] gradient directly instead of C gradients of T entries stacked.
+                bins = (flat_rows.long().unsqueeze(-1) * num_channels + torch.arange(num_channels)).reshape(-1)
+                values = torch.stack([(weights * g).reshape(-1) for g in grads], dim=-1).reshape(-1)
+                grad_table = torch.bincount(bins, weights=values, minlength=table.numel()).view(table.shape)
             else:  # one contiguous weight vector per channel: bincount's fast path
                 grad_table = torch.stack(
-                    [torch.bincount(flat_rows, weights=(weights * g).reshape(-1), minlength=table.shape[0]) for g in grads],
+                    [torch.bincount(flat_rows, weights=(weights * g).reshape(-1), minlength=num_rows) for g in grads],
                     dim=1,
                 )
             grad_table = grad_table.to(table.dtype)
         if ctx.needs_input_grad[2]:
-            columns = [c.contiguous() for c in table.t().to(weights.dtype)]
-            per_corner = []
-            for k in range(rows.shape[0]):
-                index = rows[k].reshape(-1)
-                acc = None
-                for column, g in zip(columns, grads):
-                    term = column.index_select(0, index).view_as(g) * g
-                    acc = term if acc is None else acc + term
-                per_corner.append(acc)
-            grad_weights = torch.stack(per_corner)
+            feats = _gather_channels(table, rows, weights.dtype)
+            grad_weights = feats[0] * grads[0]
+            for f, g in zip(feats[1:], grads[1:]):
+                grad_weights = grad_weights + f * g
         return grad_table, None, grad_weights
 
 

@@ -131,6 +131,8 @@ def reference_encoding(g: HashGrid, x: torch.Tensor) -> torch.Tensor:
         dict(input_dim=3, num_levels=3, base_resolution=4, log2_hashmap_size=8, desired_resolution=16),  # dense + hashed
         dict(input_dim=2, num_levels=4, base_resolution=4, log2_hashmap_size=6, desired_resolution=64, gridtype="tiled"),
         dict(input_dim=2, num_levels=2, base_resolution=4, log2_hashmap_size=7, desired_resolution=40),  # 2**7 = 128 rows
+        # fewer lookups than table rows: gathers whole rows and scatters into (row, channel) bins
+        dict(input_dim=3, num_levels=2, base_resolution=16, log2_hashmap_size=15, desired_resolution=64),
     ],
 )
 def test_lookup_and_its_gradients_match_the_plain_definition(kw: dict) -> None:
