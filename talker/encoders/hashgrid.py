@@ -33,6 +33,7 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
@@ -203,6 +204,12 @@ class HashGrid(nn.Module):
             else int64); corner ``k`` has offset bit ``(k >> (D - 1 - d)) & 1`` along axis ``d``
             (``itertools.product`` order).
         """
+        return torch.stack(self.corner_rows(base.unbind(-1), levels), dim=-1)
+
+    def corner_rows(self, coords: Sequence[Tensor], levels: Tensor | Sequence[int]) -> list[Tensor]:
+        """:meth:`vertex_rows` as one ``[L, N]`` tensor per corner, from one ``[L, N]`` coordinate
+        tensor per axis: every operation is then on whole contiguous tensors, which on CPU is
+        several times faster than the same arithmetic broadcast over trailing axes of size 2."""
         level_list = levels.tolist() if isinstance(levels, Tensor) else list(levels)
         flags = [self._hashed[i] for i in level_list]
         all_hashed, none_hashed = all(flags), not any(flags)
@@ -211,44 +218,49 @@ class HashGrid(nn.Module):
         small = all(self._resolutions[i] ** self.input_dim < 2**31 for i in level_list)
         fits_int32 = (all_hashed or (none_hashed and small)) and self.embeddings.shape[0] < 2**31
         itype = torch.int32 if fits_int32 else torch.long
-        levels = torch.as_tensor(level_list, dtype=torch.long, device=base.device)
-        base = base.to(itype)
-        strides = torch.ones(len(level_list), 1, dtype=itype, device=base.device)
-        rows = None
+        device = coords[0].device
+        levels = torch.as_tensor(level_list, dtype=torch.long, device=device)
+        strides = torch.ones(len(level_list), 1, dtype=itype, device=device)
+        rows: list[Tensor] = []
         for d in range(self.input_dim):
             prime = PRIMES[d] - 2**32 if itype == torch.int32 and PRIMES[d] >= 2**31 else PRIMES[d]
             if all_hashed:
-                scale = torch.tensor(prime, dtype=itype, device=base.device)
+                scale = torch.tensor(prime, dtype=itype, device=device)
             elif none_hashed:
                 scale = strides
             else:
                 scale = torch.where(self.hashed[levels].view(-1, 1), torch.tensor(prime, dtype=itype), strides)
             strides = strides * self.resolutions[levels].view(-1, 1).to(itype)
-            lower = base[..., d] * scale
-            term = torch.stack([lower, lower + scale], dim=-1)  # [L, N, 2]: (c + 1) * s = c * s + s
-            if rows is None:
-                rows = term
-            else:  # dense levels sum the per-axis terms, hashed levels xor them
-                a, b = rows.unsqueeze(-1), term.unsqueeze(-2)
-                if all_hashed:
-                    rows = (a ^ b).flatten(2)
-                elif none_hashed:
-                    rows = (a + b).flatten(2)
-                else:
-                    rows = torch.where(self.hashed[levels].view(-1, 1, 1, 1), a ^ b, a + b).flatten(2)
-        sizes = self.sizes[levels].view(-1, 1, 1).to(itype)
+            lower = coords[d].to(itype) * scale
+            ends = (lower, lower + scale)  # (c + 1) * s = c * s + s
+            if not rows:
+                rows = list(ends)
+            elif all_hashed:  # dense levels sum the per-axis terms, hashed levels xor them
+                rows = [r ^ e for r in rows for e in ends]
+            elif none_hashed:
+                rows = [r + e for r in rows for e in ends]
+            else:
+                hashed = self.hashed[levels].view(-1, 1)
+                rows = [torch.where(hashed, r ^ e, r + e) for r in rows for e in ends]
+        sizes = self.sizes[levels].view(-1, 1).to(itype)
         if all_hashed and all(self._sizes[i] & (self._sizes[i] - 1) == 0 for i in level_list):
-            rows = rows & (sizes - 1)  # power-of-two tables: the modulo of the uint32 hash is a mask
+            rows = [r & (sizes - 1) for r in rows]  # power-of-two tables: the modulo of the uint32 hash is a mask
+        elif none_hashed:  # the upper corner of a point on the box's far face is one past the lattice: it wraps
+            for r in rows:
+                r.remainder_(sizes)
         else:
-            hashed = self.hashed[levels].view(-1, 1, 1)
-            rows = torch.where(hashed, rows & 0xFFFFFFFF, rows) % sizes  # tiny-cuda-nn hashes in uint32
-        return rows + self.offsets[levels].view(-1, 1, 1).to(itype)
+            hashed = self.hashed[levels].view(-1, 1)
+            rows = [torch.where(hashed, r & 0xFFFFFFFF, r) % sizes for r in rows]  # tiny-cuda-nn hashes in uint32
+        offsets = self.offsets[levels].view(-1, 1).to(itype)
+        return [r + offsets for r in rows]
 
     def encode_torch(self, x01: Tensor) -> Tensor:
         """The pure-PyTorch lookup: ``[N, D]`` in ``[0, 1]`` -> ``[N, L * C]``."""
-        out = x01.new_zeros(x01.shape[0], self.num_levels, self.level_dim)
+        n = x01.shape[0]
+        out = x01.new_zeros(self.num_levels, n, self.level_dim)
         mask = self.level_mask.tolist()
         active = [level for level in range(self.num_levels) if mask[level] != 0]
+        axes = x01.t().contiguous()  # [D, N]: per-axis arithmetic on contiguous tensors
         # Dense and hashed levels are indexed by different formulas: look each group up separately.
         for group in (
             [lv for lv in active if not self._hashed[lv]],
@@ -257,67 +269,97 @@ class HashGrid(nn.Module):
             if not group:
                 continue
             levels = torch.tensor(group, device=x01.device)
-            scales = self.scales[levels].to(x01.dtype)
-            pos = x01.unsqueeze(0) * scales.view(-1, 1, 1) + 0.5  # [Lg, N, D]
-            base = pos.floor()
-            frac = pos - base
-            rows = self.vertex_rows(base.long(), group)  # [Lg, N, K]
-            # Corner weights: outer product over axes of (1 - frac, frac), same order as the rows.
-            axis_weights = torch.stack([1 - frac, frac], dim=-1)  # [Lg, N, D, 2]
-            weights = axis_weights[:, :, 0]
+            scales = self.scales[levels].to(x01.dtype).view(-1, 1)
+            coords, fracs = [], []
+            for d in range(self.input_dim):
+                pos = axes[d] * scales + 0.5  # [Lg, N]
+                base = pos.floor()
+                fracs.append(pos - base)
+                coords.append(base.long())
+            rows = self.corner_rows(coords, group)  # 2**D x [Lg, N]
+            # Corner weights: products over axes of (1 - frac, frac), in the rows' corner order.
+            weights = [1 - fracs[0], fracs[0]]
             for d in range(1, self.input_dim):
-                weights = (weights.unsqueeze(-1) * axis_weights[:, :, d].unsqueeze(-2)).flatten(2)
-            encoded = interpolate(self.embeddings, rows, weights)  # [Lg, N, C]
+                ends = (1 - fracs[d], fracs[d])
+                weights = [w * e for w in weights for e in ends]
+            encoded = interpolate_corners(self.embeddings, torch.stack(rows), torch.stack(weights))  # [Lg, N, C]
             level_scale = self.level_mask[levels].to(encoded.dtype).view(-1, 1, 1)
             out = out.to(encoded.dtype)
-            out[:, levels] = (encoded * level_scale).transpose(0, 1)
-        return out.reshape(x01.shape[0], self.output_dim)
+            out[levels] = encoded * level_scale
+        return out.transpose(0, 1).reshape(n, self.output_dim)
 
 
-class _Interpolate(torch.autograd.Function):
-    """``out[l, n] = sum_k weights[l, n, k] * table[rows[l, n, k]]``.
+def _gather_channels(table: Tensor, rows: Tensor, dtype: torch.dtype) -> list[Tensor]:
+    """``table[rows, c]`` for each channel ``c``, each shaped like ``rows``.
 
-    The backward scatters into the table with one ``bincount`` per feature channel on CPU (several
-    times faster than autograd's accumulating ``index_put``) and ``index_add_`` on CUDA (atomic
-    adds), and recomputes the gathered features only when the weights (hence the input points)
+    Many lookups gather one contiguous column of the table at a time (the column copies cost less
+    than gathering rows of a few bytes); few lookups in a large table (R2-Talker's landmark grid:
+    340 points, a million rows) gather whole rows, so as not to copy the table."""
+    flat = rows.reshape(-1)
+    if rows.numel() * table.shape[1] < table.shape[0]:
+        return list(table.index_select(0, flat).to(dtype).view(*rows.shape, table.shape[1]).unbind(-1))
+    return [column.contiguous().index_select(0, flat).view(rows.shape) for column in table.t().to(dtype)]
+
+
+class _InterpolateCorners(torch.autograd.Function):
+    """``out[l, n, c] = sum_k weights[k, l, n] * table[rows[k, l, n], c]``, corner-major.
+
+    Products and sums are over ``[L, N]`` tensors, one channel at a time (the sum runs over ``k``
+    in order, as ``einsum`` does). The backward scatters into the table with ``bincount`` on CPU
+    (several times faster than autograd's accumulating ``index_put``) and ``index_add_`` on CUDA
+    (atomic adds), and gathers the features again only when the weights (hence the input points)
     need a gradient.
     """
 
     @staticmethod
     def forward(ctx, table: Tensor, rows: Tensor, weights: Tensor) -> Tensor:
-        feats = table.index_select(0, rows.reshape(-1)).view(*rows.shape, table.shape[1]).to(weights.dtype)
         ctx.save_for_backward(table, rows, weights)
-        return torch.einsum("lnk,lnkc->lnc", weights, feats)
+        channels = []
+        for feats in _gather_channels(table, rows, weights.dtype):
+            acc = weights[0] * feats[0]
+            for k in range(1, rows.shape[0]):
+                acc = acc + weights[k] * feats[k]
+            channels.append(acc)
+        return torch.stack(channels, dim=-1)
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
         table, rows, weights = ctx.saved_tensors
         grad_table = grad_weights = None
+        num_rows, num_channels = table.shape
+        grads = [g.contiguous() for g in grad_out.unbind(-1)]  # C x [L, N]
         if ctx.needs_input_grad[0]:
             flat_rows = rows.reshape(-1)
             if table.is_cuda:
-                contrib = (weights.unsqueeze(-1) * grad_out.unsqueeze(2)).reshape(-1, table.shape[1])
+                contrib = (weights.unsqueeze(-1) * grad_out.unsqueeze(0)).reshape(-1, num_channels)
                 grad_table = torch.zeros(table.shape, dtype=contrib.dtype, device=table.device)
                 grad_table.index_add_(0, flat_rows, contrib)
+            elif rows.numel() * num_channels < num_rows:
+                # Few lookups in a large table: one bincount over (row, channel) bins fills the
+                # [T, C] gradient directly instead of C gradients of T entries stacked.
+                bins = (flat_rows.long().unsqueeze(-1) * num_channels + torch.arange(num_channels)).reshape(-1)
+                values = torch.stack([(weights * g).reshape(-1) for g in grads], dim=-1).reshape(-1)
+                grad_table = torch.bincount(bins, weights=values, minlength=table.numel()).view(table.shape)
             else:  # one contiguous weight vector per channel: bincount's fast path
                 grad_table = torch.stack(
-                    [
-                        torch.bincount(
-                            flat_rows,
-                            weights=(weights * grad_out[..., c : c + 1]).reshape(-1),
-                            minlength=table.shape[0],
-                        )
-                        for c in range(table.shape[1])
-                    ],
+                    [torch.bincount(flat_rows, weights=(weights * g).reshape(-1), minlength=num_rows) for g in grads],
                     dim=1,
                 )
             grad_table = grad_table.to(table.dtype)
         if ctx.needs_input_grad[2]:
-            feats = table.index_select(0, rows.reshape(-1)).view(*rows.shape, table.shape[1]).to(weights.dtype)
-            grad_weights = torch.einsum("lnkc,lnc->lnk", feats, grad_out)
+            feats = _gather_channels(table, rows, weights.dtype)
+            grad_weights = feats[0] * grads[0]
+            for f, g in zip(feats[1:], grads[1:]):
+                grad_weights = grad_weights + f * g
         return grad_table, None, grad_weights
 
 
+def interpolate_corners(table: Tensor, rows: Tensor, weights: Tensor) -> Tensor:
+    """Weighted gather ``[T, C] x [K, L, N] x [K, L, N] -> [L, N, C]`` (see ``_InterpolateCorners``)."""
+    return _InterpolateCorners.apply(table, rows, weights)
+
+
 def interpolate(table: Tensor, rows: Tensor, weights: Tensor) -> Tensor:
-    """Weighted gather ``[T, C] x [L, N, K] x [L, N, K] -> [L, N, C]`` (see ``_Interpolate``)."""
-    return _Interpolate.apply(table, rows, weights)
+    """Weighted gather ``[T, C] x [L, N, K] x [L, N, K] -> [L, N, C]``: :func:`interpolate_corners`
+    of the same corners laid out point-major."""
+    return interpolate_corners(table, rows.permute(2, 0, 1).contiguous(), weights.permute(2, 0, 1).contiguous())
