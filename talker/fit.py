@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import hydra
@@ -148,12 +149,19 @@ def _hydra_main(cfg: DictConfig) -> None:
         print(f"talker.fit: cell {run.path.name} failed ({type(exc).__name__}: {exc}); traceback in {path}", file=sys.stderr)
 
 
-def write_grid_table(folder: Path, spec: str) -> None:
-    """Build the paper-shaped table ``spec`` (experiments/<spec>.yaml) from a grid's run folders."""
-    from talker.reporting import ReportError, build_table, collect_runs
+def write_grid_table(folder: Path, spec: str, name: str) -> None:
+    """Build the paper-shaped table ``spec`` (experiments/<spec>.yaml) from a grid's run folders.
+
+    The spec selects its experiment's runs by name (``where: {name: ablation}``); a grid run under
+    another ``name=`` (the same experiment on one's own clip) is that table's runs all the same.
+    """
+    from talker.reporting import ReportError, build_table, collect_runs, load_table_spec
 
     try:
-        table = build_table(collect_runs(folder), spec)
+        table_spec = load_table_spec(spec)
+        if "name" in table_spec.where:
+            table_spec = replace(table_spec, where={**table_spec.where, "name": name})
+        table = build_table(collect_runs(folder), table_spec)
     except ReportError as exc:
         print(f"talker.fit: table {spec} not written: {exc}", file=sys.stderr)
         return
@@ -187,10 +195,11 @@ def main(argv: list[str] | None = None) -> None:
     # Config folders of $TALKER_CONFIG_PATH (strategies, systems, arms of one's own) for Hydra's own run.
     sys.argv = [sys.argv[0], *argv, *search_path_override()]
     _hydra_main()
-    tables = OmegaConf.select(compose_config(cells[0]), "table")
+    first = compose_config(cells[0])
+    tables = OmegaConf.select(first, "table")
     if len(cells) > 1 and tables:
         for spec in [tables] if isinstance(tables, str) else tables:
-            write_grid_table(grid_folder(argv), spec)
+            write_grid_table(grid_folder(argv), spec, first.name)
     failures = failed_cells(grid_folder(argv), since=started) if len(cells) > 1 else []
     if failures:
         print(f"talker.fit: {len(failures)} of {len(cells)} cells failed:", file=sys.stderr)
