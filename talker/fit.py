@@ -152,15 +152,17 @@ def _hydra_main(cfg: DictConfig) -> None:
 def write_grid_table(folder: Path, spec: str, name: str) -> None:
     """Build the paper-shaped table ``spec`` (experiments/<spec>.yaml) from a grid's run folders.
 
-    The spec selects its experiment's runs by name (``where: {name: ablation}``); a grid run under
-    another ``name=`` (the same experiment on one's own clip) is that table's runs all the same.
+    The spec selects its experiment's runs by name (``where: {name: ablation}``, for the table or for
+    each row); a grid run under another ``name=`` (the same experiment on one's own clip, or at another
+    budget) holds that table's runs all the same.
     """
     from talker.reporting import ReportError, build_table, collect_runs, load_table_spec
 
+    renamed = lambda where: {**where, "name": name} if "name" in where else where  # noqa: E731
     try:
         table_spec = load_table_spec(spec)
-        if "name" in table_spec.where:
-            table_spec = replace(table_spec, where={**table_spec.where, "name": name})
+        table_spec = replace(table_spec, where=renamed(table_spec.where),
+                             rows=[replace(row, where=renamed(row.where)) for row in table_spec.rows])
         table = build_table(collect_runs(folder), table_spec)
     except ReportError as exc:
         print(f"talker.fit: table {spec} not written: {exc}", file=sys.stderr)

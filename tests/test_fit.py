@@ -221,18 +221,19 @@ def test_run_dir_on_the_command_line_moves_the_whole_run_folder(tmp_path: Path) 
     assert run_folder(argv) == tmp_path / "mine"
 
 
-def test_a_grid_under_its_own_name_gets_its_table(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("experiment", "table"), [("ablation", "table4"), ("baselines", "table1")])
+def test_a_grid_under_its_own_name_gets_its_table(tmp_path: Path, experiment: str, table: str) -> None:
     """experiment=ablation name=my_clip (the ablation on one's own clip) writes a table of its runs, not
-    an empty one: the spec's ``where: {name: ablation}`` is read as the grid's name."""
+    an empty one: a spec's ``name`` (table4: the table's, table1: each row's) is read as the grid's name."""
     import shutil
 
     from talker.fit import write_grid_table
     from talker.reporting import build_table, collect_runs
 
-    fixture = Path(__file__).parent / "reporting" / "fixtures" / "runs" / "ablation"
+    fixture = Path(__file__).parent / "reporting" / "fixtures" / "runs" / experiment
     grid = tmp_path / "my_clip"
     shutil.copytree(fixture, grid)
     for config in grid.glob("*/config.yaml"):
-        config.write_text(config.read_text().replace("name: ablation\n", "name: my_clip\n", 1))
-    write_grid_table(grid, "table4", "my_clip")
-    assert (grid / "table4.md").read_text() == build_table(collect_runs(fixture), "table4").markdown()
+        config.write_text(config.read_text().replace(f"name: {experiment}\n", "name: my_clip\n", 1))
+    write_grid_table(grid, table, "my_clip")
+    assert (grid / f"{table}.md").read_text() == build_table(collect_runs(fixture), table).markdown()
