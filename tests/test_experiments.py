@@ -133,9 +133,15 @@ def test_systems_are_what_the_paper_compares() -> None:
     conditioning = lambda cfg: {k: v for k, v in cfg.items() if k.startswith("conditioning.")}
     # RAD-NeRF reuses Table 4's rad_nerf arm's conditioning modules unchanged.
     assert conditioning(rad) == conditioning(arm)
-    # GeneFace++ dagger is RAD-NeRF's instant-NGP head and training with landmark (GLO) conditioning.
+    # GeneFace++ dagger is GeneFace's lm3d_radnerf: RAD-NeRF's training and its ambient decomposition
+    # (the same ambient grid) with landmarks in place of audio, and GeneFace's wider nets without eye input.
     outside = {k for k in differing(rad, geneface) if not k.startswith("conditioning.")}
-    assert outside == {"method"} and geneface["conditioning._target_"].endswith("GloConcat")
+    assert outside == {"method", "field.hidden_dim", "field.geo_feat_dim", "field.hidden_dim_color", "field.density_inputs"}
+    assert geneface["conditioning._target_"].endswith("LandmarkSpatial")
+    assert geneface["conditioning.fusion._target_"] == rad["conditioning.fusion._target_"]
+    assert {k: v for k, v in conditioning(geneface).items() if k.startswith("conditioning.grid.")} == {
+        k: v for k, v in conditioning(rad).items() if k.startswith("conditioning.grid.")
+    }
     # ER-NeRF: its own field, region attention, uncertainty loss and anchor pose encoding.
     assert er["field._target_"].endswith("ERNeRFField") and er["conditioning.fusion._target_"].endswith("RegionAttention")
     assert er["model.stages.head.photometric._target_"].endswith("UncertaintyWeightedMSE")

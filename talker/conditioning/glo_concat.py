@@ -1,21 +1,28 @@
-"""GeneFace++ dagger (Ye et al. 2023, R2-Talker Table 1): the landmark window as one global code (GLO).
+"""GeneFace's landmark code (Ye et al. 2023): the landmark window as one global code.
 
 Each frame's 68 x 3 landmarks are flattened to 204 numbers and encoded by GeneFace's landmark net
 (a :class:`WindowNet` over a one-frame window, stride 1); the codes of the window's frames are
-smoothed by attention into one code that the fusion concatenates to the field input. Landmarks are
-normalised per coordinate by the training set's mean and standard deviation first (GeneFace's
-``idexp_lm3d_normalized``): raw canonical landmarks move by a few thousandths between frames.
+smoothed by attention into one code. Landmarks are normalised per coordinate by the training set's
+mean and standard deviation first (GeneFace's ``idexp_lm3d_normalized``): raw canonical landmarks
+move by a few thousandths between frames.
+
+How the code enters the field is the fusion's choice: :class:`GloConcat` with ``ConcatFusion``
+concatenates it to the field input (GLO, the form R2-Talker's Sec. 3.3 describes); GeneFace's own
+instant-NGP head (``lm3d_radnerf``, which R2-Talker's GeneFace++ dagger renders with) feeds it to
+RAD-NeRF's audio-spatial decomposition instead: :class:`LandmarkSpatial`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor
 
+from talker.conditioning.audio_spatial import AmbientFusion
 from talker.conditioning.base import ConditioningStrategy, Fusion
 from talker.conditioning.temporal import AttentionSmoothing, WindowNet
+from talker.encoders.hashgrid import HashGrid
 
 
 class GloConcat(ConditioningStrategy):
@@ -64,3 +71,22 @@ class GloConcat(ConditioningStrategy):
         frames = (landmarks.float().reshape(self.window, -1) - self.mean) / self.std
         frames = frames.reshape(self.window, 1, self.num_landmarks * 3)
         return self.smoothing(self.frame_net(frames))
+
+
+class LandmarkSpatial(GloConcat):
+    """GeneFace's ``lm3d_radnerf`` (the head of R2-Talker's GeneFace++ dagger): the landmark code moves
+    each point to ambient coordinates looked up in ``grid``, RAD-NeRF's decomposition with landmarks
+    in place of audio (GeneFace's ``RADNeRF`` with ``cond_type: idexp_lm3d_normalized``).
+
+    Args:
+        fusion: factory of the :class:`AmbientFusion` (a Hydra partial), given ``grid``.
+        grid: the ambient grid (GeneFace: RAD-NeRF's, 2D tiled).
+        window, num_landmarks, code_dim, lr: the landmark code (:class:`GloConcat`; GeneFace: a
+            one-frame landmark net, attention smoothing over 5 frames, code 64, rate 5e-4).
+    """
+
+    def __init__(
+        self, fusion: Callable[..., AmbientFusion], grid: HashGrid, window: int = 5, num_landmarks: int = 68,
+        code_dim: int = 64, lr: float | None = None,
+    ) -> None:
+        super().__init__(fusion(grid=grid), window, num_landmarks, code_dim, lr)

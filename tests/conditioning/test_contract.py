@@ -49,7 +49,7 @@ def inputs(split: Split):
 
 
 def test_every_strategy_yaml_is_covered() -> None:
-    assert {"audio_spatial", "glo_concat", "landmark_hash", "landmark_hash_concat", "lokitalk", "region_attention"} <= set(STRATEGIES)
+    assert {"audio_spatial", "glo_concat", "landmark_hash", "landmark_hash_concat", "landmark_spatial", "lokitalk", "region_attention"} <= set(STRATEGIES)
 
 
 @pytest.mark.parametrize("name", STRATEGIES)
