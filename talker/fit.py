@@ -23,7 +23,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
 
 from talker.config import (
-    NOT_IN_NAME, check_overrides, compose_config, config_dir, grid_axes, grid_folder, instantiate, run_folder,
+    NOT_IN_NAME, axis_choices, check_overrides, compose_config, config_dir, grid_axes, grid_folder, instantiate, run_folder,
     search_path_override,
 )
 from talker.config_checks import check_values
@@ -120,7 +120,7 @@ def hparams(cfg: DictConfig) -> dict:
     overrides = OmegaConf.select(cfg, "hydra.overrides.task")
     if choices is None and HydraConfig.initialized():  # inside a Hydra run the node lives in HydraConfig
         choices, overrides = HydraConfig.get().runtime.choices, HydraConfig.get().overrides.task
-    flat = {k: v for k, v in dict(choices or {}).items() if not k.startswith("hydra")}
+    flat = axis_choices(choices)
     for item in overrides or []:  # e.g. field.position_encoder.level_dim=4 of a Table 8 grid
         key, _, value = str(item).lstrip("+~").partition("=")
         if "." in key and not key.startswith(NOT_IN_NAME):

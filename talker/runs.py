@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING, Any
 from omegaconf import DictConfig, OmegaConf
 
 from talker.config import ConfigError, load_config_file
-from talker.utils.checkpoints import load_checkpoint, resume_checkpoint
 from talker.utils.io import write_json, write_text_atomic
 
 if TYPE_CHECKING:
@@ -166,6 +165,8 @@ class RunFolder:
             raise ConfigError(
                 f"{path}: missing; the {what} of {self.path} was never trained (or is still training)"
             )
+        from talker.utils.checkpoints import load_checkpoint  # torch: not imported for reading tables
+
         return load_checkpoint(path)
 
     def load_module(
@@ -212,6 +213,8 @@ class RunFolder:
         """The checkpoint a relaunch continues from (None: train from scratch): ``last.ckpt`` if it
         loads, else the newest checkpoint of the folder that does (a damaged ``last.ckpt`` is moved
         aside when ``modify``; see :func:`talker.utils.checkpoints.resume_checkpoint`)."""
+        from talker.utils.checkpoints import resume_checkpoint
+
         return resume_checkpoint(self.checkpoint_file, report=report, modify=modify) if resume else None
 
     def check_existing(self, cfg: DictConfig) -> bool:

@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from talker.config import axis_choices
 from talker.errors import TalkerError
 from talker.runs import RunFolder
 
@@ -61,9 +62,7 @@ def read_run(run_dir: Path) -> dict[str, Any]:
     hydra_file = run_dir / ".hydra" / "hydra.yaml"
     if hydra_file.is_file():
         hydra_cfg = (_read_yaml(hydra_file) or {}).get("hydra", {})
-        for group, choice in (hydra_cfg.get("runtime", {}).get("choices") or {}).items():
-            if not group.startswith("hydra"):
-                row[group] = choice
+        row.update(axis_choices(hydra_cfg.get("runtime", {}).get("choices")))
     overrides_file = run_dir / ".hydra" / "overrides.yaml"
     if overrides_file.is_file():
         for item in _read_yaml(overrides_file) or []:

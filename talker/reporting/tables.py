@@ -191,18 +191,18 @@ def arm_rows(table: str, experiment: str) -> list[dict[str, Any]]:
     A run is an arm's row when its config choices equal those of the arm's cell of ``experiment`` on
     every group the arms do not all share (for Table 4: ``conditioning`` and ``schedule``), so runs
     made before a grid swept arms are found too."""
-    from talker.config import ConfigError, compose_config
+    from talker.config import ConfigError, axis_choices, compose_config
     from talker.config import arm_rows as declared
 
     try:
         arms = declared(table)
         choices = {
-            arm: dict(compose_config([f"experiment={experiment}", f"arm={arm}"], return_hydra_config=True).hydra.runtime.choices)
+            arm: axis_choices(compose_config([f"experiment={experiment}", f"arm={arm}"], return_hydra_config=True, check=False).hydra.runtime.choices)
             for arm in arms
         }
     except ConfigError as exc:
         raise ReportError(f"{table}: rows from the arms of experiment={experiment}: {exc}") from exc
-    groups = sorted({g for c in choices.values() for g in c if not g.startswith("hydra") and g != "arm"})
+    groups = sorted({g for c in choices.values() for g in c if g != "arm"})
     axes = [g for g in groups if len({c.get(g) for c in choices.values()}) > 1]
     return [{"label": row["label"], "where": {g: choices[arm].get(g) for g in axes}} for arm, row in arms.items()]
 

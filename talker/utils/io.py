@@ -8,13 +8,15 @@ import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from PIL import Image
 
 from talker.errors import RunFolderError
+
+if TYPE_CHECKING:  # torch is not imported to read or write run files (the table notebooks never need it)
+    import torch
 
 
 def check_writable(folder: str | Path) -> None:
@@ -69,7 +71,7 @@ def write_csv(path: str | Path, rows: Sequence[dict[str, Any]]) -> None:
 
 def to_uint8(image: torch.Tensor | np.ndarray) -> np.ndarray:
     """``[H, W, C]`` float in [0, 1] -> uint8."""
-    if isinstance(image, torch.Tensor):
+    if not isinstance(image, np.ndarray):  # a torch.Tensor
         image = image.detach().cpu().float().numpy()
     return np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
 

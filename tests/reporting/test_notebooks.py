@@ -58,3 +58,18 @@ def test_notebook_runs_on_fixture_runs(notebook: Path, kernel_env: Path, tmp_pat
     assert (tmp_path / f"{table}.tex").read_text() == (HERE / "golden" / f"{table}.tex").read_text()
     shown = [o for c in nb.cells for o in c.get("outputs", []) if "text/markdown" in o.get("data", {})]
     assert shown and "(paper)" in shown[0]["data"]["text/markdown"]
+
+
+def test_reading_runs_and_building_tables_does_not_import_torch() -> None:
+    """The notebooks' kernels import talker.reporting alone: torch (seconds to import, more on a busy
+    machine) stays out, so a notebook rebuilds a table in about a second and without a torch install."""
+    import subprocess
+
+    code = (
+        "import sys; from talker.reporting import build_table, collect_runs\n"
+        f"runs = collect_runs({str(HERE / 'fixtures' / 'runs')!r})\n"
+        "for name in ('table1', 'table4'): build_table(runs, name).markdown()  # table4 composes its arms' configs\n"
+        "print(sorted(m for m in ('torch', 'lightning') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO).stdout
+    assert out.strip() == "[]"
