@@ -80,7 +80,11 @@ class FastRenderer:
         self.occupancy, self.marcher, self.bound = occupancy, marcher, bound
         self.tile, self.round_steps, self.gather, self.threshold = tile, round_steps, gather, threshold
         self.budget = marcher.max_steps
-        self._tile_fn = torch.compile(self._render_tile, dynamic=False) if compile else self._render_tile
+        self._tile_fn, self._field = self._render_tile, _call_field
+        if compile and gather:  # the packed points vary in number: the field is compiled for any count
+            self._field = torch.compile(_call_field, dynamic=True)
+        elif compile:  # every shape is static: the whole tile is compiled
+            self._tile_fn = torch.compile(self._render_tile, dynamic=False)
 
     @torch.no_grad()
     def __call__(self, field_fn: FieldFn, rays_o: Tensor, rays_d: Tensor, background: Tensor) -> RenderOutput:
@@ -174,7 +178,7 @@ class FastRenderer:
             rows, cols = live.nonzero(as_tuple=True)
             sigma, rgb = mids.new_zeros(num, n), mids.new_zeros(num, n, 3)
             points = rays_o[rows] + rays_d[rows] * mids[rows, cols].unsqueeze(-1)
-            out = field_fn(points, rays_d[rows])
+            out = self._field(field_fn, points, rays_d[rows])
             sigma[rows, cols] = out.sigma.to(sigma.dtype)
             rgb[rows, cols] = out.rgb.to(rgb.dtype)
             return sigma, rgb
@@ -184,6 +188,10 @@ class FastRenderer:
         out = field_fn(points.reshape(-1, 3), rays_d.unsqueeze(1).expand(-1, n, -1).reshape(-1, 3))
         sigma = out.sigma.to(mids.dtype).view(num, n) * live
         return sigma, out.rgb.to(mids.dtype).view(num, n, 3)
+
+
+def _call_field(field_fn: FieldFn, x: Tensor, d: Tensor) -> FieldOutput:
+    return field_fn(x, d)
 
 
 def frame_renderer(head: Any, *, compile: bool = False, **options: Any) -> Callable[[Mapping[str, Any]], RenderOutput]:
