@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import sys
 
+from talker.config import ConfigError
 from talker.config_checks import cli_device, cli_value
 from talker.errors import one_line_errors
 from talker.inference import drive
@@ -37,7 +38,7 @@ def switch(key: str, text: str | None) -> bool:
     if text is None:
         return SWITCHES[key]
     if text.lower() not in ("true", "false"):
-        raise ValueError(f"{key}={text}: expected true or false")
+        raise ConfigError(f"{key}={text}: expected true or false")
     return text.lower() == "true"
 
 

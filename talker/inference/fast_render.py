@@ -97,8 +97,12 @@ class FastRenderer:
         near, far = ray_aabb(rays_o, rays_d, box, self.marcher.min_near)
         hit = (near < far).nonzero().squeeze(-1)  # once per frame: the rays that reach the box
         dt_min, dt_max = self.marcher.step_bounds(self.bound, self.occupancy)
-        # No ray through the box needs more lattice steps than its diagonal over the smallest step.
-        candidates = int(math.ceil(float((box[1] - box[0]).norm()) / dt_min)) + 1
+        if hit.numel() == 0:
+            return RenderOutput(rgb, depth, opacity)
+        # No ray needs more lattice steps than the frame's longest span over the smallest step (one
+        # host read per frame), rounded up to a multiple of 8 so that a compiled tile sees few sizes.
+        span = float((far[hit] - near[hit]).max())
+        candidates = 8 * math.ceil((math.ceil(span / dt_min) + 1) / 8)
         evaluated = 0
         for start in range(0, hit.numel(), self.tile):
             ids = hit[start : start + self.tile]
