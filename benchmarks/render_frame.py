@@ -1,7 +1,15 @@
-"""Full-frame render time of an R2-Talker head at 450 x 450: samplers side by side; on CUDA, torch vs tiny-cuda-nn.
+"""Full-frame render time of an R2-Talker head at 450 x 450: training path vs fast path side by side;
+on CUDA, torch vs tiny-cuda-nn.
 
     python benchmarks/render_frame.py                                  # paper-sized field, head proxy
     python benchmarks/render_frame.py --run runs/quickstart/default    # a trained run's field
+    python benchmarks/render_frame.py --run ... --compile              # also the compiled fast path
+    python benchmarks/render_frame.py --run ... --samplers             # also the uniform / uncompacted samplers
+
+The training path is ``TalkingHead.render_frame`` (ray marcher + compacted ``render_chunked``); the
+fast path is ``talker.inference.fast_render`` (docs/inference.md). The two are timed alternately,
+``--repeats`` times each, and the median of each and their ratio printed, with the PSNR of the fast
+frame against the training frame.
 
 Without ``--run``, the field has R2-Talker's paper sizes (Table 6: 16 x 4 positional grid, 128-wide
 sigma net, landmark hash grid + M-AGLO) with untrained weights, and the occupancy grid (128^3) is
@@ -17,6 +25,8 @@ from __future__ import annotations
 
 import argparse
 import functools
+import math
+import statistics
 import time
 from pathlib import Path
 
@@ -26,6 +36,7 @@ from talker.config import compose_config, instantiate
 from talker.data.cameras import pixel_rays
 from talker.encoders import HashGrid
 from talker.encoders import tcnn as tcnn_backend
+from talker.inference.fast_render import frame_renderer
 from talker.modules.head import HeadModule
 from talker.rendering import UniformSampler, render_chunked
 from talker.runs import RunFolder
@@ -98,11 +109,40 @@ def make_frame(cond: dict, c2w: torch.Tensor, intrinsics: torch.Tensor, size: in
     }
 
 
+def side_by_side(module: HeadModule, frame: dict, repeats: int, compile: bool) -> None:
+    """Training path and fast path (eager, and compiled with ``compile``), timed alternately."""
+    head = module.head
+    paths = {"training path (marcher, compacted)": head.render_frame, "fast path (eager)": frame_renderer(head)}
+    if compile:
+        compiled = frame_renderer(head, compile=True)
+        start = time.perf_counter()
+        compiled(frame)  # compilation, not timed
+        print(f"fast path compiled in {time.perf_counter() - start:.1f} s (first frame)")
+        paths["fast path (torch.compile)"] = compiled
+    times: dict[str, list[float]] = {name: [] for name in paths}
+    outs = {}
+    for _ in range(repeats):
+        for name, render in paths.items():
+            start = time.perf_counter()
+            outs[name] = render(frame)
+            times[name].append(time.perf_counter() - start)
+    reference_name = next(iter(paths))
+    reference, base = outs[reference_name], statistics.median(times[reference_name])
+    print(f"{'path':40s} {'s/frame':>9s} {'evals/frame':>12s} {'speed-up':>9s} {'PSNR vs training':>17s}")
+    for name in paths:
+        seconds, out = statistics.median(times[name]), outs[name]
+        mse = float(((out.rgb - reference.rgb) ** 2).mean())
+        quality = "-" if name == reference_name else f"{10 * math.log10(1 / max(mse, 1e-20)):.1f} dB"
+        print(f"{name:40s} {seconds:9.3f} {out.num_evaluated:12d} {base / seconds:8.2f}x {quality:>17s}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, default=None, help="a run folder (config.yaml, checkpoints/last.ckpt)")
     parser.add_argument("--size", type=int, default=450)
-    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--compile", action="store_true", help="also time the fast path through torch.compile")
+    parser.add_argument("--samplers", action="store_true", help="also time the uniform and uncompacted samplers")
     args = parser.parse_args()
     module, cond, c2w, intrinsics = run_module(args.run) if args.run else paper_module()
     module.eval()
@@ -115,16 +155,19 @@ def main() -> None:
         (f"ray marcher (max_steps={marcher.max_steps}), compacted", marcher, True),
     ]
     frame = make_frame(cond, c2w, intrinsics, args.size, "cpu")
-    print(f"{'CPU':60s} {'s/frame':>9s} {'evals/frame':>12s} {'speed-up':>9s}")
+    side_by_side(module, frame, args.repeats, args.compile)
+    if args.samplers:
+        print(f"\n{'CPU, samplers of the training path':60s} {'s/frame':>9s} {'evals/frame':>12s} {'speed-up':>9s}")
     baseline = None
     with torch.no_grad():
-        for name, sampler, compact in variants:
-            seconds, evals = time_render(module, frame, sampler, compact, args.repeats, "cpu")
+        for name, sampler, compact in variants if args.samplers else []:
+            seconds, evals = time_render(module, frame, sampler, compact, 1, "cpu")
             baseline = baseline or seconds
             print(f"{name:60s} {seconds:9.2f} {evals:12d} {baseline / seconds:8.2f}x")
     if not torch.cuda.is_available():
         print("CUDA: not available here; the GPU frame time (target < 10 ms) and torch vs tiny-cuda-nn need a GPU")
         return
+    module.head.sampler = marcher
     module.cuda()
     frame = make_frame(cond, c2w, intrinsics, args.size, "cuda")
     print(f"\nCUDA ({torch.cuda.get_device_name()}): {'backend':10s} {'ms/frame':>9s}")

@@ -9,23 +9,37 @@
 Writes ``<out>.mp4`` (H.264 + AAC, the audio muxed in, via imageio-ffmpeg) and
 ``<out>_landmarks.npy`` (``[N, 68, 3]`` driving landmarks); ``out`` defaults to
 ``<run>/drive/<audio stem>``. Other keys: ``device=cpu|cuda``, ``temperature=<float>`` (motion
-sampling), ``smoothing=<frames>`` (landmark smoothing), ``pose_smoothing=<frames>``, ``seed=<int>``.
-The library is ``talker.inference``.
+sampling), ``smoothing=<frames>`` (landmark smoothing), ``pose_smoothing=<frames>``, ``seed=<int>``,
+``inference.fast=true|false`` (frames on the fast rendering path, the default, or on the training
+path) and ``inference.compile=true|false`` (the fast path through ``torch.compile``; default false:
+see docs/inference.md). The library is ``talker.inference``.
 """
 
 from __future__ import annotations
 
 import sys
 
+from talker.config import ConfigError
 from talker.config_checks import cli_device, cli_value
 from talker.errors import one_line_errors
 from talker.inference import drive
 
 USAGE = (
     "usage: python -m talker.drive run=<run folder> audio=<file> [motion=<motion run folder>] [out=<path without suffix>] "
-    "[device=cpu|cuda] [temperature=<t>] [smoothing=<frames>] [pose_smoothing=<frames>] [seed=<n>]"
+    "[device=cpu|cuda] [temperature=<t>] [smoothing=<frames>] [pose_smoothing=<frames>] [seed=<n>] "
+    "[inference.fast=true|false] [inference.compile=true|false]"
 )
-KEYS = {"run", "audio", "motion", "out", "device", "temperature", "smoothing", "pose_smoothing", "seed"}
+SWITCHES = {"inference.fast": True, "inference.compile": False}  # key -> default
+KEYS = {"run", "audio", "motion", "out", "device", "temperature", "smoothing", "pose_smoothing", "seed", *SWITCHES}
+
+
+def switch(key: str, text: str | None) -> bool:
+    """``true``/``false`` of a switch (its default when not given); anything else is a one-line error."""
+    if text is None:
+        return SWITCHES[key]
+    if text.lower() not in ("true", "false"):
+        raise ConfigError(f"{key}={text}: expected true or false")
+    return text.lower() == "true"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -55,6 +69,8 @@ def main(argv: list[str] | None = None) -> None:
             smoothing=numbers.get("smoothing"),
             pose_smoothing=float(numbers.get("pose_smoothing", 2.0)),
             seed=int(numbers.get("seed", 0)),
+            fast=switch("inference.fast", args.get("inference.fast")),
+            compile=switch("inference.compile", args.get("inference.compile")),
         )
     print(f"[talker] wrote {video}" + (f" and {landmarks}" if landmarks.is_file() else ""))
 

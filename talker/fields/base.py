@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -60,6 +61,14 @@ class Field(nn.Module, ABC):
     @abstractmethod
     def forward(self, x: Tensor, d: Tensor, cond: Conditioning, frame: Frame | None = None) -> FieldOutput:
         """``[N, 3], [N, 3] -> FieldOutput``."""
+
+    def bind(self, cond: Conditioning, frame: Frame | None = None) -> Callable[[Tensor, Tensor], FieldOutput]:
+        """The field for one frame, ``(x [N, 3], d [N, 3]) -> FieldOutput``, for rendering without
+        gradients (``talker.inference``): whatever does not depend on the point is computed here, once
+        per frame, not once per batch of points. ``extras`` may be left out.
+
+        Default: the field itself with ``cond`` and ``frame`` bound (nothing precomputed)."""
+        return functools.partial(self, cond=cond, frame=frame)
 
     def densities(
         self, x: Tensor, conds: Sequence[Conditioning], frames: Sequence[Frame | None] | None = None

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from talker.conditioning.base import Conditioning, ConditioningSpec
 from talker.encoders.base import Encoder
@@ -123,6 +124,13 @@ class HeadField(Field):
         pos = None if any(c.warp is not None for c in conds) else self.encoder(x)
         return torch.stack([self._sigma_and_geometry(x, c, f, pos)[0] for c, f in zip(conds, frames)])
 
+    def bind(self, cond: Conditioning, frame: Frame | None = None) -> Callable[[Tensor, Tensor], FieldOutput]:
+        """The field for one frame with the frame folded into the weights (:class:`FrameHead`); a
+        warped condition moves every point, so it keeps the plain field."""
+        if cond.warp is not None or any(s.dim() != 1 for s in (*cond.scales, *cond.shifts)):
+            return super().bind(cond, frame)
+        return FrameHead(self, cond, frame)
+
     def forward(self, x: Tensor, d: Tensor, cond: Conditioning, frame: Frame | None = None) -> FieldOutput:
         x, warp_values = self.canonical(x, cond)
         pos = self.encoder(x)
@@ -132,3 +140,67 @@ class HeadField(Field):
         parts += self._frame_features(self.color_inputs, frame, x.shape[0], geometry)
         rgb = torch.sigmoid(self.color_net(torch.cat(parts, dim=-1)))
         return FieldOutput(sigma=sigma, rgb=rgb, extras={**values, **self.extras(pos)})
+
+
+class FrameHead:
+    """A :class:`HeadField` for one frame: ``(x [N, 3], d [N, 3]) -> FieldOutput`` without gradients.
+
+    What the frame fixes is folded into the weights once, instead of being redone for every point:
+    the M-AGLO modulation ``(W h + b)(1 + s) + t`` becomes the layer ``(1 + s) W``, ``(1 + s) b + t``;
+    the columns of the sigma net's first layer that read the GLO vector and the frame's density
+    inputs, and those of the colour net's first layer that read its colour inputs, become biases.
+    The same function as ``field(x, d, cond, frame)`` up to float rounding (no ``extras``).
+    """
+
+    def __init__(self, field: HeadField, cond: Conditioning, frame: Frame | None) -> None:
+        self.encoder, self.dir_encoder, self.spatial = field.encoder, field.dir_encoder, cond.spatial
+        first = field.sigma_net.layers[0].weight
+        like = first.detach()
+        point_dim = field.encoder.output_dim + field.cond_spec.spatial_dim  # columns that vary per point
+        constant = [cond.vector] if cond.vector is not None else []
+        constant += [inp(frame) for inp in field.density_inputs]
+        self.sigma = _linear_stack(field.sigma_net.layers, point_dim, constant, like)
+        for i, (scale, shift) in enumerate(zip(cond.scales, cond.shifts)):
+            gain, shift = 1 + scale.detach().to(like), shift.detach().to(like)
+            weight, bias = self.sigma[i]
+            self.sigma[i] = (weight * gain[:, None], shift if bias is None else gain * bias + shift)
+        sh_dim = field.dir_encoder.output_dim
+        geo_dim = field.sigma_net.layers[-1].out_features - 1
+        color = _linear_stack(field.color_net.layers, sh_dim + geo_dim, [inp(frame) for inp in field.color_inputs], like)
+        weight, bias = color[0]
+        # The colour net's first layer split by input: no [SH, geometry] concatenation per point.
+        self.color_dir, self.color_geo, self.color_bias = weight[:, :sh_dim], weight[:, sh_dim:], bias
+        self.color = color[1:]
+
+    def __call__(self, x: Tensor, d: Tensor) -> FieldOutput:
+        pos = self.encoder(x)
+        h = pos
+        if self.spatial is not None:
+            h = torch.cat([pos, self.spatial(x, pos)[0]], dim=-1)
+        for weight, bias in self.sigma[:-1]:
+            h = F.relu(F.linear(h.to(weight.dtype), weight, bias))
+        h = F.linear(h, *self.sigma[-1])
+        sigma, geometry = torch.exp(h[:, 0].float()), h[:, 1:]  # trunc_exp's forward
+        h = F.linear(self.dir_encoder(d).to(geometry.dtype), self.color_dir)
+        h = h + F.linear(geometry, self.color_geo, self.color_bias)
+        for weight, bias in self.color:
+            h = F.linear(F.relu(h), weight, bias)
+        return FieldOutput(sigma=sigma, rgb=torch.sigmoid(h))
+
+
+def _linear_stack(
+    layers: nn.ModuleList, point_dim: int, constant: Sequence[Tensor], like: Tensor
+) -> list[tuple[Tensor, Tensor | None]]:
+    """``(weight, bias)`` of each layer of an MLP whose input is ``[per-point features (point_dim
+    wide), constant]``: the constant part enters the first layer's bias."""
+    stack: list[tuple[Tensor, Tensor | None]] = []
+    for i, layer in enumerate(layers):
+        weight = layer.weight.detach()
+        bias = layer.bias.detach() if layer.bias is not None else None
+        if i == 0:
+            if constant:
+                folded = weight[:, point_dim:] @ torch.cat([c.reshape(-1).to(like) for c in constant])
+                bias = folded if bias is None else bias + folded
+            weight = weight[:, :point_dim]
+        stack.append((weight, bias))
+    return stack

@@ -29,6 +29,7 @@ from talker.data.cameras import pixel_rays
 from talker.data.frames import FrameConditions, split_tracks
 from talker.data.layout import Split
 from talker.head.model import TalkingHead
+from talker.inference.fast_render import frame_renderer
 from talker.motion.processing import frame_rows, gaussian_smooth
 from talker.runs import RunFolder
 from talker.utils.io import check_writable, to_uint8
@@ -104,7 +105,7 @@ def audio_extractor(features_file: str) -> AudioFeatures:
 
 def render_run(
     run: RunFolder, landmarks: np.ndarray | None, audio: np.ndarray, num_frames: int, device: torch.device,
-    pose_smoothing: float,
+    pose_smoothing: float, fast: bool = True, compile: bool = False,
 ) -> list[np.ndarray]:
     """Frames of the head of a run folder driven by ``landmarks`` (and/or the audio's feature windows)."""
     cfg = run.config()
@@ -115,6 +116,7 @@ def render_run(
     return render_driven(
         module.head, datamodule.train_split, landmarks, audio, num_frames, pose_smoothing,
         conditions=datamodule.conditions, audio_features=datamodule.audio_features or LogMel.file_name,
+        fast=fast, compile=compile,
     )
 
 
@@ -128,6 +130,8 @@ def render_driven(
     pose_smoothing: float = 2.0,
     conditions: FrameConditions | None = None,
     audio_features: str = LogMel.file_name,
+    fast: bool = True,
+    compile: bool = False,
 ) -> list[np.ndarray]:
     """``num_frames`` frames of a trained head (on its device) driven by ``landmarks [N, 68, 3]`` and/or
     the feature windows of ``audio``, with the poses of ``split`` played forwards and backwards and
@@ -153,7 +157,11 @@ def render_driven(
     if undriven_needs:
         raise ConfigError(f"{type(head.conditioning).__name__} reads {undriven_needs}, which nothing drives here")
     played_tracks = split_tracks(split)
-    ys, xs = torch.meshgrid(torch.arange(split.height), torch.arange(split.width), indexing="ij")
+    render = frame_renderer(head, compile=compile) if fast else head.render_frame
+    # Rays are made on the CPU, where the split's poses are, and moved per frame.
+    ys, xs = torch.meshgrid(
+        torch.arange(split.height, device="cpu"), torch.arange(split.width, device="cpu"), indexing="ij"
+    )
     pixels = torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=-1)
     frames = []
     for i in tqdm(range(num_frames), desc="rendering frames", unit="frame"):
@@ -169,7 +177,7 @@ def render_driven(
             "background": background.to(device),
             "cond": {k: v.to(device) for k, v in cond.items()},
         }
-        out = head.render_frame(frame)
+        out = render(frame)
         frames.append(to_uint8(out.rgb.view(split.height, split.width, 3)))
     return frames
 
@@ -219,8 +227,11 @@ def drive(
     smoothing: float | None = None,
     pose_smoothing: float = 2.0,
     seed: int = 0,
+    fast: bool = True,
+    compile: bool = False,
 ) -> tuple[Path, Path]:
-    """Render ``audio`` with the run's stages; returns the mp4 and the landmark file written."""
+    """Render ``audio`` with the run's stages; returns the mp4 and the landmark file written. ``fast``:
+    frames on the fast path (else the training path); ``compile``: the fast path through ``torch.compile``."""
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     main = RunFolder(run)
     cfg = main.require_trained("head or motion stage")
@@ -246,7 +257,7 @@ def drive(
                     f"stage: pass motion=<motion run folder> (train one with python -m talker.fit experiment=motion)"
                 )
             landmarks = MotionStage(motion, "motion").landmarks(samples, dev, temperature, smoothing, seed)
-        frames = render_run(main, landmarks, samples, num_frames, dev, pose_smoothing)
+        frames = render_run(main, landmarks, samples, num_frames, dev, pose_smoothing, fast=fast, compile=compile)
     write_video(video_path, frames, audio)
     landmark_path.parent.mkdir(parents=True, exist_ok=True)
     if landmarks is not None:

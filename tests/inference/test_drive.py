@@ -85,6 +85,35 @@ def test_command_line(runs: dict[str, Path], speech: Path, capsys: pytest.Captur
     assert "usage: python -m talker.drive" in capsys.readouterr().err
 
 
+def test_drive_renders_on_the_fast_path_unless_told_otherwise(runs: dict[str, Path], capsys: pytest.CaptureFixture) -> None:
+    """``inference.fast=false`` renders on the training path; both give the same frames (8-bit), and a
+    mistyped switch is a one-line error before anything loads."""
+    import torch
+
+    from talker.config import instantiate
+    from talker.inference.drive import render_driven
+    from talker.runs import RunFolder
+
+    folder = RunFolder(runs["head"])
+    cfg = folder.config()
+    head = folder.load_module(cfg).head.eval()
+    datamodule = instantiate(cfg.data, "data")
+    datamodule.prepare_data()
+    datamodule.setup("predict")
+    landmarks = datamodule.train_split.landmarks[:3].numpy().astype(np.float32)
+    rendered = {
+        fast: render_driven(head, datamodule.train_split, landmarks, np.zeros(16000, np.float32), 3, fast=fast)
+        for fast in (True, False)
+    }
+    for a, b in zip(rendered[True], rendered[False]):
+        assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+    with pytest.raises(SystemExit) as exit_info:
+        main([f"run={runs['head']}", "audio=x.wav", "inference.fast=maybe"])
+    assert exit_info.value.code == 2
+    assert "inference.fast=maybe: expected true or false" in capsys.readouterr().err
+    assert torch.is_grad_enabled()
+
+
 def test_pingpong_and_pose_smoothing() -> None:
     assert pingpong(9, 4).tolist() == [0, 1, 2, 3, 2, 1, 0, 1, 2]
     import torch

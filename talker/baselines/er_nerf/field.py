@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from talker.conditioning.base import ConditioningSpec
+from talker.conditioning.base import Conditioning, ConditioningSpec
+from talker.fields.base import Field, FieldOutput
 from talker.encoders.triplane import TriPlaneHashGrid
 from talker.fields.head import HeadField
 from talker.fields.inputs import Frame, FrameInput
@@ -67,6 +68,10 @@ class ERNeRFField(HeadField):
         pos_dim = self.encoder.output_dim
         self.eye_gate = MLP(pos_dim, eye.dim, eye_gate_hidden, 2, bias=False) if eye is not None else None
         self.uncertainty_net = MLP(pos_dim, 1, uncertainty_hidden, 2, bias=False)
+
+    def bind(self, cond: Conditioning, frame: Frame | None = None) -> Callable[[Tensor, Tensor], FieldOutput]:
+        """The plain field: its eye input is gated per point, not a constant to fold into a bias."""
+        return Field.bind(self, cond, frame)
 
     def density_features(self, frame: Frame | None, pos: Tensor) -> list[Tensor]:
         """The eye input, gated per point by the eye attention (none without an eye input)."""
