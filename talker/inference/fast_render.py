@@ -45,6 +45,7 @@ from torch import Tensor
 from talker.fields.base import FieldOutput
 from talker.rendering import OccupancyGrid, RayMarcher, RenderOutput, ray_aabb
 from talker.rendering.renderer import TRANSMITTANCE_THRESHOLD
+from talker.rendering.volrend import exclusive_sum, optical_depths
 
 FieldFn = Callable[[Tensor, Tensor], FieldOutput]
 
@@ -164,8 +165,8 @@ class FastRenderer:
             mids = t_mids[:, cols]
             sigma, rgb = self._evaluate(field_fn, rays_o, rays_d, mids, live)
             evaluated = evaluated + live.sum()
-            optical = sigma * deltas[:, cols]
-            light_in = light.unsqueeze(-1) * torch.exp(-(torch.cumsum(optical, dim=-1) - optical))
+            optical = optical_depths(sigma, deltas[:, cols])
+            light_in = light.unsqueeze(-1) * torch.exp(-exclusive_sum(optical))
             weights = light_in * (1.0 - torch.exp(-optical)) * (light_in >= self.threshold)
             color = color + (weights.unsqueeze(-1) * rgb).sum(dim=1)
             depth = depth + (weights * mids).sum(dim=1)

@@ -3,7 +3,7 @@
 from talker.rendering.occupancy import ConditionSweep, OccupancyGrid
 from talker.rendering.renderer import FieldFn, RenderOutput, render_chunked, render_rays
 from talker.rendering.samplers import RayMarcher, RayNoise, RaySampler, RaySamples, UniformSampler, ray_aabb, stratified_samples
-from talker.rendering.volrend import accumulate, composite, render_weights, transmittance
+from talker.rendering.volrend import accumulate, composite, exclusive_sum, optical_depths, render_weights, transmittance
 
 __all__ = [
     "ConditionSweep",
@@ -17,6 +17,8 @@ __all__ = [
     "UniformSampler",
     "accumulate",
     "composite",
+    "exclusive_sum",
+    "optical_depths",
     "ray_aabb",
     "render_chunked",
     "render_rays",

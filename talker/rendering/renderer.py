@@ -23,7 +23,7 @@ from torch import Tensor
 from talker.fields.base import FieldOutput
 from talker.rendering.occupancy import OccupancyGrid
 from talker.rendering.samplers import RayMarcher, RayNoise, RaySampler, RaySamples
-from talker.rendering.volrend import composite, weights_and_transmittance
+from talker.rendering.volrend import composite, exclusive_sum, optical_depths, weights_and_transmittance
 
 FieldFn = Callable[[Tensor, Tensor], FieldOutput]
 
@@ -148,8 +148,8 @@ def _render_compacted(
             sigma[rows, js] = out.sigma.to(sigma.dtype)
             rgb[rows, js] = out.rgb.to(rgb.dtype)
             evaluated += rows.numel()
-        optical = sigma * deltas[alive, cols]
-        light_in = light[alive].unsqueeze(-1) * torch.exp(-(torch.cumsum(optical, dim=-1) - optical))
+        optical = optical_depths(sigma, deltas[alive, cols])
+        light_in = light[alive].unsqueeze(-1) * torch.exp(-exclusive_sum(optical))
         w = light_in * (1.0 - torch.exp(-optical)) * (light_in >= threshold)
         weights[alive, cols] = w
         color[alive] += (w.unsqueeze(-1) * rgb).sum(dim=1)

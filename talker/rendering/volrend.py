@@ -16,10 +16,26 @@ import torch
 from torch import Tensor
 
 
+def optical_depths(sigmas: Tensor, deltas: Tensor) -> Tensor:
+    """``sigma_i delta_i``, 0 where ``delta_i`` is 0 (padding: even an infinite density there adds nothing): ``[R, S]``."""
+    return torch.where(deltas > 0, sigmas * deltas, torch.zeros_like(sigmas))
+
+
+def exclusive_sum(values: Tensor) -> Tensor:
+    """``sum_{j<i} v_j`` along the last axis. Summed, not ``cumsum(v) - v``: a density that overflows
+    to inf (a logit above 88.7 through ``exp``: an opaque surface) would make that ``inf - inf = NaN``
+    and the whole batch's loss NaN, where instant-NGP's kernels and nerfacc give the weight 1 there.
+
+    Example:
+        >>> exclusive_sum(torch.tensor([[1.0, float("inf"), 2.0]])).tolist()
+        [[0.0, 1.0, inf]]
+    """
+    return torch.cat([torch.zeros_like(values[..., :1]), torch.cumsum(values[..., :-1], dim=-1)], dim=-1)
+
+
 def transmittance(sigmas: Tensor, deltas: Tensor) -> Tensor:
     """``T_i = exp(-sum_{j<i} sigma_j delta_j)``, the light reaching sample ``i`` (eq. 3): ``[R, S]``."""
-    optical_depth = sigmas * deltas
-    return torch.exp(-(torch.cumsum(optical_depth, dim=-1) - optical_depth))
+    return torch.exp(-exclusive_sum(optical_depths(sigmas, deltas)))
 
 
 def render_weights(sigmas: Tensor, deltas: Tensor, transmittance_threshold: float = 0.0) -> Tensor:
@@ -38,7 +54,7 @@ def render_weights(sigmas: Tensor, deltas: Tensor, transmittance_threshold: floa
 
 def weights_and_transmittance(sigmas: Tensor, deltas: Tensor, transmittance_threshold: float = 0.0) -> tuple[Tensor, Tensor]:
     """:func:`render_weights` and the transmittance ``T_i`` they were computed from, both ``[R, S]``."""
-    alphas = 1.0 - torch.exp(-sigmas * deltas)
+    alphas = 1.0 - torch.exp(-optical_depths(sigmas, deltas))
     light = transmittance(sigmas, deltas)
     weights = light * alphas
     if transmittance_threshold > 0:

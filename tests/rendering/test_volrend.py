@@ -4,11 +4,13 @@ import pytest
 import torch
 
 from talker.fields import FieldOutput
+from talker.nn.mlp import trunc_exp
 from talker.rendering import (
     OccupancyGrid,
     RayMarcher,
     UniformSampler,
     composite,
+    exclusive_sum,
     ray_aabb,
     render_chunked,
     render_rays,
@@ -230,3 +232,33 @@ def test_extra_channels_are_composited_with_the_colour_weights() -> None:
     torch.testing.assert_close(out.extras["u"], expected)
     assert out.extras["uv"].shape == (o.shape[0], 2) and out.opacity.max() > 0.5
     assert render_chunked(field_fn, o, d, torch.zeros_like(o), bound=1.0).extras == {}  # inference keeps colour only
+
+
+@pytest.mark.parametrize("compact", [False, True], ids=["padded", "compacted"])
+def test_an_infinite_density_renders_an_opaque_surface_not_nan(compact: bool) -> None:
+    """A density logit above 88.7 overflows ``exp`` to inf (it happened 149 steps into a real-clip run
+    at lr_net 3e-3): the ray ends there with weight 1, as instant-NGP's kernels give, and gradients
+    stay finite; ``cumsum(od) - od`` made it ``inf - inf = NaN``."""
+    logit = torch.tensor(0.0, requires_grad=True)
+
+    def field_fn(x: torch.Tensor, d: torch.Tensor) -> FieldOutput:
+        inside = x.norm(dim=-1) < 0.5
+        sigma = trunc_exp(torch.where(inside, 100.0 + logit, torch.full_like(x[:, 0], -10.0) + logit))
+        return FieldOutput(sigma=sigma, rgb=torch.where(inside.unsqueeze(-1), 0.8, 0.2).expand_as(x))
+
+    o, d = camera_rays(6)
+    out = render_rays(field_fn, o, d, torch.zeros_like(o), bound=1.0, sampler=RayMarcher(step_size=0.01), compact=compact)
+    hits = (o + d * 2.5).norm(dim=-1) < 0.45  # rays through the sphere's centre region
+    assert torch.isfinite(out.rgb).all() and hits.any()
+    torch.testing.assert_close(out.opacity[hits], torch.ones(int(hits.sum())), atol=1e-4, rtol=0)
+    torch.testing.assert_close(out.rgb[hits], torch.full((int(hits.sum()), 3), 0.8), atol=1e-3, rtol=0)
+    out.rgb.sum().backward()
+    assert torch.isfinite(logit.grad)
+
+
+def test_exclusive_sum_of_an_infinite_term() -> None:
+    values = torch.tensor([[0.5, float("inf"), 1.0], [0.5, 0.25, 1.0]])
+    assert exclusive_sum(values).tolist() == [[0.0, 0.5, float("inf")], [0.0, 0.5, 0.75]]
+    weights = render_weights(torch.tensor([[0.5, float("inf"), 1.0]]), torch.full((1, 3), 0.1))
+    expected = [1 - math.exp(-0.05), math.exp(-0.05), 0.0]
+    assert weights[0].tolist() == pytest.approx(expected)
