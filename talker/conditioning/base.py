@@ -142,6 +142,9 @@ class ConditioningStrategy(nn.Module, ABC):
     """
 
     inputs: ClassVar[tuple[str, ...]] = ()
+    # Whether the strategy reads the frame's eye ratio through ``talker.fields.inputs.eye_ratio`` (so the
+    # condition key ``eye`` replaces it): the evaluator then scores the eye condition gap, swapping it alone.
+    drives_eyes: ClassVar[bool] = False
 
     def __init__(self, fusion: Fusion, lr: float | None = None) -> None:
         super().__init__()

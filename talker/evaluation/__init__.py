@@ -3,7 +3,9 @@ its mouth), the same scores of a run folder again, externally rendered frames, c
 and the speed profile. Callbacks (``talker.callbacks``) and the CLI (``python -m talker.evaluate``)
 are adapters over it."""
 
-from talker.evaluation.condition_gap import condition_gap, mouth_frames, other_frame, render_box, under_other_condition
+from talker.evaluation.condition_gap import (
+    condition_gap, mouth_frames, other_frame, render_box, under_other_condition, under_other_eyes, with_other_eyes,
+)
 from talker.evaluation.cross_driven import drive_and_score
 from talker.evaluation.external import evaluate_frames
 from talker.evaluation.heldout import HeldoutResult, evaluate_heldout, evaluate_run, render_eval_frames, render_item
@@ -29,5 +31,7 @@ __all__ = [
     "render_item",
     "score_frames",
     "under_other_condition",
+    "under_other_eyes",
+    "with_other_eyes",
     "write_speed_profile",
 ]

@@ -39,7 +39,7 @@ from torch.nn import functional as F
 from talker.conditioning.base import Conditioning, Fusion, RenderedRays
 from talker.conditioning.glo_concat import GloConcat
 from talker.encoders.hashgrid import HashGrid
-from talker.fields.inputs import eye_aspect_ratio
+from talker.fields.inputs import eye_ratio
 from talker.fields.torso import pose_vector
 from talker.losses.regions import attention_regularization, region_regularization
 from talker.nn.mlp import MLP
@@ -195,7 +195,8 @@ class RegionSignals(GloConcat):
 
     - ``F_a [code_dim]``: the landmark window's code (GeneFace's landmark net + attention smoothing,
       :class:`GloConcat`'s encoder), standing in for the paper's audio-motion feature;
-    - ``F_e [1]``: the eye aspect ratio of the window's centre frame (``eye_aspect_ratio``), as it is: a
+    - ``F_e [1]``: the eye aspect ratio of the window's centre frame (``eye_ratio``: ``inputs["eye"]``
+      replaces it), as it is: a
       scale-free number (about 0.3 open, 0 closed); centring it would silence it on a clip that never blinks;
     - ``F_h [6]``: the head pose (``pose_vector``: Euler angles and translation), standardised by the
       training frames' (translations are in each dataset's own units).
@@ -209,6 +210,7 @@ class RegionSignals(GloConcat):
     """
 
     inputs = ("landmarks", "pose")
+    drives_eyes = True  # F_e comes from eye_ratio: the condition key ``eye`` replaces it
 
     def __init__(
         self, fusion: Callable[..., CascadedDeformation], grid: HashGrid, window: int = 5, num_landmarks: int = 68,
@@ -229,8 +231,7 @@ class RegionSignals(GloConcat):
         pose = inputs["pose"]
         if tuple(pose.shape) != (1, 4, 4):
             raise ValueError(f"RegionSignals expects a pose of shape (1, 4, 4) (talker.data.frames), got {tuple(pose.shape)}")
-        centre = inputs["landmarks"][self.window // 2].float()
-        return eye_aspect_ratio(centre).reshape(1), pose_vector(pose[0])
+        return eye_ratio(inputs, type(self).__name__), pose_vector(pose[0])
 
     @torch.no_grad()
     def prepare(self, conditions: Sequence[Mapping[str, Tensor]]) -> None:
