@@ -46,6 +46,7 @@ from talker.nn.mlp import MLP
 
 # Per-point values the warp reports (FieldOutput.extras -> RenderedRays.values).
 DX_FACE, DX_TORSO = "dx_face", "dx_torso"
+DX = "dx"  # the one offset of UnifiedDeformation (Table 2's O+D)
 # The driving signals, in the order of h_cond, and which deformation field each drives.
 AUDIO, EYE, POSE = "audio", "eye", "pose"
 FACE_SIGNALS, TORSO_SIGNALS = (AUDIO, EYE), (POSE,)
@@ -118,6 +119,9 @@ class CascadedDeformation(Fusion):
             ``pose``: ``torso``).
     """
 
+    # The per-point offsets it reports, each [N, 3] (the deformation heat maps composite their norms).
+    deformations: tuple[str, ...] = (DX_FACE, DX_TORSO)
+
     def __init__(
         self, grid: HashGrid, hidden_dim: int = 64, num_layers: int = 3, attention_dim: int = 16,
         region_weight: float = 1e-3, attention_weight: float = 1e-3, face_region: str = "face",
@@ -188,6 +192,37 @@ class CascadedDeformation(Fusion):
         region = region_regularization(rays, self.deformation_regions)
         scores = {attention_key(signal): region for signal, region in self.signal_regions.items()}
         return self.region_weight * region + self.attention_weight * attention_regularization(rays, scores)
+
+
+class UnifiedDeformation(CascadedDeformation):
+    """Table 2's O+D: one deformation field of all driving signals, without the region-specific split.
+
+    ``dx = Phi(PE(x); F_a, F_e, F_h)``, ``x' = x + dx``: the signals are concatenated to every point's
+    encoding (no signal-region cross-attention, no face / torso cascade), and nothing is regularised by
+    region (eq. 7-9 need the split). Selected by the strategy's ``fusion`` (``conditioning=lokitalk_unified``);
+    the constructor is :class:`CascadedDeformation`'s, whose region arguments it does not use.
+    """
+
+    deformations = (DX,)
+
+    def build(self, cond_dim: int, modulation_widths: Sequence[int], position_dim: int = 0) -> None:
+        if sum(self.signals.values()) != cond_dim:
+            raise ValueError(f"UnifiedDeformation: signals {self.signals} do not add up to h_cond's {cond_dim}")
+        self.face = DeformationMLP(self.grid.output_dim + cond_dim, self.hidden_dim, self.num_layers)
+        self.torso = None
+
+    def deform(
+        self, x: Tensor, signals: Mapping[str, Tensor], last: Mapping[str, LastLayer] | None = None
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """``x [N, 3] -> (x + dx, {"dx": dx})``; ``last`` may replace the field's last layer (``"face"``)."""
+        assert self.face is not None, "UnifiedDeformation.build was not called"
+        pos = self.grid(x)
+        h_cond = torch.cat([signals[name] for name in self.signals]).to(pos.dtype)
+        dx = self.face(torch.cat([pos, h_cond.expand(len(pos), -1)], dim=-1), (last or {}).get("face"))
+        return x + dx.to(x.dtype), {DX: dx}
+
+    def regularization(self, rays: RenderedRays) -> Tensor | None:
+        return None
 
 
 class RegionSignals(GloConcat):
