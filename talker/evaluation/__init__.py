@@ -7,6 +7,7 @@ from talker.evaluation.condition_gap import (
     condition_gap, mouth_frames, other_frame, render_box, under_other_condition, under_other_eyes, with_other_eyes,
 )
 from talker.evaluation.cross_driven import drive_and_score
+from talker.evaluation.deformation import composited_norms, deformation_maps, heat_map_image
 from talker.evaluation.external import evaluate_frames
 from talker.evaluation.heldout import HeldoutResult, evaluate_heldout, evaluate_run, render_eval_frames, render_item
 from talker.evaluation.scoring import dataset_context, mouth_strip, mouth_tiles, score_frames
@@ -14,13 +15,16 @@ from talker.evaluation.speed import frame_at_resolution, profile_head, write_spe
 
 __all__ = [
     "HeldoutResult",
+    "composited_norms",
     "condition_gap",
     "dataset_context",
+    "deformation_maps",
     "drive_and_score",
     "evaluate_frames",
     "evaluate_heldout",
     "evaluate_run",
     "frame_at_resolution",
+    "heat_map_image",
     "mouth_frames",
     "mouth_strip",
     "mouth_tiles",

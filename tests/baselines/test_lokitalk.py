@@ -207,6 +207,9 @@ def test_system_lokitalk_smoke_trains_and_is_scored(tiny_overrides: list[str]) -
     for name in ("face", "torso"):  # both deformation fields left the identity
         assert state[f"head.conditioning.fusion.{name}.last.weight"].abs().sum() > 0
     assert state["head.conditioning.pose_std"].ne(1).any() and bool(state["head.torso_trained"])
+    # The deformation heat maps (Fig. 5): a PNG per validation and at the end, and TensorBoard images.
+    assert list((run / "deformation").glob("step*_frame*.png")) and list((run / "deformation").glob("final_frame*.png"))
+    assert {"deformation/dx_face", "deformation/dx_torso", "deformation/dx_face_mean"} <= set(events.Tags()["tensors"])
 
 
 def test_the_unified_deformation_is_one_field_of_every_signal_without_regions(split: Split) -> None:
