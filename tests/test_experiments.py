@@ -292,5 +292,5 @@ def test_lokitalk_ablation_smoke_trains_every_row_and_builds_table2(data_dir: Pa
     assert table.cells[("O+D", "Eye gap")].n == 1 and table.cells[("O+D+R", "Eye gap")].n == 1
     written = (runs / "lokitalk_ablation" / "lokitalk_table2.md").read_text()
     assert written == table.markdown()
-    o_row = next(line for line in written.splitlines() if line.startswith("| O |") or line.startswith("| O‡ |"))
+    o_row = next(line for line in written.splitlines() if line.startswith(("| O |", "| O‡ |")))
     assert o_row.split("|")[-3].strip() == "–"  # the eye-gap cell, before the run count

@@ -14,8 +14,8 @@ from talker.config import compose_config, instantiate
 from talker.data.datamodule import Frames, TalkingHeadDataModule
 from talker.data.landmarks import eyes_box, mouth_box
 from talker.evaluation import condition_gap, other_frame, render_eval_frames
-from talker.head.model import TalkingHead
 from talker.fields import eye_ratio
+from talker.head.model import TalkingHead
 from talker.metrics import PSNR, ConditionGap, Evaluator, EyeConditionGap, MetricUnavailableWarning, psnr
 from talker.reporting.tables import HEARING_THRESHOLD_DB
 
