@@ -248,3 +248,55 @@ def test_a_new_strategy_needs_only_its_module_its_yaml_and_its_arm(toy_strategy:
     assert proc.returncode == 0, proc.stderr[-3000:]
     table = build_table(collect_runs(runs), "table4")
     assert table.cells[("+ Mouth centre", "PSNR")].n == 1 and table.cells[("+ M-AGLO", "PSNR")].n == 0
+
+
+# --- LokiTalk Table 2: experiment=lokitalk_ablation -------------------------------------------------
+
+LOKITALK_ROWS = {"audio_spatial": "O", "lokitalk_unified": "O+D", "lokitalk": "O+D+R"}
+
+
+def test_lokitalk_ablation_rows_differ_only_in_the_conditioning() -> None:
+    """O, O+D and O+D+R are system=lokitalk on the quickstart's head stage with another conditioning; O+D
+    and O+D+R differ only in the strategy's fusion (the region-specific split)."""
+    cells = check_overrides(["experiment=lokitalk_ablation"])
+    swept = [o.split("=", 1)[1] for cell in cells for o in cell if o.startswith("conditioning=")]
+    assert swept == list(LOKITALK_ROWS)
+    configs = {c: composed(["experiment=lokitalk_ablation", f"conditioning={c}"]) for c in swept}
+    for a in swept:
+        for b in swept:
+            assert all(k.startswith("conditioning.") for k in differing(configs[a], configs[b])), (a, b)
+    assert differing(configs["lokitalk_unified"], configs["lokitalk"]) == {"conditioning.fusion._target_"}
+    full = composed(["experiment=lokitalk_ablation", "conditioning=lokitalk"])
+    # O+D+R is system=lokitalk at the quickstart's sizes, head stage only.
+    assert differing(composed(["experiment=quickstart", "system=lokitalk", "schedule.torso_steps=0"]), full) <= {"name", "table", "hydra.mode", "hydra.sweeper.params.conditioning"}
+    assert full["model.stages.head.photometric._target_"].endswith("RegionWeightedMSE")
+    assert configs["audio_spatial"]["conditioning._target_"].endswith("AudioSpatial")
+
+
+def test_lokitalk_table2_has_the_papers_rows_columns_and_numbers() -> None:
+    spec = load_table_spec("lokitalk_table2")
+    assert [r.label for r in spec.rows] == ["O+D+R", "O+D", "O"]
+    assert {r.label: r.where["conditioning"] for r in spec.rows} == {v: k for k, v in LOKITALK_ROWS.items()}
+    assert [c.metric for c in spec.columns] == ["psnr", "lpips", "lmd", "lmd_e", "sync_conf", "cond_gap_mouth", "cond_gap_eyes"]
+    assert spec.paper["O"] == {"PSNR": 28.125, "LPIPS": 0.074, "LMD": 3.592, "Sync": 3.410}
+
+
+@pytest.mark.slow
+def test_lokitalk_ablation_smoke_trains_every_row_and_builds_table2(data_dir: Path, tmp_path: Path) -> None:
+    """The grid through the entry point at TINY sizes: one run per row, scored by the one evaluator (the
+    eye gap for the rows with an eye signal, "–" for O), and lokitalk_table2.md written when it ends."""
+    runs = tmp_path / "runs"
+    proc = subprocess.run(
+        [sys.executable, "-m", "talker.fit", "experiment=lokitalk_ablation", *TINY, f"paths.data_dir={data_dir}", f"paths.runs_dir={runs}"],
+        capture_output=True, text=True, timeout=600, cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = build_table(collect_runs(runs), "lokitalk_table2")
+    for row in ("O", "O+D", "O+D+R"):
+        assert table.cells[(row, "PSNR")].n == 1 and table.cells[(row, "Cond. gap")].n == 1, row
+    assert table.cells[("O", "Eye gap")].mean is None  # no eye signal: no value, not 0
+    assert table.cells[("O+D", "Eye gap")].n == 1 and table.cells[("O+D+R", "Eye gap")].n == 1
+    written = (runs / "lokitalk_ablation" / "lokitalk_table2.md").read_text()
+    assert written == table.markdown()
+    o_row = next(line for line in written.splitlines() if line.startswith(("| O |", "| O‡ |")))
+    assert o_row.split("|")[-3].strip() == "–"  # the eye-gap cell, before the run count

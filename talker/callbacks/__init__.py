@@ -1,8 +1,9 @@
 """Lightning callbacks: thin adapters that run the libraries at the right moment of a fit
-(``talker.evaluation``: held-out scores, cross-driven videos), image panels, the conditioning
+(``talker.evaluation``: held-out scores, cross-driven videos), image panels, deformation heat maps, the conditioning
 projector, step seeding, weight EMA, progress lines for logs."""
 
 from talker.callbacks.cross_driven import CrossDrivenEvaluation
+from talker.callbacks.deformation import DeformationMaps
 from talker.callbacks.ema import ParameterEMA
 from talker.callbacks.evaluation import EvaluationCallback
 from talker.callbacks.images import ImageLogger
@@ -13,6 +14,7 @@ from talker.callbacks.seeding import StepSeed
 __all__ = [
     "ConditioningProjector",
     "CrossDrivenEvaluation",
+    "DeformationMaps",
     "EvaluationCallback",
     "ImageLogger",
     "ParameterEMA",

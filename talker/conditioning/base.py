@@ -100,6 +100,10 @@ class ConditioningSpec:
 class Fusion(nn.Module, ABC):
     """How a conditional feature ``h_cond [cond_dim]`` enters the field."""
 
+    # Names of the per-point offsets ``[N, 3]`` its warp reports among its values (LokiTalk's
+    # ``dx_face``, ``dx_torso``): the deformation heat maps composite their norms. Empty: no warp.
+    deformations: tuple[str, ...] = ()
+
     @abstractmethod
     def vector_dim(self, cond_dim: int) -> int:
         """Width of the vector this fusion concatenates to the field input (0 if none)."""
@@ -142,6 +146,9 @@ class ConditioningStrategy(nn.Module, ABC):
     """
 
     inputs: ClassVar[tuple[str, ...]] = ()
+    # Whether the strategy reads the frame's eye ratio through ``talker.fields.inputs.eye_ratio`` (so the
+    # condition key ``eye`` replaces it): the evaluator then scores the eye condition gap, swapping it alone.
+    drives_eyes: ClassVar[bool] = False
 
     def __init__(self, fusion: Fusion, lr: float | None = None) -> None:
         super().__init__()
@@ -165,6 +172,11 @@ class ConditioningStrategy(nn.Module, ABC):
         return ConditioningSpec(
             vector_dim=self.fusion.vector_dim(self.cond_dim), spatial_dim=self.fusion.spatial_dim(self.cond_dim)
         )
+
+    @property
+    def deformations(self) -> tuple[str, ...]:
+        """The per-point offsets its fusion's warp reports (``Fusion.deformations``); empty without a warp."""
+        return tuple(self.fusion.deformations)
 
     def bind(self, modulation_widths: Sequence[int], position_dim: int = 0) -> None:
         """Size the fusion to the field's hidden layers and positional features; called once, before training."""

@@ -12,6 +12,7 @@ NOSE = slice(27, 36)
 NOSTRILS = slice(31, 36)  # the lower nose, nostril to nostril
 EYE_RIGHT = slice(36, 42)  # the subject's right eye: image left
 EYE_LEFT = slice(42, 48)
+EYES = slice(36, 48)  # both eyes: LMD-E's points, the eyes box
 LIPS_OUTER = slice(48, 60)
 LIPS_INNER = slice(60, 68)
 MOUTH = slice(48, 68)
@@ -42,7 +43,7 @@ def mouth_box(landmarks: Tensor, height: int, width: int) -> tuple[int, int, int
 def eyes_box(landmarks: Tensor, height: int, width: int) -> tuple[int, int, int, int]:
     """Both eyes (points 36-47), grown by half their extent per side: where LokiTalk lets the eye ratio
     act and weights the colour loss up."""
-    return landmark_box(landmarks[EYE_RIGHT.start : EYE_LEFT.stop], height, width, pad=0.5)
+    return landmark_box(landmarks[EYES], height, width, pad=0.5)
 
 
 def torso_box(landmarks: Tensor, height: int, width: int) -> tuple[int, int, int, int]:

@@ -6,7 +6,10 @@ the frame's mouth box (:func:`talker.data.landmarks.mouth_box`, the region ``psn
 are rendered again, under the other frame's condition, rounded to 8 bits as the frame itself is, and
 pasted into a copy of the frame: the other-condition frame differs from the scored one only there.
 
-The held-out evaluation (:func:`talker.evaluation.heldout.render_eval_frames`) adds it to every frame
+The eye condition gap does the same in the frame's eyes box with only the eye ratio swapped
+(:func:`under_other_eyes`), for heads a part of which reads the eye ratio.
+
+The held-out evaluation (:func:`talker.evaluation.heldout.render_eval_frames`) adds both to every frame
 it renders; :func:`mouth_frames` renders the mouth boxes alone, both ways, for scoring many
 checkpoints cheaply (``benchmarks/hearing_curve.py``).
 """
@@ -21,7 +24,8 @@ from torch import Tensor
 from tqdm import tqdm
 
 from talker.data.datamodule import RAY_KEYS, Frames
-from talker.data.landmarks import mouth_box
+from talker.data.landmarks import eyes_box, mouth_box
+from talker.fields.inputs import EYE, eye_ratio
 from talker.head.model import TalkingHead
 from talker.metrics import PSNR, ConditionGap, EvalFrame, Evaluator
 from talker.utils.io import to_uint8
@@ -68,6 +72,28 @@ def under_other_condition(head: TalkingHead, frames: Frames, index: int, item: M
         return None
     box = mouth_box(item["lms"], *pred.shape[:2])
     return paste(pred, render_box(head, item, box, frames.conditions.of_split(frames.split, other)), box)
+
+
+def with_other_eyes(head: TalkingHead, own: Mapping[str, Tensor], other: Mapping[str, Tensor]) -> dict[str, Tensor] | None:
+    """``own`` with only its eye signal replaced by ``other``'s eye ratio (the condition key ``eye``, which
+    every part reading the eye ratio honours: ``talker.fields.inputs.eye_ratio``); None when no part of
+    the head reads one (``TalkingHead.drives_eyes``)."""
+    if not getattr(head, "drives_eyes", False):
+        return None
+    return {**own, EYE: eye_ratio(other)}
+
+
+def under_other_eyes(head: TalkingHead, frames: Frames, index: int, item: Mapping[str, Any], pred: Tensor) -> Tensor | None:
+    """``pred`` with its eyes box (:func:`talker.data.landmarks.eyes_box`) rendered under its own
+    condition with the paired frame's eye ratio; None without another frame or an eye signal."""
+    other = other_frame(index, len(frames))
+    if other is None:
+        return None
+    cond = with_other_eyes(head, item["cond"], frames.conditions.of_split(frames.split, other))
+    if cond is None:
+        return None
+    box = eyes_box(item["lms"], *pred.shape[:2])
+    return paste(pred, render_box(head, item, box, cond), box)
 
 
 @torch.no_grad()

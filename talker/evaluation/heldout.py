@@ -21,7 +21,7 @@ from tqdm import tqdm
 from talker.config import ConfigError, instantiate
 from talker.config_checks import check_values
 from talker.data.datamodule import Frames, TalkingHeadDataModule
-from talker.evaluation.condition_gap import under_other_condition
+from talker.evaluation.condition_gap import under_other_condition, under_other_eyes
 from talker.evaluation.scoring import dataset_context, score_frames
 from talker.evaluation.speed import write_speed_profile
 from talker.head.model import TalkingHead
@@ -47,7 +47,8 @@ def render_eval_frames(
     head: TalkingHead, frames: Frames, progress: bool = True, other_condition: bool = False
 ) -> Iterator[EvalFrame]:
     """Render every frame of ``frames`` with its own condition, in eval mode; with ``other_condition``
-    also its mouth box under another held-out frame's (``EvalFrame.pred_other_condition``)."""
+    also its mouth box under another held-out frame's (``EvalFrame.pred_other_condition``) and, for a
+    head with an eye signal, its eyes box with only that frame's eye ratio (``pred_other_eyes``)."""
     was_training = head.training
     head.eval()
     try:
@@ -58,6 +59,7 @@ def render_eval_frames(
                 frame_id=item["img_id"], pred=pred, target=item["image"], landmarks=item["lms"],
                 time_index=int(frames.split.aud_ids[i]),
                 pred_other_condition=under_other_condition(head, frames, i, item, pred) if other_condition else None,
+                pred_other_eyes=under_other_eyes(head, frames, i, item, pred) if other_condition else None,
             )
     finally:
         head.train(was_training)

@@ -2,12 +2,13 @@
 
 from talker.fields.base import Field, FieldOutput
 from talker.fields.head import HeadField
-from talker.fields.inputs import EyeBlink, FrameInput, IndividualCode, eye_aspect_ratio
+from talker.fields.inputs import EYE, EyeBlink, FrameInput, IndividualCode, eye_aspect_ratio, eye_ratio
 from talker.fields.torso import (
     EulerPoseEncoding, PoseEncoding, TorsoField, TorsoOutput, composite_torso, pixel_coords, pose_vector,
 )
 
 __all__ = [
+    "EYE",
     "EulerPoseEncoding",
     "EyeBlink",
     "Field",
@@ -20,6 +21,7 @@ __all__ = [
     "TorsoOutput",
     "composite_torso",
     "eye_aspect_ratio",
+    "eye_ratio",
     "pixel_coords",
     "pose_vector",
 ]

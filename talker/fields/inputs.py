@@ -27,6 +27,9 @@ class FrameInput(nn.Module, ABC):
     """A ``[dim]`` vector computed from one frame's inputs."""
 
     keys: ClassVar[tuple[str, ...]] = ()  # frame keys it requires
+    # Whether it reads the frame's eye ratio through :func:`eye_ratio` (so ``frame[EYE]`` replaces it;
+    # the evaluator's eye condition gap swaps only that, ``talker.evaluation.condition_gap``).
+    drives_eyes: ClassVar[bool] = False
     dim: int
 
     @abstractmethod
@@ -40,6 +43,10 @@ def require(frame: Frame | None, key: str, owner: str) -> Tensor | int:
         raise KeyError(f"{owner} needs frame['{key}'] (frame has {available})")
     return frame[key]
 
+
+# The condition key that, when present, replaces the eye ratio a frame's landmarks give (a test-time
+# caller's blink control; the eye condition gap puts another frame's ratio there).
+EYE = "eye"
 
 # 68-point scheme (0-based): each eye's corners and upper / lower lid points.
 _EYES = ((36, 37, 38, 39, 40, 41), (42, 43, 44, 45, 46, 47))
@@ -61,6 +68,18 @@ def eye_aspect_ratio(landmarks: Tensor) -> Tensor:
     return torch.stack(ratios).mean(dim=0)
 
 
+def eye_ratio(frame: Mapping[str, Tensor | int], owner: str = "eye_ratio") -> Tensor:
+    """``[1]``: the frame's eye signal, ``frame[EYE]`` when given, else the eye aspect ratio of its
+    landmarks (the window's centre frame of ``[window, 68, 3]``). Every part that reads the eye ratio
+    reads it here, so that one condition key replaces it for all of them."""
+    if frame is not None and EYE in frame:
+        return torch.as_tensor(frame[EYE], dtype=torch.float32).reshape(1)
+    landmarks = require(frame, "landmarks", owner)
+    if landmarks.dim() == 3:  # [window, 68, 3]: the window's centre frame
+        landmarks = landmarks[landmarks.shape[0] // 2]
+    return eye_aspect_ratio(landmarks.float()).reshape(1)
+
+
 class EyeBlink(FrameInput):
     """RAD-NeRF's explicit eye control: one scalar, how open the eyes are.
 
@@ -71,15 +90,11 @@ class EyeBlink(FrameInput):
     """
 
     keys = ("landmarks",)
+    drives_eyes = True
     dim = 1
 
     def forward(self, frame: Frame) -> Tensor:
-        if frame is not None and "eye" in frame:
-            return torch.as_tensor(frame["eye"], dtype=torch.float32).reshape(1)
-        landmarks = require(frame, "landmarks", type(self).__name__)
-        if landmarks.dim() == 3:  # [window, 68, 3]: the window's centre frame
-            landmarks = landmarks[landmarks.shape[0] // 2]
-        return eye_aspect_ratio(landmarks.float()).reshape(1)
+        return eye_ratio(frame, type(self).__name__)
 
 
 class IndividualCode(FrameInput):

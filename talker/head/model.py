@@ -75,6 +75,12 @@ class TalkingHead(nn.Module):
     def device(self) -> torch.device:
         return self.torso_trained.device
 
+    @property
+    def drives_eyes(self) -> bool:
+        """Whether a part of this head (its strategy, a field's frame input) reads the frame's eye ratio
+        (``talker.fields.inputs.eye_ratio``): then ``cond["eye"]`` replaces it for all of them."""
+        return any(getattr(module, "drives_eyes", False) for module in self.modules() if module is not self)
+
     def build_torso(self) -> TorsoField:
         """Build the torso field (once; a torso stage trains it)."""
         if self.torso is None:

@@ -2,7 +2,8 @@
 
 Image quality: :class:`PSNR`, :class:`SSIM` (full frame, face, mouth), :class:`LPIPS`, :class:`FID`.
 Condition use: :class:`ConditionGap` (mouth-box PSNR with each frame's own condition minus with another
-frame's; tables mark a head below ``talker.reporting.tables.HEARING_THRESHOLD_DB`` as not using it).
+frame's; tables mark a head below ``talker.reporting.tables.HEARING_THRESHOLD_DB`` as not using it), and
+:class:`EyeConditionGap` (eyes-box PSNR with only the eye ratio swapped, for heads with an eye signal).
 Lip motion: :class:`LMD` (MediaPipe landmarks), :class:`Sync` (SyncNet confidence / distance),
 :class:`AUE` (MediaPipe blendshapes as action units).
 Temporal stability: :class:`LandmarkJitter`, :class:`Flicker`, :class:`NeckSeam` (each also on the
@@ -14,7 +15,7 @@ a metric is reported unavailable with why.
 
 from talker.metrics.aue import AUE
 from talker.metrics.base import EvalContext, EvalFrame, Metric, MetricUnavailable, MetricUnavailableWarning
-from talker.metrics.condition import ConditionGap
+from talker.metrics.condition import ConditionGap, EyeConditionGap
 from talker.metrics.evaluator import EvalResult, Evaluator
 from talker.metrics.fid import FID
 from talker.metrics.lmd import LMD
@@ -37,6 +38,7 @@ __all__ = [
     "EvalFrame",
     "EvalResult",
     "Evaluator",
+    "EyeConditionGap",
     "Flicker",
     "LandmarkJitter",
     "Metric",

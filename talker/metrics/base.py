@@ -25,6 +25,8 @@ class EvalFrame:
         time_index: the frame's position on the audio timeline (``aud_id``; frame k of a video: k).
         pred_other_condition: ``pred`` with its mouth box rendered under another held-out frame's
             condition (:mod:`talker.evaluation.condition_gap`), or None (external and driven frames).
+        pred_other_eyes: ``pred`` with its eyes box rendered under its own condition with only the eye
+            ratio replaced by the other held-out frame's, or None (also for a head without an eye signal).
     """
 
     frame_id: int
@@ -33,6 +35,7 @@ class EvalFrame:
     landmarks: Tensor | None = None
     time_index: int | None = None
     pred_other_condition: Tensor | None = None
+    pred_other_eyes: Tensor | None = None
 
 
 @dataclass
@@ -89,7 +92,8 @@ class Metric(ABC):
 
     name: str
     needs_reference: bool = True  # needs ground-truth frames (False: scores renders alone, e.g. Sync)
-    # reads EvalFrame.pred_other_condition: the held-out evaluation renders it only when a metric does
+    # reads EvalFrame.pred_other_condition / pred_other_eyes: the held-out evaluation renders them only
+    # when a metric does
     needs_other_condition: bool = False
 
     def prepare(self, context: EvalContext) -> None:

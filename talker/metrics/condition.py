@@ -9,7 +9,7 @@ row whose gap is below :data:`talker.reporting.tables.HEARING_THRESHOLD_DB`.
 
 from __future__ import annotations
 
-from talker.data.landmarks import mouth_box
+from talker.data.landmarks import eyes_box, mouth_box
 from talker.metrics.base import EvalFrame, FrameMeanMetric, MetricUnavailable, as_float, crop
 from talker.metrics.psnr import psnr
 
@@ -38,6 +38,39 @@ class ConditionGap(FrameMeanMetric):
         own = as_float(psnr(crop(frame.pred, box), target))
         other = as_float(psnr(crop(frame.pred_other_condition, box), target))
         out = {"psnr_mouth_other": other, "cond_gap_mouth": own - other}
+        for key, value in out.items():
+            self.values[key].append(value)
+        return out
+
+
+class EyeConditionGap(FrameMeanMetric):
+    """The eye condition gap: ``psnr_eyes`` (eyes-box PSNR with each frame's own condition),
+    ``psnr_eyes_other`` (the same box with only the eye ratio replaced by the paired frame's) and
+    ``cond_gap_eyes`` (the first minus the second), mean over frames.
+
+    The held-out evaluation renders ``EvalFrame.pred_other_eyes`` for heads that declare an eye signal
+    (``TalkingHead.drives_eyes``: LokiTalk's ``F_e``, RAD-NeRF's ``EyeBlink``); for any other the
+    metric is reported unavailable (a table shows "–", not 0: there is no eye signal to swap).
+    """
+
+    name = "cond_gap_eyes"
+    needs_other_condition = True
+
+    def update(self, frame: EvalFrame) -> dict[str, float]:
+        if frame.pred_other_condition is None:
+            raise MetricUnavailable(
+                "needs the frames rendered under another held-out frame's condition, which only a trained "
+                "head's held-out evaluation renders (not external or driven frames, nor a single held-out frame)"
+            )
+        if frame.pred_other_eyes is None:
+            raise MetricUnavailable("the head has no eye signal to swap (no part of it reads the eye ratio)")
+        if frame.landmarks is None:
+            raise MetricUnavailable("needs the frames' 68 landmarks for the eyes box")
+        box = eyes_box(frame.landmarks, *frame.pred.shape[:2])
+        target = crop(frame.target, box)
+        own = as_float(psnr(crop(frame.pred, box), target))
+        other = as_float(psnr(crop(frame.pred_other_eyes, box), target))
+        out = {"psnr_eyes": own, "psnr_eyes_other": other, "cond_gap_eyes": own - other}
         for key, value in out.items():
             self.values[key].append(value)
         return out

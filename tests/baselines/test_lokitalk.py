@@ -207,3 +207,36 @@ def test_system_lokitalk_smoke_trains_and_is_scored(tiny_overrides: list[str]) -
     for name in ("face", "torso"):  # both deformation fields left the identity
         assert state[f"head.conditioning.fusion.{name}.last.weight"].abs().sum() > 0
     assert state["head.conditioning.pose_std"].ne(1).any() and bool(state["head.torso_trained"])
+    # The deformation heat maps (Fig. 5): a PNG per validation and at the end, and TensorBoard images.
+    assert list((run / "deformation").glob("step*_frame*.png")) and list((run / "deformation").glob("final_frame*.png"))
+    assert {"deformation/dx_face", "deformation/dx_torso", "deformation/dx_face_mean"} <= set(events.Tags()["tensors"])
+
+
+def test_the_unified_deformation_is_one_field_of_every_signal_without_regions(split: Split) -> None:
+    """Table 2's O+D (conditioning=lokitalk_unified): the identity at the start, one offset ``dx`` that
+    every signal (landmark code, eye ratio, pose) moves, and no region regulariser."""
+    from talker.baselines.lokitalk import UnifiedDeformation
+    from talker.baselines.lokitalk.deformation import DX
+
+    cfg = compose_config(["system=lokitalk", "conditioning=lokitalk_unified", *TINY])
+    torch.manual_seed(0)
+    strategy = hydra.utils.instantiate(cfg.conditioning)
+    field = hydra.utils.instantiate(cfg.field)(cond_spec=strategy.spec)
+    strategy.bind(field.modulation_widths, field.position_dim)
+    strategy.prepare([frame(split, i) for i in range(len(split))])
+    fusion = strategy.fusion
+    assert isinstance(fusion, UnifiedDeformation) and fusion.torso is None and fusion.deformations == (DX,)
+    x, _ = points()
+    warped, values = strategy(frame(split, 0)).warp(x)
+    assert torch.equal(warped, x) and set(values) == {DX}
+    with torch.no_grad():
+        fusion.face.last.weight.normal_(0, 0.1)
+    base = frame(split, 0)
+    dx = strategy(base).warp(x)[1][DX]
+    shut = {**base, "eye": torch.tensor(0.0)}
+    turned = {**base, "pose": frame(split, len(split) - 1)["pose"]}
+    other_mouth = {**base, "landmarks": frame(split, len(split) // 2)["landmarks"], "eye": eye_aspect_ratio(base["landmarks"][2])}
+    for changed in (shut, turned, other_mouth):
+        assert not torch.allclose(strategy(changed).warp(x)[1][DX], dx)
+    mask = torch.ones(4, 2, dtype=torch.bool)
+    assert strategy.regularization(rendered({DX: torch.ones(8, 3)}, mask, torch.ones(4, 2), torch.zeros(4, dtype=torch.bool))) is None

@@ -12,10 +12,11 @@ import torch
 
 from talker.config import compose_config, instantiate
 from talker.data.datamodule import Frames, TalkingHeadDataModule
-from talker.data.landmarks import mouth_box
+from talker.data.landmarks import eyes_box, mouth_box
 from talker.evaluation import condition_gap, other_frame, render_eval_frames
+from talker.fields import eye_ratio
 from talker.head.model import TalkingHead
-from talker.metrics import PSNR, ConditionGap, Evaluator, psnr
+from talker.metrics import PSNR, ConditionGap, Evaluator, EyeConditionGap, MetricUnavailableWarning, psnr
 from talker.reporting.tables import HEARING_THRESHOLD_DB
 
 from ..conftest import TINY
@@ -128,3 +129,89 @@ def test_the_other_condition_is_rendered_only_when_a_metric_reads_it(tiny_clip: 
     head = GroundTruthOfItsCondition(frames)
     assert all(f.pred_other_condition is None for f in render_eval_frames(head, frames, progress=False))
     assert len(head.rendered_rays) == len(frames)
+
+
+# --- The eye condition gap: only the eye ratio swapped, in the eyes box -------------------------------
+
+
+def shut_one_eye_pair(frames: Frames, index: int) -> None:
+    """Close both eyes of held-out frame ``index`` in the split's landmark track (the tiny clip never
+    blinks): its eye ratio drops to 0 while every other landmark stays."""
+    track, time = frames.split.landmarks, int(frames.split.aud_ids[index])
+    for upper, lower in ((37, 41), (38, 40), (43, 47), (44, 46)):
+        track[time, upper, 1] = track[time, lower, 1]
+
+
+class EyesFollowTheirRatio(GroundTruthOfItsCondition):
+    """The ground truth of the frame its landmarks belong to, brightened by how far the eye signal it is
+    given (``eye_ratio(cond)``) is from its landmarks' own: a head that uses its eye signal."""
+
+    drives_eyes = True
+
+    def render_frame(self, frame: dict[str, Any]) -> SimpleNamespace:
+        out = super().render_frame(frame)
+        cond = frame["cond"]
+        own = eye_ratio({"landmarks": cond["landmarks"]})
+        return SimpleNamespace(rgb=(out.rgb * 0.8 + 2 * (eye_ratio(cond) - own).abs()).clamp(0, 1))
+
+
+class EyesIgnored(GroundTruthOfItsCondition):
+    """Declares an eye signal but renders from its landmarks alone: the eye ratio changes nothing."""
+
+    drives_eyes = True
+
+    def render_frame(self, frame: dict[str, Any]) -> SimpleNamespace:
+        return SimpleNamespace(rgb=super().render_frame(frame).rgb * 0.8)  # a render, not the ground truth
+
+
+def eye_scored(head: torch.nn.Module, frames: Frames):
+    return Evaluator([PSNR(), EyeConditionGap()]).evaluate(render_eval_frames(head, frames, progress=False, other_condition=True))
+
+
+def test_the_eye_gap_swaps_only_the_eye_ratio_and_is_zero_for_a_head_that_ignores_it(tiny_clip: Path) -> None:
+    datamodule = TalkingHeadDataModule(root=str(tiny_clip))
+    datamodule.setup("validate")
+    frames = datamodule.eval_frames()
+    shut_one_eye_pair(frames, 0)  # frame 0 (eyes shut) is paired with frame 2 (eyes open)
+    ratios = [float(eye_ratio(frames.conditions.of_split(frames.split, k))) for k in range(len(frames))]
+    assert ratios[0] == 0.0 and ratios[2] > 0.2
+
+    ignored = eye_scored(EyesIgnored(frames), frames)
+    assert ignored.summary["cond_gap_eyes"] == 0.0 and ignored.summary["psnr_eyes"] < 100
+
+    head = EyesFollowTheirRatio(frames)
+    seen = list(render_eval_frames(head, frames, progress=False, other_condition=True))
+    result = Evaluator([PSNR(), EyeConditionGap()]).evaluate(iter(seen))
+    gaps = [row["cond_gap_eyes"] for row in result.per_frame]
+    assert gaps[0] > 1.0 and gaps[2] > 1.0  # the pair whose eye ratios differ
+    assert gaps[1] == 0.0  # frame 1 is paired with frame 2: both open, the same ratio
+    for i, frame in enumerate(seen):  # the other-eyes frame differs from the frame only in the eyes box
+        y0, y1, x0, x1 = eyes_box(frames.split.lms[i], frames.split.height, frames.split.width)
+        outside = torch.ones(frames.split.height, frames.split.width, dtype=torch.bool)
+        outside[y0:y1, x0:x1] = False
+        assert torch.equal(frame.pred_other_eyes[outside], frame.pred[outside])
+
+
+def test_a_head_without_an_eye_signal_reports_no_eye_gap_not_zero(tiny_clip: Path) -> None:
+    datamodule = TalkingHeadDataModule(root=str(tiny_clip))
+    datamodule.setup("validate")
+    frames = datamodule.eval_frames()
+    head = GroundTruthOfItsCondition(frames)  # declares no eye signal
+    assert all(f.pred_other_eyes is None for f in render_eval_frames(head, frames, progress=False, other_condition=True))
+    with pytest.warns(MetricUnavailableWarning, match="no eye signal"):
+        result = eye_scored(head, frames)
+    assert "cond_gap_eyes" not in result.summary and "cond_gap_eyes" in result.unavailable
+
+
+def test_lokitalk_and_rad_nerf_heads_declare_an_eye_signal_and_r2talker_none(data_dir: Path) -> None:
+    """The declaration comes from the parts (LokiTalk's strategy, RAD-NeRF's EyeBlink), not from the evaluator."""
+    loki, datamodule = tiny_head(data_dir, "conditioning=lokitalk")
+    assert loki.drives_eyes
+    assert not tiny_head(data_dir)[0].drives_eyes
+    blink, _ = tiny_head(data_dir, "+field.density_inputs=[{_target_: talker.fields.EyeBlink}]")
+    assert blink.drives_eyes
+    # LokiTalk's eye gap on a clip that blinks: a perturbed (untrained) head's eyes box moves with F_e alone.
+    frames = datamodule.eval_frames()
+    shut_one_eye_pair(frames, 0)
+    gaps = [row["cond_gap_eyes"] for row in eye_scored(loki, frames).per_frame]
+    assert gaps[0] != 0.0 and gaps[1] == 0.0  # its eye ratio moves its pixels; an equal ratio, none

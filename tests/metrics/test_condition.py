@@ -40,3 +40,27 @@ def test_frames_without_a_second_render_report_the_gap_unavailable() -> None:
     with pytest.warns(MetricUnavailableWarning):
         driven = Evaluator([ConditionGap()]).evaluate([EvalFrame(0, torch.rand(48, 48, 3))], EvalContext(has_reference=False))
     assert "ground-truth" in driven.unavailable["cond_gap"]
+
+
+def eyes_row(height: int = 48) -> torch.Tensor:
+    lms = lips(height)
+    lms[36:48, 1] = height / 3  # the eyes above the mouth
+    return lms
+
+
+def test_eye_gap_is_own_minus_other_in_the_eyes_box_only() -> None:
+    from talker.data.landmarks import eyes_box
+    from talker.metrics import EyeConditionGap
+
+    target = torch.full((48, 48, 3), 0.5)
+    pred = target + 0.1  # 20 dB everywhere
+    other_eyes = pred.clone()
+    y0, y1, x0, x1 = eyes_box(eyes_row(), 48, 48)
+    other_eyes[y0:y1, x0:x1] = target[y0:y1, x0:x1] + 0.2  # 13.98 dB in the eyes box
+    other_eyes[47, 47] = 1.0  # outside the box: ignored
+    assert y1 < 47
+    frame = EvalFrame(0, pred, target, eyes_row(), pred_other_condition=pred, pred_other_eyes=other_eyes)
+    result = Evaluator([EyeConditionGap()]).evaluate([frame])
+    assert result.summary["psnr_eyes"] == pytest.approx(20.0, abs=1e-4)
+    assert result.summary["psnr_eyes_other"] == pytest.approx(-10 * torch.log10(torch.tensor(0.04)).item(), abs=1e-4)
+    assert result.summary["cond_gap_eyes"] == pytest.approx(result.summary["psnr_eyes"] - result.summary["psnr_eyes_other"])

@@ -10,7 +10,7 @@ import torch
 from talker.data.landmarks import MOUTH
 from talker.metrics import LMD, EvalContext, EvalFrame, Evaluator, MetricUnavailableWarning
 from talker.metrics.detector import MESH_TO_68
-from talker.metrics.lmd import mouth_distance
+from talker.metrics.lmd import eye_distance, mouth_distance
 
 from ..conftest import SHARED
 
@@ -32,6 +32,51 @@ def test_mouth_distance_ignores_translation_and_measures_shape() -> None:
     assert mouth_distance(b, a) == pytest.approx(expected, rel=1e-9)
     b[:17] += 10  # the jaw does not count
     assert mouth_distance(b, a) == pytest.approx(expected, rel=1e-9)
+
+
+def test_eye_distance_is_lmd_over_points_36_to_47_by_hand() -> None:
+    """LMD-E against a hand computation on fixed landmarks: the 12 eye points, each set centred on its own mean."""
+    a = torch.zeros(68, 2, dtype=torch.float64)
+    b = torch.zeros(68, 2, dtype=torch.float64)
+    a[36:48, 0] = torch.arange(12.0)  # eye points on a line, x = 0..11
+    b[36:48, 0] = torch.arange(12.0) * 2 + 5  # twice as spread and shifted: centred, point k is off by k - 5.5
+    expected = sum(abs(k - 5.5) for k in range(12)) / 12  # = 3.0
+    assert expected == 3.0
+    assert eye_distance(b, a) == pytest.approx(expected, rel=1e-12)
+    assert mouth_distance(b, a) == 0.0  # the mouth did not move
+
+
+@pytest.mark.parametrize("point, counts", [(35, False), (36, True), (41, True), (42, True), (47, True), (48, False)])
+def test_eye_distance_reads_exactly_points_36_to_47(point: int, counts: bool) -> None:
+    """One point moved: the eye distance changes for 36..47 and not for the nose (35) or the mouth (48)."""
+    a = torch.rand(68, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 50
+    b = a.clone()
+    b[point] += torch.tensor([6.0, -2.0])
+    assert (eye_distance(b, a) > 0.1) == counts
+
+
+def test_lmd_e_comes_from_the_same_detections_and_frames_as_lmd(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the metric: lmd_e is written next to lmd, over the frames where both faces were found."""
+    shapes = {}
+    truth = torch.rand(68, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64) * 30
+    eyes_off = truth.clone()
+    eyes_off[36:48] *= 1.2
+    mouth_off = truth.clone()
+    mouth_off[48:68] *= 1.2
+    images = [torch.full((8, 8, 3), float(v)) for v in range(5)]
+    # image 0: ground truth; 1: eyes wrong; 2: mouth wrong; 3: no face (its frame is skipped by both)
+    shapes = {id(images[0]): truth, id(images[1]): eyes_off, id(images[2]): mouth_off, id(images[3]): None}
+    metric = LMD("unused.task")
+    monkeypatch.setattr(metric.detector, "prepare", lambda: None)
+    monkeypatch.setattr(metric.detector, "landmarks68", lambda image: shapes[id(image)])
+    frames = [EvalFrame(0, images[1], images[0]), EvalFrame(1, images[2], images[0]), EvalFrame(2, images[3], images[0])]
+    result = Evaluator([metric]).evaluate(frames)
+    e1, m2 = eye_distance(eyes_off, truth), mouth_distance(mouth_off, truth)
+    assert e1 > 0 and m2 > 0
+    assert result.summary["lmd_e"] == pytest.approx(e1 / 2)  # frames 0 and 1; frame 2 has no face
+    assert result.summary["lmd"] == pytest.approx(m2 / 2)
+    assert result.summary["lmd_detected"] == pytest.approx(2 / 3)
+    assert [set(row) - {"frame_id"} for row in result.per_frame] == [{"lmd", "lmd_e"}, {"lmd", "lmd_e"}, set()]
 
 
 def test_mesh_mapping_covers_the_68_point_scheme_once() -> None:

@@ -7,6 +7,7 @@ Its own parts; everything else (canonical head field, stages, torso field, rende
   a conditioning strategy;
 - :class:`CascadedDeformation`: its fusion, the face and torso deformation fields with signal-region
   cross-attention, returning a warp of the field's points and regularised by eq. 7-9;
+- :class:`UnifiedDeformation`: Table 2's O+D, one deformation field of all signals without the split;
 - the region losses live with talker's losses (``talker.losses.regions``: eq. 6-9).
 """
 
@@ -15,6 +16,7 @@ from talker.baselines.lokitalk.deformation import (
     DeformationMLP,
     RegionSignals,
     SignalAttention,
+    UnifiedDeformation,
 )
 
-__all__ = ["CascadedDeformation", "DeformationMLP", "RegionSignals", "SignalAttention"]
+__all__ = ["CascadedDeformation", "DeformationMLP", "RegionSignals", "SignalAttention", "UnifiedDeformation"]

@@ -39,13 +39,14 @@ from torch.nn import functional as F
 from talker.conditioning.base import Conditioning, Fusion, RenderedRays
 from talker.conditioning.glo_concat import GloConcat
 from talker.encoders.hashgrid import HashGrid
-from talker.fields.inputs import eye_aspect_ratio
+from talker.fields.inputs import eye_ratio
 from talker.fields.torso import pose_vector
 from talker.losses.regions import attention_regularization, region_regularization
 from talker.nn.mlp import MLP
 
 # Per-point values the warp reports (FieldOutput.extras -> RenderedRays.values).
 DX_FACE, DX_TORSO = "dx_face", "dx_torso"
+DX = "dx"  # the one offset of UnifiedDeformation (Table 2's O+D)
 # The driving signals, in the order of h_cond, and which deformation field each drives.
 AUDIO, EYE, POSE = "audio", "eye", "pose"
 FACE_SIGNALS, TORSO_SIGNALS = (AUDIO, EYE), (POSE,)
@@ -117,6 +118,9 @@ class CascadedDeformation(Fusion):
         signal_regions: signal -> the region flag it drives (``audio``: ``mouth``, ``eye``: ``eyes``,
             ``pose``: ``torso``).
     """
+
+    # The per-point offsets it reports, each [N, 3] (the deformation heat maps composite their norms).
+    deformations: tuple[str, ...] = (DX_FACE, DX_TORSO)
 
     def __init__(
         self, grid: HashGrid, hidden_dim: int = 64, num_layers: int = 3, attention_dim: int = 16,
@@ -190,12 +194,44 @@ class CascadedDeformation(Fusion):
         return self.region_weight * region + self.attention_weight * attention_regularization(rays, scores)
 
 
+class UnifiedDeformation(CascadedDeformation):
+    """Table 2's O+D: one deformation field of all driving signals, without the region-specific split.
+
+    ``dx = Phi(PE(x); F_a, F_e, F_h)``, ``x' = x + dx``: the signals are concatenated to every point's
+    encoding (no signal-region cross-attention, no face / torso cascade), and nothing is regularised by
+    region (eq. 7-9 need the split). Selected by the strategy's ``fusion`` (``conditioning=lokitalk_unified``);
+    the constructor is :class:`CascadedDeformation`'s, whose region arguments it does not use.
+    """
+
+    deformations = (DX,)
+
+    def build(self, cond_dim: int, modulation_widths: Sequence[int], position_dim: int = 0) -> None:
+        if sum(self.signals.values()) != cond_dim:
+            raise ValueError(f"UnifiedDeformation: signals {self.signals} do not add up to h_cond's {cond_dim}")
+        self.face = DeformationMLP(self.grid.output_dim + cond_dim, self.hidden_dim, self.num_layers)
+        self.torso = None
+
+    def deform(
+        self, x: Tensor, signals: Mapping[str, Tensor], last: Mapping[str, LastLayer] | None = None
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """``x [N, 3] -> (x + dx, {"dx": dx})``; ``last`` may replace the field's last layer (``"face"``)."""
+        assert self.face is not None, "UnifiedDeformation.build was not called"
+        pos = self.grid(x)
+        h_cond = torch.cat([signals[name] for name in self.signals]).to(pos.dtype)
+        dx = self.face(torch.cat([pos, h_cond.expand(len(pos), -1)], dim=-1), (last or {}).get("face"))
+        return x + dx.to(x.dtype), {DX: dx}
+
+    def regularization(self, rays: RenderedRays) -> Tensor | None:
+        return None
+
+
 class RegionSignals(GloConcat):
     """LokiTalk's driving signals of a frame, ``h_cond = [F_a, F_e, F_h]``:
 
     - ``F_a [code_dim]``: the landmark window's code (GeneFace's landmark net + attention smoothing,
       :class:`GloConcat`'s encoder), standing in for the paper's audio-motion feature;
-    - ``F_e [1]``: the eye aspect ratio of the window's centre frame (``eye_aspect_ratio``), as it is: a
+    - ``F_e [1]``: the eye aspect ratio of the window's centre frame (``eye_ratio``: ``inputs["eye"]``
+      replaces it), as it is: a
       scale-free number (about 0.3 open, 0 closed); centring it would silence it on a clip that never blinks;
     - ``F_h [6]``: the head pose (``pose_vector``: Euler angles and translation), standardised by the
       training frames' (translations are in each dataset's own units).
@@ -209,6 +245,7 @@ class RegionSignals(GloConcat):
     """
 
     inputs = ("landmarks", "pose")
+    drives_eyes = True  # F_e comes from eye_ratio: the condition key ``eye`` replaces it
 
     def __init__(
         self, fusion: Callable[..., CascadedDeformation], grid: HashGrid, window: int = 5, num_landmarks: int = 68,
@@ -229,8 +266,7 @@ class RegionSignals(GloConcat):
         pose = inputs["pose"]
         if tuple(pose.shape) != (1, 4, 4):
             raise ValueError(f"RegionSignals expects a pose of shape (1, 4, 4) (talker.data.frames), got {tuple(pose.shape)}")
-        centre = inputs["landmarks"][self.window // 2].float()
-        return eye_aspect_ratio(centre).reshape(1), pose_vector(pose[0])
+        return eye_ratio(inputs, type(self).__name__), pose_vector(pose[0])
 
     @torch.no_grad()
     def prepare(self, conditions: Sequence[Mapping[str, Tensor]]) -> None:
