@@ -46,7 +46,7 @@ def fit(progress: ProgressLog, steps: int = 6) -> L.Trainer:
 
 
 LINE = re.compile(
-    r"step (\d)/6 \(\d+%\) \| head \| loss [\d.e-]+ \| psnr [\d.]+ dB \| [\d.]+ steps/s \| \d+s elapsed \| \d+s left$"
+    r"step (\d)/6 \(\d+%\) \| head \| loss [\d.e-]+ \| psnr -?[\d.]+ dB \| [\d.]+ steps/s \| \d+s elapsed \| \d+s left$"
 )
 
 
