@@ -7,9 +7,9 @@ mean and standard deviation first (GeneFace's ``idexp_lm3d_normalized``): raw ca
 move by a few thousandths between frames.
 
 How the code enters the field is the fusion's choice: :class:`GloConcat` with ``ConcatFusion``
-concatenates it to the field input (GLO, the form R2-Talker's M-AGLO section attributes to GeneFace++); GeneFace's own
-instant-NGP head (``lm3d_radnerf``, which R2-Talker's GeneFace++ dagger renders with) feeds it to
-RAD-NeRF's audio-spatial decomposition instead: :class:`LandmarkSpatial`.
+concatenates it to the field input (GLO, the form R2-Talker's M-AGLO section attributes to
+GeneFace++); GeneFace's own instant-NGP head (``lm3d_radnerf``, which R2-Talker's GeneFace++ dagger
+renders with) feeds it to RAD-NeRF's audio-spatial decomposition instead: :class:`LandmarkSpatial`.
 """
 
 from __future__ import annotations
