@@ -9,9 +9,33 @@ row whose gap is below :data:`talker.reporting.tables.HEARING_THRESHOLD_DB`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from torch import Tensor
+
 from talker.data.landmarks import eyes_box, mouth_box
 from talker.metrics.base import EvalFrame, FrameMeanMetric, MetricUnavailable, as_float, crop
 from talker.metrics.psnr import psnr
+
+
+def _require_other_condition(frame: EvalFrame) -> None:
+    """Both gaps need the held-out evaluation's renders under another frame's condition."""
+    if frame.pred_other_condition is None:
+        raise MetricUnavailable(
+            "needs the frames rendered under another held-out frame's condition, which only a trained "
+            "head's held-out evaluation renders (not external or driven frames, nor a single held-out frame)"
+        )
+
+
+def _box_psnrs(
+    frame: EvalFrame, other: Tensor, box_of: Callable[..., tuple[int, int, int, int]], region: str
+) -> tuple[float, float]:
+    """PSNR of ``frame.pred`` and of ``other`` against the target, inside ``box_of(landmarks, H, W)``."""
+    if frame.landmarks is None:
+        raise MetricUnavailable(f"needs the frames' 68 landmarks for the {region} box")
+    box = box_of(frame.landmarks, *frame.pred.shape[:2])
+    target = crop(frame.target, box)
+    return as_float(psnr(crop(frame.pred, box), target)), as_float(psnr(crop(other, box), target))
 
 
 class ConditionGap(FrameMeanMetric):
@@ -26,17 +50,8 @@ class ConditionGap(FrameMeanMetric):
     needs_other_condition = True
 
     def update(self, frame: EvalFrame) -> dict[str, float]:
-        if frame.pred_other_condition is None:
-            raise MetricUnavailable(
-                "needs the frames rendered under another held-out frame's condition, which only a trained "
-                "head's held-out evaluation renders (not external or driven frames, nor a single held-out frame)"
-            )
-        if frame.landmarks is None:
-            raise MetricUnavailable("needs the frames' 68 landmarks for the mouth box")
-        box = mouth_box(frame.landmarks, *frame.pred.shape[:2])
-        target = crop(frame.target, box)
-        own = as_float(psnr(crop(frame.pred, box), target))
-        other = as_float(psnr(crop(frame.pred_other_condition, box), target))
+        _require_other_condition(frame)
+        own, other = _box_psnrs(frame, frame.pred_other_condition, mouth_box, "mouth")
         out = {"psnr_mouth_other": other, "cond_gap_mouth": own - other}
         for key, value in out.items():
             self.values[key].append(value)
@@ -57,19 +72,10 @@ class EyeConditionGap(FrameMeanMetric):
     needs_other_condition = True
 
     def update(self, frame: EvalFrame) -> dict[str, float]:
-        if frame.pred_other_condition is None:
-            raise MetricUnavailable(
-                "needs the frames rendered under another held-out frame's condition, which only a trained "
-                "head's held-out evaluation renders (not external or driven frames, nor a single held-out frame)"
-            )
+        _require_other_condition(frame)
         if frame.pred_other_eyes is None:
             raise MetricUnavailable("the head has no eye signal to swap (no part of it reads the eye ratio)")
-        if frame.landmarks is None:
-            raise MetricUnavailable("needs the frames' 68 landmarks for the eyes box")
-        box = eyes_box(frame.landmarks, *frame.pred.shape[:2])
-        target = crop(frame.target, box)
-        own = as_float(psnr(crop(frame.pred, box), target))
-        other = as_float(psnr(crop(frame.pred_other_eyes, box), target))
+        own, other = _box_psnrs(frame, frame.pred_other_eyes, eyes_box, "eyes")
         out = {"psnr_eyes": own, "psnr_eyes_other": other, "cond_gap_eyes": own - other}
         for key, value in out.items():
             self.values[key].append(value)
