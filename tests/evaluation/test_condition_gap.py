@@ -22,10 +22,9 @@ from talker.reporting.tables import HEARING_THRESHOLD_DB
 from ..conftest import TINY
 
 
-def tiny_head(data_dir: Path, *overrides: str) -> tuple[TalkingHead, TalkingHeadDataModule]:
-    """An untrained tiny head whose condition path is switched on: zero-initialised output layers and
-    the positional grid given a trained magnitude, so that a condition that reaches the field moves
-    the colour (as in tests/conditioning/test_contract.py)."""
+def untrained_head(data_dir: Path, *overrides: str) -> tuple[TalkingHead, TalkingHeadDataModule]:
+    """An untrained TINY head (seed 0) prepared on the training frames, and its data module set up
+    for validation."""
     cfg = compose_config([*TINY, f"paths.data_dir={data_dir}", *overrides])
     datamodule = instantiate(cfg.data, "data")
     datamodule.prepare_data()
@@ -33,6 +32,14 @@ def tiny_head(data_dir: Path, *overrides: str) -> tuple[TalkingHead, TalkingHead
     torch.manual_seed(0)
     head = instantiate(cfg.model, "model").head
     head.prepare(datamodule.train_conditions())
+    return head, datamodule
+
+
+def tiny_head(data_dir: Path, *overrides: str) -> tuple[TalkingHead, TalkingHeadDataModule]:
+    """An untrained tiny head whose condition path is switched on: zero-initialised output layers and
+    the positional grid given a trained magnitude, so that a condition that reaches the field moves
+    the colour (as in tests/conditioning/test_contract.py)."""
+    head, datamodule = untrained_head(data_dir, *overrides)
     with torch.no_grad():
         for p in head.conditioning.parameters():
             p.add_(torch.randn_like(p) * 0.5)

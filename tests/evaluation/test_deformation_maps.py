@@ -8,11 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from talker.config import compose_config, instantiate
 from talker.evaluation.deformation import composited_norms, deformation_maps, heat_map_image
 from talker.head.model import TalkingHead
 
-from ..conftest import TINY
+from .test_condition_gap import untrained_head
 
 
 def test_composited_norms_weight_each_sample_by_its_render_weight() -> None:
@@ -29,13 +28,7 @@ def test_composited_norms_weight_each_sample_by_its_render_weight() -> None:
 def lokitalk_head(data_dir: Path, *overrides: str) -> tuple[TalkingHead, dict]:
     """An untrained TINY LokiTalk head (identity warp) with a positional grid of trained magnitude, and
     its first held-out frame."""
-    cfg = compose_config([*TINY, f"paths.data_dir={data_dir}", "system=lokitalk", *overrides])
-    datamodule = instantiate(cfg.data, "data")
-    datamodule.prepare_data()
-    datamodule.setup("validate")
-    torch.manual_seed(0)
-    head = instantiate(cfg.model, "model").head
-    head.prepare(datamodule.train_conditions())
+    head, datamodule = untrained_head(data_dir, "system=lokitalk", *overrides)
     with torch.no_grad():
         head.field.encoder.embeddings.normal_(0, 0.5)
     head.eval()

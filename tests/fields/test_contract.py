@@ -18,9 +18,10 @@ from omegaconf import OmegaConf
 from talker.conditioning import Conditioning, ConditioningSpec
 from talker.config import compose_config, group_options, instantiate
 from talker.data.frames import FrameConditions
-from talker.data.layout import load_split
+from talker.data.layout import Split, load_split
 from talker.encoders import LevelEncoder
 from talker.fields import Field
+from talker.head.model import TalkingHead
 
 from ..conftest import TINY
 
@@ -164,18 +165,26 @@ def system_overrides(name: str) -> list[str]:
     return [o for o in TINY if OmegaConf.select(full, o.split("=", 1)[0], default=None) is not None]
 
 
+def system_head(name: str, clip: Path) -> tuple[TalkingHead, Split, FrameConditions]:
+    """System ``name``'s head at TINY sizes (seed 0), prepared on ``clip``'s training frames, with the
+    split and the frame conditions it was prepared from."""
+    cfg = compose_config([f"system={name}", *system_overrides(name)])
+    torch.manual_seed(0)
+    head = instantiate(cfg.model, "model").head
+    split = load_split(clip, "train")
+    conditions = FrameConditions(cfg.data.landmark_window, cfg.data.audio_window)
+    head.prepare([conditions.of_split(split, i) for i in range(len(split))])
+    return head, split, conditions
+
+
 @pytest.mark.parametrize("name", SYSTEMS)
 def test_every_system_pairs_its_field_and_strategy_within_the_contract(name: str, tiny_clip: Path) -> None:
     """The model a system builds (its field bound to its strategy, prepared on the training frames)
     renders points of two frames with the contract's shapes and ranges, its batched densities equal
     the single ones, gradient reaches every parameter, and the frame's condition changes the colour."""
     assert "lokitalk" in SYSTEMS
-    cfg = compose_config([f"system={name}", *system_overrides(name)])
-    torch.manual_seed(0)
-    head = instantiate(cfg.model, "model").head.train()
-    split = load_split(tiny_clip, "train")
-    conditions = FrameConditions(cfg.data.landmark_window, cfg.data.audio_window)
-    head.prepare([conditions.of_split(split, i) for i in range(len(split))])
+    head, split, conditions = system_head(name, tiny_clip)
+    head.train()
     frames = [{**conditions.of_split(split, i), "index": i} for i in (0, 5)]
     x, d = points(256)
     params = [p for p in [*head.field.parameters(), *head.conditioning.parameters()]]

@@ -19,8 +19,6 @@ import pytest
 import torch
 
 from talker.config import compose_config, instantiate
-from talker.data.frames import FrameConditions
-from talker.data.layout import load_split
 from talker.fields.base import FieldOutput
 from talker.fit import train
 from talker.inference.fast_render import FastRenderer, frame_renderer
@@ -28,7 +26,7 @@ from talker.rendering import OccupancyGrid, RayMarcher
 from talker.runs import RunFolder
 
 from ..conftest import TINY
-from ..fields.test_contract import SYSTEMS, points, system_overrides
+from ..fields.test_contract import SYSTEMS, points, system_head
 
 NO_SCORING = ["callbacks.evaluation=null", "callbacks.projector=null", "callbacks.images=null"]
 TORSO = [
@@ -45,12 +43,8 @@ INFERENCE = Path(__file__).resolve().parents[2] / "talker" / "inference"
 def test_a_field_bound_to_a_frame_computes_the_field(name: str, tiny_clip: Path) -> None:
     """``field.bind(cond, frame)(x, d)`` = ``field(x, d, cond, frame)`` for every system's field and
     strategy (M-AGLO scales and shifts, GLO vectors, ambient features, eye and per-frame codes)."""
-    cfg = compose_config([f"system={name}", *system_overrides(name)])
-    torch.manual_seed(0)
-    head = instantiate(cfg.model, "model").head.eval()
-    split = load_split(tiny_clip, "train")
-    conditions = FrameConditions(cfg.data.landmark_window, cfg.data.audio_window)
-    head.prepare([conditions.of_split(split, i) for i in range(len(split))])
+    head, split, conditions = system_head(name, tiny_clip)
+    head.eval()
     with torch.no_grad():  # off the zero-initialised layers, so that the condition matters
         gen = torch.Generator().manual_seed(2)
         for p in [*head.conditioning.parameters(), *head.field.parameters()]:
