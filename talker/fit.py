@@ -86,6 +86,10 @@ def _fit(cfg: DictConfig, run_dir: Path) -> Path:
     ckpt_path = run.resume_checkpoint(cfg.resume, report=rank_zero_info, modify=trainer.is_global_zero)
     if ckpt_path:
         rank_zero_info(f"[talker] resuming from {ckpt_path}")
+    elif cfg.init_from:
+        source = init_run(cfg)
+        start_from(module, datamodule, source)
+        rank_zero_info(f"[talker] starting from the weights of {source}")
     started = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(ckpt_path) if ckpt_path else None)
     # Lightning's save option, not torch.load's: the full training state (optimisers, loops), so the run can resume.
@@ -95,6 +99,34 @@ def _fit(cfg: DictConfig, run_dir: Path) -> Path:
         f"[talker] TensorBoard: tensorboard --logdir {run_dir.parent.resolve()}"
     )
     return run_dir
+
+
+def init_run(cfg: DictConfig) -> Path:
+    """The run ``init_from`` names: a key of ``needs`` (e.g. ``pretrain``) or a run folder."""
+    need = OmegaConf.select(cfg, f"needs.{cfg.init_from}") if "/" not in str(cfg.init_from) else None
+    return Path(need.run_dir if need is not None else cfg.init_from).resolve()
+
+
+def start_from(module: L.LightningModule, datamodule: L.LightningDataModule, run_dir: Path) -> None:
+    """``init_from``: the weights of a trained run, except its occupancy grid (the new data's is built
+    afresh), then the strategy's ``begin_fine_tuning`` with the new data's first training frame."""
+    source = RunFolder(run_dir)
+    state = source.checkpoint(what="init_from run")["state_dict"]
+    fresh = ("head.occupancy.", "head.sweep.")
+    state = {key: value for key, value in state.items() if not key.startswith(fresh)}
+    missing, unexpected = module.load_state_dict(state, strict=False)
+    missing = [key for key in missing if not key.startswith(fresh)]
+    if missing or unexpected:
+        raise ConfigError(
+            f"init_from={run_dir}: its weights do not fit this model (missing {missing[:3]}, unexpected "
+            f"{unexpected[:3]}); start from a run of the same system and sizes"
+        )
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    if getattr(datamodule, "train_split", None) is None:
+        raise ConfigError(f"init_from={run_dir}: starts one person's run; data={type(datamodule).__name__} has no single training split")
+    condition = datamodule.conditions.of_split(datamodule.train_split, 0)
+    module.head.conditioning.begin_fine_tuning(condition)
 
 
 def train_needs(cells: list[list[str]]) -> None:

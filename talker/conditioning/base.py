@@ -208,6 +208,11 @@ class ConditioningStrategy(nn.Module, ABC):
         statistics), called at fit start; state kept here must live in buffers so that a resumed
         run has it. Default: nothing."""
 
+    def begin_fine_tuning(self, condition: Mapping[str, Tensor]) -> None:
+        """Called once when a run starts from another run's weights (``init_from``), before the
+        optimiser is built, with the inputs of the new data's first training frame (LokiTalk's ID
+        encoder reads the new person there); default: nothing."""
+
     def on_train_step(self, paper_step: float) -> None:
         """Called before every optimisation step with the step in the paper's count (annealing,
         ramps); default: the fusion's."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from talker.data.cameras import pixel_rays
-from talker.data.frames import AUDIO_WINDOW, LANDMARK_WINDOW, FrameConditions
+from talker.data.frames import AUDIO_WINDOW, LANDMARK_WINDOW, FrameConditions, ReferenceMode, face_crops
 from talker.data.landmarks import RAY_REGIONS
 from talker.data.layout import Split, load_split, validate_dataset
 from talker.data.synthetic.generator import SyntheticClip
@@ -233,6 +234,11 @@ class TalkingHeadDataModule(L.LightningDataModule):
             ``aud_ds.npy``, ``aud_hu.npy``, ...; loaded when the dataset has it).
         zero_condition: feed all-zero conditions (training and evaluation alike): the control arm
             that measures how much the driving signal carries (benchmarks/condition_matters.py).
+        reference: give every frame the ``reference`` input (a face crop of the identity's training
+            frames: ``first``, or ``random`` at each call; ``talker.data.frames.ReferenceFrame``) for
+            strategies with an ID encoder; None: no such input.
+        train_fraction: train on the first ``ceil(train_fraction * N)`` of the ``N`` training frames
+            (less video of a person; the held-out frames are unchanged).
     """
 
     def __init__(
@@ -252,8 +258,12 @@ class TalkingHeadDataModule(L.LightningDataModule):
         zero_condition: bool = False,
         audio_features: str | None = "aud_mel.npy",
         lip_patch: int = 32,
+        reference: ReferenceMode | None = None,
+        train_fraction: float = 1.0,
     ) -> None:
         super().__init__()
+        if not 0 < train_fraction <= 1:
+            raise ValueError(f"data.train_fraction={train_fraction} must be in (0, 1]")
         if root is None and synthetic is None:
             raise ValueError("data.root is not set: give a dataset folder (data.root=<dir>) or use data=synthetic")
         self.root = Path(root) if root is not None else None
@@ -263,7 +273,8 @@ class TalkingHeadDataModule(L.LightningDataModule):
         self.face_fraction, self.mouth_fraction = face_fraction, mouth_fraction
         self.landmark_window = landmark_window
         # What every frame's condition is made of (training, evaluation, occupancy, projector, speed).
-        self.conditions = FrameConditions(landmark_window, audio_window, zero_condition)
+        self.conditions = FrameConditions(landmark_window, audio_window, zero_condition, reference or "first")
+        self.reference, self.train_fraction = reference, train_fraction
         self.scale, self.offset = scale, tuple(offset)
         self.val_frames = val_frames
         self.seed = seed
@@ -289,14 +300,20 @@ class TalkingHeadDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.train_split is None:
             root = self.dataset_dir()
-            self.train_split = load_split(root, "train", self.scale, self.offset, self.audio_features)
+            train = load_split(root, "train", self.scale, self.offset, self.audio_features)
+            self.train_split = train.first(math.ceil(self.train_fraction * len(train)))
             self.val_split = load_split(root, "val", self.scale, self.offset, self.audio_features)
+            if self.reference is not None:
+                self.conditions.references = face_crops(self.train_split)
 
-    def train_dataloader(self) -> StepLoader:
-        batches = RayBatches(
+    def ray_batches(self) -> RayBatches:
+        """A training step's rays of any training frame."""
+        return RayBatches(
             self.train_split, self.num_rays, self.conditions, self.face_fraction, self.lip_patch, self.mouth_fraction
         )
-        return StepLoader(batches, self.seed)
+
+    def train_dataloader(self) -> StepLoader:
+        return StepLoader(self.ray_batches(), self.seed)
 
     def val_dataloader(self) -> DataLoader:
         frames = Frames(self.val_split, self.conditions)

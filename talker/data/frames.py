@@ -17,6 +17,9 @@ audio    ``[T, 16, C]`` feature windows ``data.audio_window`` frames (RAD-NeRF's
                                         providers: no audio there)
 pose     ``[T, 4, 4]`` head pose        the frame's own pose, ``[1, 4, 4]`` (LokiTalk's torso
          (camera-to-world)              deformation reads it; driving plays the split's poses)
+reference ``[K, 3, r, r]`` face crops   not a window: one crop of the identity, ``[3, r, r]``: its
+         of the identity's training     first training frame, or a random one at each call
+         frames (not time-indexed)      (``data.reference``; LokiTalk's ID encoder reads it)
 ======== ============================= ===================================================
 
 Example:
@@ -36,6 +39,9 @@ from typing import TYPE_CHECKING, Literal
 
 import torch
 from torch import Tensor
+from torch.nn import functional as F
+
+from talker.data.landmarks import face_box
 
 if TYPE_CHECKING:
     from talker.data.layout import Split
@@ -44,6 +50,9 @@ if TYPE_CHECKING:
 AUDIO_WINDOW = 8
 # Frames of landmarks per condition: R2-Talker's public code.
 LANDMARK_WINDOW = 5
+# Side in pixels of the face crop an identity's reference frame is given as (ID-aware transfer).
+REFERENCE_SIZE = 64
+ReferenceMode = Literal["first", "random"]
 
 
 class TrackWindow:
@@ -67,6 +76,21 @@ class TrackWindow:
         return window
 
 
+class ReferenceFrame:
+    """One of an identity's reference crops ``[K, 3, r, r] -> [3, r, r]``, whatever the time: the first
+    (``first``: evaluation, driving, the start of a fine-tuning) or one drawn at each call (``random``:
+    LokiTalk's pre-training, "a random frame of the same video" per step; torch's global generator,
+    which Lightning seeds)."""
+
+    def __init__(self, mode: ReferenceMode = "first") -> None:
+        if mode not in ("first", "random"):
+            raise ValueError(f"data.reference must be 'first' or 'random', got {mode!r}")
+        self.mode = mode
+
+    def __call__(self, track: Tensor, time: int) -> Tensor:
+        return track[int(torch.randint(track.shape[0], ()))] if self.mode == "random" else track[0]
+
+
 class FrameConditions:
     """Builds ``frame["cond"]``: for each input key, its provider's window of the key's track.
 
@@ -76,15 +100,25 @@ class FrameConditions:
         zero: replace every input by zeros of the same shape: the control arm that tells a model
             nothing about the frame it renders (what is left is the mean face;
             ``data.zero_condition``).
+        reference: how the ``reference`` input picks among ``references`` (:class:`ReferenceFrame`).
+
+    Attributes:
+        references: ``[K, 3, r, r]`` face crops of the identity's training frames (:func:`face_crops`),
+            the track of the ``reference`` input of every frame, or None (no such input).
     """
 
-    def __init__(self, landmark_window: int = LANDMARK_WINDOW, audio_window: int = AUDIO_WINDOW, zero: bool = False) -> None:
+    def __init__(
+        self, landmark_window: int = LANDMARK_WINDOW, audio_window: int = AUDIO_WINDOW, zero: bool = False,
+        reference: ReferenceMode = "first",
+    ) -> None:
         self.providers = {
             "landmarks": TrackWindow(landmark_window),
             "audio": TrackWindow(audio_window, pad="zeros"),
             "pose": TrackWindow(1),  # a pose is a state, not a motion: no window
+            "reference": ReferenceFrame(reference),
         }
         self.zero = zero
+        self.references: Tensor | None = None
 
     @property
     def landmark_window(self) -> int:
@@ -95,6 +129,8 @@ class FrameConditions:
     ) -> dict[str, Tensor]:
         """The condition at ``time`` of ``tracks``: every key of ``keys`` (default: every key with a
         track and a provider). ``zero`` overrides the builder's setting (driving is never zeroed)."""
+        if self.references is not None:  # the identity's, whichever tracks drive the frame
+            tracks = {**tracks, "reference": self.references}
         wanted = [k for k in self.providers if k in tracks] if keys is None else list(dict.fromkeys(keys))
         cond = {}
         for key in wanted:
@@ -118,6 +154,17 @@ def split_tracks(split: Split) -> dict[str, Tensor]:
         **({"audio": split.audio} if split.audio is not None else {}),
         "pose": pose_track(split),
     }
+
+
+def face_crops(split: Split, size: int = REFERENCE_SIZE) -> Tensor:
+    """``[N, 3, size, size]`` in [0, 1]: each training frame's face box (``face_box`` of its landmarks)
+    resized, in frame order: an identity's reference frames."""
+    crops = []
+    for image, lms in zip(split.images, split.lms):
+        y0, y1, x0, x1 = face_box(lms, split.height, split.width)
+        crop = image[y0:y1, x0:x1].permute(2, 0, 1).unsqueeze(0).float() / 255.0
+        crops.append(F.interpolate(crop, size=(size, size), mode="bilinear", align_corners=False))
+    return torch.cat(crops)
 
 
 def pose_track(split: Split) -> Tensor:

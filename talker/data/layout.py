@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -269,6 +269,11 @@ class Split:
 
     def __len__(self) -> int:
         return self.images.shape[0]
+
+    def first(self, count: int) -> Split:
+        """The split's first ``count`` frames (its tracks, indexed by ``aud_ids``, are kept whole)."""
+        per_frame = ("images", "backgrounds", "poses", "lms", "img_ids", "aud_ids")
+        return replace(self, **{name: getattr(self, name)[:count] for name in per_frame})
 
 
 def load_split(

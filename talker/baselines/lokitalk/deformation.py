@@ -121,6 +121,10 @@ class CascadedDeformation(Fusion):
 
     # The per-point offsets it reports, each [N, 3] (the deformation heat maps composite their norms).
     deformations: tuple[str, ...] = (DX_FACE, DX_TORSO)
+    # Width of a per-identity feature both MLPs also read (ID-aware transfer's dynamic feature); 0: none.
+    identity_dim: int = 0
+    # Parts of h_cond after the driving signals that subclasses read (ID-aware transfer's identity).
+    extra_signals: tuple[str, ...] = ()
 
     def __init__(
         self, grid: HashGrid, hidden_dim: int = 64, num_layers: int = 3, attention_dim: int = 16,
@@ -141,8 +145,9 @@ class CascadedDeformation(Fusion):
 
     def split_as(self, signals: Mapping[str, int]) -> None:
         """Declare the layout of ``h_cond``: the widths of ``audio``, ``eye`` and ``pose``, in order."""
-        if tuple(signals) != (*FACE_SIGNALS, *TORSO_SIGNALS):
-            raise ValueError(f"CascadedDeformation reads the signals {FACE_SIGNALS + TORSO_SIGNALS}, got {tuple(signals)}")
+        expected = (*FACE_SIGNALS, *TORSO_SIGNALS, *self.extra_signals)
+        if tuple(signals) != expected:
+            raise ValueError(f"{type(self).__name__} reads the signals {expected}, got {tuple(signals)}")
         self.signals = dict(signals)
 
     def vector_dim(self, cond_dim: int) -> int:
@@ -151,24 +156,28 @@ class CascadedDeformation(Fusion):
     def build(self, cond_dim: int, modulation_widths: Sequence[int], position_dim: int = 0) -> None:
         if sum(self.signals.values()) != cond_dim:
             raise ValueError(f"CascadedDeformation: signals {self.signals} do not add up to h_cond's {cond_dim}")
-        pos, att = self.grid.output_dim, self.attention_dim
-        self.attention = nn.ModuleDict({name: SignalAttention(pos, dim, att) for name, dim in self.signals.items()})
-        self.face = DeformationMLP(pos + att * len(FACE_SIGNALS), self.hidden_dim, self.num_layers)
-        self.torso = DeformationMLP(pos + att * len(TORSO_SIGNALS) + 3, self.hidden_dim, self.num_layers)
+        pos, att, extra = self.grid.output_dim, self.attention_dim, self.identity_dim
+        attended = {name: self.signals[name] for name in (*FACE_SIGNALS, *TORSO_SIGNALS)}
+        self.attention = nn.ModuleDict({name: SignalAttention(pos, dim, att) for name, dim in attended.items()})
+        self.face = DeformationMLP(pos + att * len(FACE_SIGNALS) + extra, self.hidden_dim, self.num_layers)
+        self.torso = DeformationMLP(pos + att * len(TORSO_SIGNALS) + 3 + extra, self.hidden_dim, self.num_layers)
 
     def split(self, h_cond: Tensor) -> dict[str, Tensor]:
         """``h_cond`` -> ``{signal: [width]}``."""
         return dict(zip(self.signals, h_cond.split(list(self.signals.values()))))
 
     def deform(
-        self, x: Tensor, signals: Mapping[str, Tensor], last: Mapping[str, LastLayer] | None = None
+        self, x: Tensor, signals: Mapping[str, Tensor], last: Mapping[str, LastLayer] | None = None,
+        identity: Tensor | None = None,
     ) -> tuple[Tensor, dict[str, Tensor]]:
         """``x [N, 3] -> (x + dx_face + dx_torso, values)``; ``last`` may replace the last layer of
-        ``face`` and/or ``torso`` (ID-aware transfer's hyper-network)."""
+        ``face`` and/or ``torso``, and both read ``identity [identity_dim]`` next to their signals
+        (ID-aware transfer's hyper-network and dynamic feature)."""
         assert self.face is not None and self.torso is not None, "CascadedDeformation.build was not called"
         last = last or {}
         pos = self.grid(x)
         values: dict[str, Tensor] = {}
+        extra = [identity.to(pos.dtype).expand(len(pos), -1)] if identity is not None else []
 
         def attended(names: Sequence[str]) -> list[Tensor]:
             features = []
@@ -177,9 +186,9 @@ class CascadedDeformation(Fusion):
                 features.append(feature)
             return features
 
-        dx_face = self.face(torch.cat([pos, *attended(FACE_SIGNALS)], dim=-1), last.get("face"))
+        dx_face = self.face(torch.cat([pos, *attended(FACE_SIGNALS), *extra], dim=-1), last.get("face"))
         # The torso follows the head pose and, through dx_face, the jaw (eq. 4).
-        dx_torso = self.torso(torch.cat([pos, *attended(TORSO_SIGNALS), dx_face], dim=-1), last.get("torso"))
+        dx_torso = self.torso(torch.cat([pos, *attended(TORSO_SIGNALS), dx_face, *extra], dim=-1), last.get("torso"))
         values[DX_FACE], values[DX_TORSO] = dx_face, dx_torso
         return x + dx_face.to(x.dtype) + dx_torso.to(x.dtype), values
 
@@ -208,16 +217,19 @@ class UnifiedDeformation(CascadedDeformation):
     def build(self, cond_dim: int, modulation_widths: Sequence[int], position_dim: int = 0) -> None:
         if sum(self.signals.values()) != cond_dim:
             raise ValueError(f"UnifiedDeformation: signals {self.signals} do not add up to h_cond's {cond_dim}")
-        self.face = DeformationMLP(self.grid.output_dim + cond_dim, self.hidden_dim, self.num_layers)
+        self.face = DeformationMLP(self.grid.output_dim + cond_dim + self.identity_dim, self.hidden_dim, self.num_layers)
         self.torso = None
 
     def deform(
-        self, x: Tensor, signals: Mapping[str, Tensor], last: Mapping[str, LastLayer] | None = None
+        self, x: Tensor, signals: Mapping[str, Tensor], last: Mapping[str, LastLayer] | None = None,
+        identity: Tensor | None = None,
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        """``x [N, 3] -> (x + dx, {"dx": dx})``; ``last`` may replace the field's last layer (``"face"``)."""
+        """``x [N, 3] -> (x + dx, {"dx": dx})``; ``last`` may replace the field's last layer (``"face"``);
+        ``identity`` joins the signals."""
         assert self.face is not None, "UnifiedDeformation.build was not called"
         pos = self.grid(x)
-        h_cond = torch.cat([signals[name] for name in self.signals]).to(pos.dtype)
+        extra = [identity] if identity is not None else []
+        h_cond = torch.cat([*(signals[name] for name in self.signals), *extra]).to(pos.dtype)
         dx = self.face(torch.cat([pos, h_cond.expand(len(pos), -1)], dim=-1), (last or {}).get("face"))
         return x + dx.to(x.dtype), {DX: dx}
 
@@ -253,13 +265,17 @@ class RegionSignals(GloConcat):
     ) -> None:
         deformation = fusion(grid=grid)
         super().__init__(deformation, window, num_landmarks, code_dim, lr)
-        deformation.split_as({AUDIO: code_dim, EYE: 1, POSE: POSE_DIM})
+        deformation.split_as(self.signal_widths())
         self.register_buffer("pose_mean", torch.zeros(POSE_DIM))
         self.register_buffer("pose_std", torch.ones(POSE_DIM))
 
+    def signal_widths(self) -> dict[str, int]:
+        """The parts of ``h_cond`` in order, ``name -> width``, as the fusion splits it."""
+        return {AUDIO: self.code_dim, EYE: 1, POSE: POSE_DIM}
+
     @property
     def cond_dim(self) -> int:
-        return self.code_dim + 1 + POSE_DIM
+        return sum(self.signal_widths().values())
 
     def eye_and_pose(self, inputs: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
         """The raw ``F_e [1]`` and ``F_h [6]`` of a frame."""
