@@ -9,6 +9,7 @@ a mouth thumbnail. In TensorBoard, Projector tab: choose t-SNE and "Color by: op
 from __future__ import annotations
 
 import lightning as L
+from lightning.pytorch.utilities import rank_zero_info
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -61,6 +62,9 @@ class ConditioningProjector(L.Callback):
         if not trainer.is_global_zero or not loggers:
             return
         datamodule = trainer.datamodule
+        if datamodule.train_split is None:  # several people (data=multi_identity): one person's space is not defined
+            rank_zero_info("[talker] projector: no single training split (data=multi_identity); nothing written")
+            return
         frames = [("train", i) for i in range(len(datamodule.train_split))]
         frames += [("val", i) for i in range(len(datamodule.val_split))]
         keep = np.unique(np.linspace(0, len(frames) - 1, min(self.max_frames, len(frames))).round().astype(int))

@@ -13,7 +13,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from talker.data.cameras import pixel_rays
-from talker.data.frames import AUDIO_WINDOW, LANDMARK_WINDOW, FrameConditions, ReferenceMode, face_crops
+from talker.data.frames import AUDIO_WINDOW, LANDMARK_WINDOW, FrameConditions, ReferenceMode
 from talker.data.landmarks import RAY_REGIONS
 from talker.data.layout import Split, load_split, validate_dataset
 from talker.data.synthetic.generator import SyntheticClip
@@ -304,7 +304,7 @@ class TalkingHeadDataModule(L.LightningDataModule):
             self.train_split = train.first(math.ceil(self.train_fraction * len(train)))
             self.val_split = load_split(root, "val", self.scale, self.offset, self.audio_features)
             if self.reference is not None:
-                self.conditions.references = face_crops(self.train_split)
+                self.conditions.use_references(self.train_split)
 
     def ray_batches(self) -> RayBatches:
         """A training step's rays of any training frame."""

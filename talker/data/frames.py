@@ -120,6 +120,11 @@ class FrameConditions:
         self.zero = zero
         self.references: Tensor | None = None
 
+    def use_references(self, split: Split) -> None:
+        """Give every frame the ``reference`` input, chosen among ``split``'s face crops (a person's
+        training frames, also for their held-out frames and for driving)."""
+        self.references = face_crops(split)
+
     @property
     def landmark_window(self) -> int:
         return self.providers["landmarks"].size

@@ -173,6 +173,8 @@ def system_head(name: str, clip: Path) -> tuple[TalkingHead, Split, FrameConditi
     head = instantiate(cfg.model, "model").head
     split = load_split(clip, "train")
     conditions = FrameConditions(cfg.data.landmark_window, cfg.data.audio_window)
+    if cfg.data.reference is not None:  # an ID encoder (system=lokitalk_id) reads the person's first frame
+        conditions.use_references(split)
     head.prepare([conditions.of_split(split, i) for i in range(len(split))])
     return head, split, conditions
 

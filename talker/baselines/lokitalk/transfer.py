@@ -144,7 +144,7 @@ class IdAwareSignals(RegionSignals):
         self.id_dim = encoder.out.out_features  # before RegionSignals splits h_cond (signal_widths)
         super().__init__(fusion, grid, window, num_landmarks, code_dim, lr)
         self.encoder: IdEncoder | None = encoder
-        self.embedding = nn.Parameter(torch.zeros(self.id_dim))
+        self.embedding: nn.Parameter | None = None  # z once fine-tuning has begun
         self.register_buffer("adopted", torch.tensor(False))  # z is the parameter, the encoder is gone
         self.id_lr = id_lr
         self._register_load_state_dict_pre_hook(self._drop_encoder_of_adopted)
@@ -154,11 +154,12 @@ class IdAwareSignals(RegionSignals):
 
     def identity(self, inputs: Mapping[str, Tensor]) -> Tensor:
         """``z [id_dim]``: the learnt embedding once adopted, else the encoder's of the reference crop."""
-        if bool(self.adopted) or self.encoder is None:
+        if self.embedding is not None:
             return self.embedding
+        assert self.encoder is not None
         if REFERENCE not in inputs:
             raise KeyError(f"{type(self).__name__} reads a reference crop: set data.reference=first (or random)")
-        return self.encoder(inputs[REFERENCE].to(self.embedding))
+        return self.encoder(inputs[REFERENCE].to(self.encoder.out.weight))
 
     def encode(self, inputs: Mapping[str, Tensor]) -> Tensor:
         signals = super().encode(inputs)
@@ -168,22 +169,25 @@ class IdAwareSignals(RegionSignals):
     def begin_fine_tuning(self, condition: Mapping[str, Tensor]) -> None:
         """Start a new person from its first training frame: ``z`` = the encoder's reading of its
         reference crop, a parameter from now on; the encoder is dropped."""
-        if bool(self.adopted):
+        if self.embedding is not None:
             return
-        self.embedding.copy_(self.identity(condition))
+        self.embedding = nn.Parameter(self.identity(condition).detach().clone())
         self.adopted.fill_(True)
         self.encoder = None
 
     def param_groups(self, lr_net: float, weight_decay: float, exclude: Collection[int]) -> list[dict[str, Any]]:
         """``identity`` (``z``, once it is a parameter) at ``id_lr`` without weight decay; the rest as
-        :class:`RegionSignals`' (the model's ``net`` group, or ``lr``). Before adoption ``z`` is unused."""
+        :class:`RegionSignals`' (the model's ``net`` group, or ``lr``)."""
+        if self.embedding is None:
+            return super().param_groups(lr_net, weight_decay, exclude)
         groups = super().param_groups(lr_net, weight_decay, {*exclude, id(self.embedding)})
         return [*groups, {"name": "identity", "params": [self.embedding], "lr": self.id_lr, "weight_decay": 0.0}]
 
     def _drop_encoder_of_adopted(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
-        """A fine-tuned head's checkpoint has no encoder: build this one without it before loading."""
+        """A fine-tuned head's checkpoint has ``z`` and no encoder: shape this one so before loading."""
         adopted = state_dict.get(prefix + "adopted")
-        if adopted is not None and bool(adopted):
+        if adopted is not None and bool(adopted) and self.embedding is None:
+            self.embedding = nn.Parameter(torch.empty(self.id_dim))
             self.encoder = None
 
 
