@@ -114,12 +114,16 @@ def start_from(module: L.LightningModule, datamodule: L.LightningDataModule, run
     state = source.checkpoint(what="init_from run")["state_dict"]
     fresh = ("head.occupancy.", "head.sweep.")
     state = {key: value for key, value in state.items() if not key.startswith(fresh)}
-    missing, unexpected = module.load_state_dict(state, strict=False)
+    hint = "start from a run of the same system and sizes"
+    try:
+        missing, unexpected = module.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shapes differ
+        first = str(exc).split("\n\t")[1] if "\n\t" in str(exc) else str(exc)
+        raise ConfigError(f"init_from={run_dir}: its weights do not fit this model ({first.strip()}); {hint}") from exc
     missing = [key for key in missing if not key.startswith(fresh)]
     if missing or unexpected:
         raise ConfigError(
-            f"init_from={run_dir}: its weights do not fit this model (missing {missing[:3]}, unexpected "
-            f"{unexpected[:3]}); start from a run of the same system and sizes"
+            f"init_from={run_dir}: its weights do not fit this model (missing {missing[:3]}, unexpected {unexpected[:3]}); {hint}"
         )
     datamodule.prepare_data()
     datamodule.setup("fit")

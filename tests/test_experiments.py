@@ -98,7 +98,7 @@ def test_level_dim_cells_differ_only_in_the_level_dim() -> None:
 
 SYSTEMS = ["r2talker", "rad_nerf", "er_nerf", "geneface_pp"]
 # Systems of other papers than R2-Talker's: trained and scored like those above, not rows of its tables.
-OTHER_SYSTEMS = ["lokitalk"]
+OTHER_SYSTEMS = ["lokitalk", "lokitalk_id"]
 
 
 def test_baselines_grid_has_every_system_of_tables_1_and_2() -> None:

@@ -42,10 +42,12 @@ def assert_hparams_view(run: Path) -> None:
 
 def head_experiments() -> list[str]:
     """Experiments that train the head stage (the motion stage has its own smoke test in tests/modules;
-    experiment=baselines, whose cells are different systems, has its own in tests/baselines)."""
+    experiment=baselines, whose cells are different systems, and LokiTalk's transfer pair, whose
+    pre-training reads several people, have theirs in tests/baselines)."""
+    own_smoke = {"baselines", "lokitalk_pretrain", "lokitalk_transfer"}
     return [
         e for e in group_options("experiment")
-        if compose_config([f"experiment={e}"]).model._target_.endswith("HeadModule") and e != "baselines"
+        if compose_config([f"experiment={e}"]).model._target_.endswith("HeadModule") and e not in own_smoke
     ]
 
 
