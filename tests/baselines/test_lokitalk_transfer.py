@@ -5,6 +5,7 @@ through talker.fit."""
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -170,6 +171,22 @@ def test_transfer_experiment_pretrains_then_fine_tunes_and_trains_from_scratch(d
     # The pre-training's statistics came along (the fine-tuning never recomputes them).
     torch.testing.assert_close(tuned["head.conditioning.mean"], pretrained["head.conditioning.mean"])
     assert not torch.equal(scratch["head.conditioning.mean"], pretrained["head.conditioning.mean"])
+
+    # benchmarks/transfer_curve.py: both runs at step 0 (rebuilt as talker.fit began them), at the kept
+    # step 3 and at the last step 4.
+    cells = [str(next((runs / "lokitalk_transfer").glob(c + ",*"))) for c in ("init_from=null", "init_from=pretrain")]
+    proc = subprocess.run(
+        [sys.executable, "benchmarks/transfer_curve.py", *cells, "--frames", "1", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=600, cwd=Path(__file__).parents[2],
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = list(csv.DictReader((tmp_path / "transfer_curve.csv").open()))
+    assert [(r["run"].split(",")[0], int(r["step"])) for r in rows] == [
+        (cell, step) for cell in ("init_from=null", "init_from=pretrain") for step in (0, 3, 4)
+    ]
+    start = {r["run"].split(",")[0]: float(r["psnr"]) for r in rows if r["step"] == "0"}
+    assert start["init_from=pretrain"] != start["init_from=null"]  # the pre-trained start is not a fresh model
+    assert (tmp_path / "transfer_curve.png").stat().st_size > 0 and "reaches it at step" in proc.stdout
 
 
 def test_init_from_a_run_of_other_sizes_fails_in_one_line(data_dir: Path, tmp_path: Path) -> None:
