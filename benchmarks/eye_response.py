@@ -45,8 +45,10 @@ def box_rays(item: dict, box: tuple[int, int, int, int]) -> torch.Tensor:
 def eye_strip(lms: torch.Tensor) -> tuple[int, int, int, int]:
     eyes = lms[EYES]
     return (
-        int(eyes[:, 1].min()) - STRIP_PAD, int(eyes[:, 1].max()) + STRIP_PAD + 1,
-        int(eyes[:, 0].min()) - STRIP_PAD, int(eyes[:, 0].max()) + STRIP_PAD + 1,
+        int(eyes[:, 1].min()) - STRIP_PAD,
+        int(eyes[:, 1].max()) + STRIP_PAD + 1,
+        int(eyes[:, 0].min()) - STRIP_PAD,
+        int(eyes[:, 0].max()) + STRIP_PAD + 1,
     )
 
 
@@ -68,10 +70,18 @@ def main() -> None:
     def ratios_of(split) -> torch.Tensor:
         return torch.cat([eye_ratio(datamodule.conditions.of_split(split, i)) for i in range(len(split))])
 
-    train, held_out, clip = ratios_of(datamodule.train_split), ratios_of(frames.split), clip_eye_ratios(frames.split)
+    train, held_out, clip = (
+        ratios_of(datamodule.train_split),
+        ratios_of(frames.split),
+        clip_eye_ratios(frames.split),
+    )
     threshold = BLINK * float(clip.median())
     n = len(held_out)
-    differ = sum(abs(float(held_out[i] - held_out[other_frame(i, n)])) > 1e-6 for i in range(n) if other_frame(i, n) is not None)
+    differ = sum(
+        abs(float(held_out[i] - held_out[other_frame(i, n)])) > 1e-6
+        for i in range(n)
+        if other_frame(i, n) is not None
+    )
     swaps = [float((other_eye_ratio(r, clip) - r).abs()) for r in held_out]
     print(
         f"eye ratio: clip {float(clip.min()):.4f}-{float(clip.max()):.4f} (median {float(clip.median()):.4f}); blinking "
@@ -89,7 +99,9 @@ def main() -> None:
     for name, ratio in (("open", widest), ("closed", closed)):
         cond = {**item["cond"], EYE: ratio}
         renders[name] = render_box(head, item, box, cond)
-        values[name] = head.render(item["rays_o"][flat], item["rays_d"][flat], item["background"][flat], cond).point_values
+        values[name] = head.render(
+            item["rays_o"][flat], item["rays_d"][flat], item["background"][flat], cond
+        ).point_values
     offsets = ", ".join(
         f"max |{k} difference| {(values['open'][k] - values['closed'][k]).abs().max():.2e} (max |{k}| {values['open'][k].abs().max():.2e})"
         for k in getattr(head.conditioning, "deformations", ())
@@ -97,7 +109,8 @@ def main() -> None:
     print(
         f"held-out frame {item['img_id']}, eyes box {box}: eye ratio {float(widest):.3f} vs {float(closed):.3f}: "
         f"{float(psnr(renders['open'], renders['closed'])):.2f} dB between the renders, at most "
-        f"{float((renders['open'] - renders['closed']).abs().max()) * 255:.0f}/255 apart" + (f"; {offsets}" if offsets else "")
+        f"{float((renders['open'] - renders['closed']).abs().max()) * 255:.0f}/255 apart"
+        + (f"; {offsets}" if offsets else "")
     )
 
     fusion = getattr(head.conditioning, "fusion", None)
@@ -130,7 +143,9 @@ def main() -> None:
         parts = []
         for key in scores:
             per_ray = (weights * out.point_values[key]).sum(-1) / weights.sum(-1).clamp_min(1e-6)
-            parts.append(f"{key} {float(per_ray[strip & opaque].mean()):.4f} / {float(per_ray[~strip & opaque].mean()):.4f}")
+            parts.append(
+                f"{key} {float(per_ray[strip & opaque].mean()):.4f} / {float(per_ray[~strip & opaque].mean()):.4f}"
+            )
         print("attention per opaque ray, eye strip / rest of the face box: " + ", ".join(parts))
 
 
