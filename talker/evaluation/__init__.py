@@ -4,8 +4,10 @@ and the speed profile. Callbacks (``talker.callbacks``) and the CLI (``python -m
 are adapters over it."""
 
 from talker.evaluation.condition_gap import (
+    clip_eye_ratios,
     condition_gap,
     mouth_frames,
+    other_eye_ratio,
     other_frame,
     render_box,
     under_other_condition,
@@ -27,6 +29,7 @@ from talker.evaluation.speed import frame_at_resolution, profile_head, write_spe
 
 __all__ = [
     "HeldoutResult",
+    "clip_eye_ratios",
     "composited_norms",
     "condition_gap",
     "dataset_context",
@@ -40,6 +43,7 @@ __all__ = [
     "mouth_frames",
     "mouth_strip",
     "mouth_tiles",
+    "other_eye_ratio",
     "other_frame",
     "profile_head",
     "render_box",

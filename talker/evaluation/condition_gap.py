@@ -7,7 +7,12 @@ are rendered again, under the other frame's condition, rounded to 8 bits as the 
 pasted into a copy of the frame: the other-condition frame differs from the scored one only there.
 
 The eye condition gap does the same in the frame's eyes box with only the eye ratio swapped
-(:func:`under_other_eyes`), for heads a part of which reads the eye ratio.
+(:func:`under_other_eyes`), for heads a part of which reads the eye ratio. Its partner is not the
+paired frame: the eye ratio it renders under is the one of the clip's frames (training and held-out,
+the split's landmark track) farthest from the frame's own (:func:`other_eye_ratio`): closed eyes for an
+open frame, the widest-open for a closed one. Blinks are rare (the synthetic clip: 0.15-0.3 s every
+2-7 s), so a held-out split often has none, and the paired frame's ratio was then the frame's own:
+the gap could not see anything (docs/lokitalk.md, Table 2).
 
 The held-out evaluation (:func:`talker.evaluation.heldout.render_eval_frames`) adds both to every frame
 it renders; :func:`mouth_frames` renders the mouth boxes alone, both ways, for scoring many
@@ -25,7 +30,8 @@ from tqdm import tqdm
 
 from talker.data.datamodule import RAY_KEYS, Frames
 from talker.data.landmarks import eyes_box, mouth_box
-from talker.fields.inputs import EYE, eye_ratio
+from talker.data.layout import Split
+from talker.fields.inputs import EYE, eye_aspect_ratio, eye_ratio
 from talker.head.model import TalkingHead
 from talker.metrics import PSNR, ConditionGap, EvalFrame, Evaluator
 from talker.utils.io import to_uint8
@@ -74,26 +80,42 @@ def under_other_condition(head: TalkingHead, frames: Frames, index: int, item: M
     return paste(pred, render_box(head, item, box, frames.conditions.of_split(frames.split, other)), box)
 
 
-def with_other_eyes(head: TalkingHead, own: Mapping[str, Tensor], other: Mapping[str, Tensor]) -> dict[str, Tensor] | None:
-    """``own`` with only its eye signal replaced by ``other``'s eye ratio (the condition key ``eye``, which
-    every part reading the eye ratio honours: ``talker.fields.inputs.eye_ratio``); None when no part of
-    the head reads one (``TalkingHead.drives_eyes``)."""
+def clip_eye_ratios(split: Split) -> Tensor:
+    """``[M]``: the eye ratio of every frame of the split's landmark track (the whole clip, training and
+    held-out frames: ``Split.landmarks`` is indexed by ``aud_id``), as :func:`eye_ratio` measures it."""
+    return eye_aspect_ratio(split.landmarks.float())
+
+
+def other_eye_ratio(own: Tensor, ratios: Tensor) -> Tensor:
+    """``[1]``: the eye ratio the eye condition gap renders a frame of eye ratio ``own`` under: the one of
+    ``ratios`` farthest from it (the first on a tie). An open frame gets the clip's most closed eyes, a
+    closed one the clip's widest-open: the largest change of eye state the clip shows the head. On a clip
+    that never blinks it is ``own`` itself (or nearly), and the gap is 0 by construction:
+    ``EvalFrame.eye_ratio_swap`` says how far it was."""
+    return ratios[(ratios - own.reshape(())).abs().argmax()].reshape(1)
+
+
+def with_other_eyes(head: TalkingHead, own: Mapping[str, Tensor], ratio: Tensor) -> dict[str, Tensor] | None:
+    """``own`` with only its eye signal replaced by ``ratio`` (the condition key ``eye``, which every part
+    reading the eye ratio honours: ``talker.fields.inputs.eye_ratio``); None when no part of the head
+    reads one (``TalkingHead.drives_eyes``)."""
     if not getattr(head, "drives_eyes", False):
         return None
-    return {**own, EYE: eye_ratio(other)}
+    return {**own, EYE: ratio.reshape(1)}
 
 
-def under_other_eyes(head: TalkingHead, frames: Frames, index: int, item: Mapping[str, Any], pred: Tensor) -> Tensor | None:
-    """``pred`` with its eyes box (:func:`talker.data.landmarks.eyes_box`) rendered under its own
-    condition with the paired frame's eye ratio; None without another frame or an eye signal."""
-    other = other_frame(index, len(frames))
-    if other is None:
-        return None
-    cond = with_other_eyes(head, item["cond"], frames.conditions.of_split(frames.split, other))
+def under_other_eyes(
+    head: TalkingHead, frames: Frames, index: int, item: Mapping[str, Any], pred: Tensor
+) -> tuple[Tensor, float] | None:
+    """``(pred with its eyes box rendered under its own condition with the eye ratio of
+    :func:`other_eye_ratio`, |that ratio - the frame's own|)``; None for a head without an eye signal."""
+    own = eye_ratio(item["cond"])
+    ratio = other_eye_ratio(own, clip_eye_ratios(frames.split))
+    cond = with_other_eyes(head, item["cond"], ratio)
     if cond is None:
         return None
     box = eyes_box(item["lms"], *pred.shape[:2])
-    return paste(pred, render_box(head, item, box, cond), box)
+    return paste(pred, render_box(head, item, box, cond), box), float((ratio - own).abs())
 
 
 @torch.no_grad()

@@ -48,18 +48,21 @@ def render_eval_frames(
 ) -> Iterator[EvalFrame]:
     """Render every frame of ``frames`` with its own condition, in eval mode; with ``other_condition``
     also its mouth box under another held-out frame's (``EvalFrame.pred_other_condition``) and, for a
-    head with an eye signal, its eyes box with only that frame's eye ratio (``pred_other_eyes``)."""
+    head with an eye signal, its eyes box with only the eye ratio swapped for the clip's farthest from
+    its own (``pred_other_eyes``, ``eye_ratio_swap``: :func:`talker.evaluation.condition_gap.other_eye_ratio`)."""
     was_training = head.training
     head.eval()
     try:
         for i in tqdm(range(len(frames)), desc="rendering held-out frames", disable=not progress):
             item = frames[i]
             pred = render_item(head, item)
+            other_eyes = under_other_eyes(head, frames, i, item, pred) if other_condition else None
             yield EvalFrame(
                 frame_id=item["img_id"], pred=pred, target=item["image"], landmarks=item["lms"],
                 time_index=int(frames.split.aud_ids[i]),
                 pred_other_condition=under_other_condition(head, frames, i, item, pred) if other_condition else None,
-                pred_other_eyes=under_other_eyes(head, frames, i, item, pred) if other_condition else None,
+                pred_other_eyes=other_eyes[0] if other_eyes else None,
+                eye_ratio_swap=other_eyes[1] if other_eyes else None,
             )
     finally:
         head.train(was_training)

@@ -26,7 +26,11 @@ class EvalFrame:
         pred_other_condition: ``pred`` with its mouth box rendered under another held-out frame's
             condition (:mod:`talker.evaluation.condition_gap`), or None (external and driven frames).
         pred_other_eyes: ``pred`` with its eyes box rendered under its own condition with only the eye
-            ratio replaced by the other held-out frame's, or None (also for a head without an eye signal).
+            ratio replaced by the clip's farthest from the frame's own
+            (:func:`talker.evaluation.condition_gap.other_eye_ratio`), or None (also for a head without an
+            eye signal).
+        eye_ratio_swap: how far that eye ratio is from the frame's own (``|delta EAR|``, about 0.3 for an
+            open eye against a closed one), or None with ``pred_other_eyes``.
     """
 
     frame_id: int
@@ -36,6 +40,7 @@ class EvalFrame:
     time_index: int | None = None
     pred_other_condition: Tensor | None = None
     pred_other_eyes: Tensor | None = None
+    eye_ratio_swap: float | None = None
 
 
 @dataclass

@@ -60,8 +60,16 @@ class ConditionGap(FrameMeanMetric):
 
 class EyeConditionGap(FrameMeanMetric):
     """The eye condition gap: ``psnr_eyes`` (eyes-box PSNR with each frame's own condition),
-    ``psnr_eyes_other`` (the same box with only the eye ratio replaced by the paired frame's) and
-    ``cond_gap_eyes`` (the first minus the second), mean over frames.
+    ``psnr_eyes_other`` (the same box with only the eye ratio replaced), ``cond_gap_eyes`` (the first
+    minus the second) and ``eye_ratio_swap`` (how far the replacing eye ratio is from the frame's own),
+    mean over frames.
+
+    The replacing ratio is not the paired frame's (the mouth gap's partner): it is the ratio of the clip's
+    frames, training and held-out, farthest from the frame's own
+    (:func:`talker.evaluation.condition_gap.other_eye_ratio`), so that an open held-out frame is rendered
+    with closed eyes and a closed one with open eyes. Blinks are rare, and a held-out split without one
+    would swap equal ratios and score 0 whatever the head does. ``eye_ratio_swap`` near 0 (a clip that
+    never blinks) means the gap could not see anything.
 
     The held-out evaluation renders ``EvalFrame.pred_other_eyes`` for heads that declare an eye signal
     (``TalkingHead.drives_eyes``: LokiTalk's ``F_e``, RAD-NeRF's ``EyeBlink``); for any other the
@@ -77,6 +85,8 @@ class EyeConditionGap(FrameMeanMetric):
             raise MetricUnavailable("the head has no eye signal to swap (no part of it reads the eye ratio)")
         own, other = _box_psnrs(frame, frame.pred_other_eyes, eyes_box, "eyes")
         out = {"psnr_eyes": own, "psnr_eyes_other": other, "cond_gap_eyes": own - other}
+        if frame.eye_ratio_swap is not None:
+            out["eye_ratio_swap"] = frame.eye_ratio_swap
         for key, value in out.items():
             self.values[key].append(value)
         return out

@@ -13,7 +13,7 @@ import torch
 from talker.config import compose_config, instantiate
 from talker.data.datamodule import Frames, TalkingHeadDataModule
 from talker.data.landmarks import eyes_box, mouth_box
-from talker.evaluation import condition_gap, other_frame, render_eval_frames
+from talker.evaluation import clip_eye_ratios, condition_gap, other_eye_ratio, other_frame, render_eval_frames
 from talker.fields import eye_ratio
 from talker.head.model import TalkingHead
 from talker.metrics import PSNR, ConditionGap, Evaluator, EyeConditionGap, MetricUnavailableWarning, psnr
@@ -175,13 +175,29 @@ def eye_scored(head: torch.nn.Module, frames: Frames):
     return Evaluator([PSNR(), EyeConditionGap()]).evaluate(render_eval_frames(head, frames, progress=False, other_condition=True))
 
 
+def test_the_eye_gap_renders_each_frame_with_the_clips_farthest_eye_ratio() -> None:
+    """Open frames get the clip's most closed eyes, closed ones the widest-open, whatever the split."""
+    ratios = torch.tensor([0.30, 0.00, 0.31, 0.15, 0.30])
+    assert [float(other_eye_ratio(r, ratios)) for r in ratios] == pytest.approx([0.0, 0.31, 0.0, 0.31, 0.0])
+    assert other_eye_ratio(torch.tensor([0.2]), torch.full((4,), 0.2)).item() == pytest.approx(0.2)  # never blinks
+
+
 def test_the_eye_gap_swaps_only_the_eye_ratio_and_is_zero_for_a_head_that_ignores_it(tiny_clip: Path) -> None:
     datamodule = TalkingHeadDataModule(root=str(tiny_clip))
     datamodule.setup("validate")
     frames = datamodule.eval_frames()
-    shut_one_eye_pair(frames, 0)  # frame 0 (eyes shut) is paired with frame 2 (eyes open)
+    # The tiny clip never blinks: every frame would be rendered with its own eye ratio.
+    open_ratio = float(clip_eye_ratios(frames.split).max())
+    assert float(clip_eye_ratios(frames.split).min()) == pytest.approx(open_ratio)
+    never = Evaluator([PSNR(), EyeConditionGap()]).evaluate(
+        render_eval_frames(EyesFollowTheirRatio(frames), frames, progress=False, other_condition=True)
+    )
+    assert never.summary["eye_ratio_swap"] == pytest.approx(0.0, abs=1e-6)
+    assert never.summary["cond_gap_eyes"] == pytest.approx(0.0, abs=1e-3)
+
+    shut_one_eye_pair(frames, 0)  # held-out frame 0 blinks; its pair for the mouth gap (frame 2) does not
     ratios = [float(eye_ratio(frames.conditions.of_split(frames.split, k))) for k in range(len(frames))]
-    assert ratios[0] == 0.0 and ratios[2] > 0.2
+    assert ratios[0] == 0.0 and min(ratios[1:]) > 0.2
 
     ignored = eye_scored(EyesIgnored(frames), frames)
     assert ignored.summary["cond_gap_eyes"] == 0.0 and ignored.summary["psnr_eyes"] < 100
@@ -189,14 +205,18 @@ def test_the_eye_gap_swaps_only_the_eye_ratio_and_is_zero_for_a_head_that_ignore
     head = EyesFollowTheirRatio(frames)
     seen = list(render_eval_frames(head, frames, progress=False, other_condition=True))
     result = Evaluator([PSNR(), EyeConditionGap()]).evaluate(iter(seen))
-    gaps = [row["cond_gap_eyes"] for row in result.per_frame]
-    assert gaps[0] > 1.0 and gaps[2] > 1.0  # the pair whose eye ratios differ
-    assert gaps[1] == 0.0  # frame 1 is paired with frame 2: both open, the same ratio
+    # Every frame sees a change of eye state: the closed one is rendered open, the open ones closed
+    # (frame 0's ratio), not with their mouth-gap partner's equal ratio.
+    swaps = [row["eye_ratio_swap"] for row in result.per_frame]
+    assert swaps[0] == pytest.approx(open_ratio) and swaps[1:] == pytest.approx([open_ratio] * (len(frames) - 1))
+    assert all(row["cond_gap_eyes"] > 1.0 for row in result.per_frame)
     for i, frame in enumerate(seen):  # the other-eyes frame differs from the frame only in the eyes box
         y0, y1, x0, x1 = eyes_box(frames.split.lms[i], frames.split.height, frames.split.width)
         outside = torch.ones(frames.split.height, frames.split.width, dtype=torch.bool)
         outside[y0:y1, x0:x1] = False
         assert torch.equal(frame.pred_other_eyes[outside], frame.pred[outside])
+    # The mouth gap keeps its pairing: the split reversed.
+    assert other_frame(0, len(frames)) == len(frames) - 1
 
 
 def test_a_head_without_an_eye_signal_reports_no_eye_gap_not_zero(tiny_clip: Path) -> None:
@@ -221,4 +241,4 @@ def test_lokitalk_and_rad_nerf_heads_declare_an_eye_signal_and_r2talker_none(dat
     frames = datamodule.eval_frames()
     shut_one_eye_pair(frames, 0)
     gaps = [row["cond_gap_eyes"] for row in eye_scored(loki, frames).per_frame]
-    assert gaps[0] != 0.0 and gaps[1] == 0.0  # its eye ratio moves its pixels; an equal ratio, none
+    assert all(g != 0.0 for g in gaps)  # every frame's eyes box is rendered with another eye state

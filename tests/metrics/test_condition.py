@@ -59,8 +59,9 @@ def test_eye_gap_is_own_minus_other_in_the_eyes_box_only() -> None:
     other_eyes[y0:y1, x0:x1] = target[y0:y1, x0:x1] + 0.2  # 13.98 dB in the eyes box
     other_eyes[47, 47] = 1.0  # outside the box: ignored
     assert y1 < 47
-    frame = EvalFrame(0, pred, target, eyes_row(), pred_other_condition=pred, pred_other_eyes=other_eyes)
+    frame = EvalFrame(0, pred, target, eyes_row(), pred_other_condition=pred, pred_other_eyes=other_eyes, eye_ratio_swap=0.3)
     result = Evaluator([EyeConditionGap()]).evaluate([frame])
+    assert result.summary["eye_ratio_swap"] == pytest.approx(0.3)  # how far the swapped eye ratio was
     assert result.summary["psnr_eyes"] == pytest.approx(20.0, abs=1e-4)
     assert result.summary["psnr_eyes_other"] == pytest.approx(-10 * torch.log10(torch.tensor(0.04)).item(), abs=1e-4)
     assert result.summary["cond_gap_eyes"] == pytest.approx(result.summary["psnr_eyes"] - result.summary["psnr_eyes_other"])
