@@ -240,3 +240,21 @@ def test_the_unified_deformation_is_one_field_of_every_signal_without_regions(sp
         assert not torch.allclose(strategy(changed).warp(x)[1][DX], dx)
     mask = torch.ones(4, 2, dtype=torch.bool)
     assert strategy.regularization(rendered({DX: torch.ones(8, 3)}, mask, torch.ones(4, 2), torch.zeros(4, dtype=torch.bool))) is None
+
+
+def test_attention_scores_stay_off_saturation_whatever_the_signals_scale() -> None:
+    """The logit is sqrt(dim) * cos(q, k): a signal grown a thousandfold (as the landmark code grew under
+    the attention regulariser with a dot-product logit) still gives scores inside sigmoid(+-sqrt(dim))
+    with a gradient."""
+    from talker.baselines.lokitalk import SignalAttention
+
+    torch.manual_seed(0)
+    attention = SignalAttention(position_dim=8, signal_dim=5, dim=16)
+    pos, signal = torch.randn(64, 8), torch.randn(5)
+    bound = torch.sigmoid(torch.tensor(4.0)).item()
+    for scale in (1.0, 1e3):
+        grown = (signal * scale).requires_grad_()
+        _, score = attention(pos, grown)
+        assert score.min() >= 1 - bound - 1e-6 and score.max() <= bound + 1e-6
+        score.sum().backward()
+        assert grown.grad.abs().sum() > 0

@@ -87,7 +87,15 @@ class DeformationMLP(nn.Module):
 
 class SignalAttention(nn.Module):
     """Cross-attention of one driving signal ``[S]`` with the points' encodings ``[N, P]``:
-    ``(beta [N, 1] * v [dim], beta [N])`` with ``beta = sigmoid(<q(PE), k(F)> / sqrt(dim))``."""
+    ``(beta [N, 1] * v [dim], beta [N])`` with ``beta = sigmoid(sqrt(dim) * cos(q(PE), k(F)))``.
+
+    The logit is a cosine (query and key normalised, as QK-norm attention does), so ``beta`` stays in
+    ``sigmoid(+-sqrt(dim))`` (0.018..0.982 at dim 16). With the plain ``<q, k> / sqrt(dim)`` the
+    attention regulariser (eq. 8-9) was met by growing the landmark code ``F_a`` (norm 4.9 at the start,
+    287 at step 200, 841 at step 800 in Table 2's O+D+R run): ``beta_audio`` saturated at 0 everywhere,
+    its gradient vanished, the face deformation's ReLUs died and the head stopped following its audio
+    signal (mouth gap 0.49 dB; docs/lokitalk.md). The paper gives no formula for its attention.
+    """
 
     def __init__(self, position_dim: int, signal_dim: int, dim: int) -> None:
         super().__init__()
@@ -98,7 +106,8 @@ class SignalAttention(nn.Module):
 
     def forward(self, pos: Tensor, signal: Tensor) -> tuple[Tensor, Tensor]:
         signal = signal.to(pos.dtype)
-        score = torch.sigmoid(self.query(pos) @ self.key(signal) / math.sqrt(self.dim))
+        query, key = F.normalize(self.query(pos), dim=-1), F.normalize(self.key(signal), dim=-1)
+        score = torch.sigmoid(math.sqrt(self.dim) * (query @ key))
         return score.unsqueeze(-1) * self.value(signal), score
 
 
