@@ -154,8 +154,8 @@ def test_drive_writes_each_frame_as_it_is_rendered(
 
     import imageio_ffmpeg
 
-    from talker.config import instantiate
     from talker.audio import LogMel
+    from talker.config import instantiate
     from talker.inference.drive import MotionStage, render_driven
     from talker.runs import RunFolder
 
