@@ -313,7 +313,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=0, help="timed training steps (default 20; quick 2)")
     parser.add_argument("--rays", type=int, default=0, help=f"rays per training step (default {PAPER_RAYS}; quick 128)")
     parser.add_argument("--data-dir", type=Path, default=REPO / ".gpu-check" / "data", help="synthetic clip cache")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # combine's files may follow --out
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.part == "combine":
         result = combine(args.files)

@@ -18,9 +18,10 @@
 # 4. All of it merged into one JSON file, the tables printed side by side.
 #
 # Each part runs under `timeout` so that the whole script ends within 8 minutes (the budgets below add
-# up to 465 s, plus the JSON's merge); a part that fails or runs out of time is recorded as such in the JSON and the others
+# up to 460 s); a part that fails or runs out of time is recorded as such in the JSON and the others
 # still run. Extra arguments for measure.py (e.g. --device cpu --quick, to try the script without a
-# GPU) can be given in MEASURE_ARGS.
+# GPU) can be given in MEASURE_ARGS, and BUDGET_SCALE=<n> multiplies the budgets of steps 2-4 (a loaded
+# CPU needs more time than the GPU these budgets are for).
 set -u
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
@@ -28,20 +29,21 @@ WORK="$ROOT/.gpu-check"
 OUT="${1:-$WORK/gpu_results.json}"
 PARTS_DIR="$WORK/parts"
 MEASURE_ARGS="${MEASURE_ARGS:-}"
+SCALE="${BUDGET_SCALE:-1}"
 mkdir -p "$PARTS_DIR"
 rm -f "$PARTS_DIR"/*.json
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" HF_HUB_OFFLINE=1 TALKER_OFFLINE=1
 started=$(date +%s)
 say() { echo "[run_all $(( $(date +%s) - started ))s] $*"; }
 
-# -- 1. environment (budget 120 s) -------------------------------------------------------------------
+# -- 1. environment (budget 150 s: a CUDA torch and its libraries are ~3 GB) ------------------------
 PY=python3
 case " $MEASURE_ARGS " in *" --device cpu "*) NEED_CUDA=0 ;; *) NEED_CUDA=1 ;; esac
 ready() { "$1" -c "import sys, torch, lightning, hydra, talker; sys.exit($NEED_CUDA and not torch.cuda.is_available())" 2>/dev/null; }
 if ready "$PY"; then
     ENV_SOURCE="existing interpreter ($(command -v $PY))"
 else
-    timeout 120 bash -c '
+    timeout 150 bash -c '
         set -e
         python3 -m venv "$0/venv"
         if [ -d wheels ] && ls wheels/*.whl >/dev/null 2>&1; then
@@ -59,8 +61,8 @@ else
 fi
 say "environment: $ENV_SOURCE; $("$PY" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU")')"
 
-# -- 2. requires_cuda tests (budget 90 s) -----------------------------------------------------------
-timeout 90 "$PY" -m pytest -m requires_cuda -q -p no:cacheprovider -rA tests > "$WORK/tests.log" 2>&1
+# -- 2. requires_cuda tests (budget 60 s) -----------------------------------------------------------
+timeout $((60 * SCALE)) "$PY" -m pytest -m requires_cuda -q -p no:cacheprovider -rA tests > "$WORK/tests.log" 2>&1
 tests_rc=$?
 summary=$(tail -n 1 "$WORK/tests.log" | tr -d '"=')
 say "requires_cuda tests: exit $tests_rc: $summary"
@@ -74,15 +76,16 @@ json.dump({"exit_code": rc, "timed_out": rc == 124, "counts": counts, "outcomes"
           open(out, "w"), indent=2)
 EOF
 
-# -- 3. measurements (budgets 120 + 90 + 45 s) ------------------------------------------------------
-for part_budget in frames:120 train:90 profile:45; do
+# -- 3. measurements (budgets 110 + 80 + 40 s) ------------------------------------------------------
+for part_budget in frames:110 train:80 profile:40; do
     part=${part_budget%%:*}; budget=${part_budget##*:}
+    budget=$((budget * SCALE))
     timeout "$budget" "$PY" benchmarks/gpu/measure.py "$part" --out "$PARTS_DIR/$part.json" $MEASURE_ARGS \
         > "$WORK/$part.log" 2>&1
     rc=$?
     [ $rc -eq 0 ] && say "$part: done" || say "$part: failed (exit $rc$([ $rc -eq 124 ] && echo ', timed out after '"$budget"' s'); see $WORK/$part.log)"
 done
 
-# -- 4. one JSON, printed side by side ----------------------------------------------------------------
-"$PY" benchmarks/gpu/measure.py combine --out "$OUT" "$PARTS_DIR"/*.json
+# -- 4. one JSON, printed side by side (budget 20 s) ----------------------------------------------------------------
+timeout $((20 * SCALE)) "$PY" benchmarks/gpu/measure.py combine --out "$OUT" "$PARTS_DIR"/*.json
 say "results: $OUT"
