@@ -40,10 +40,10 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from omegaconf import OmegaConf
+if TYPE_CHECKING:  # torch is imported where it is used: `combine` runs without it, in a blink
+    import torch
 
 REPO = Path(__file__).resolve().parents[2]
 SYSTEMS = ("r2talker", "rad_nerf", "er_nerf")
@@ -85,6 +85,8 @@ class Setting:
     """What every part shares: device, sizes, where the synthetic clip is cached."""
 
     def __init__(self, args: argparse.Namespace) -> None:
+        import torch
+
         self.device = torch.device(args.device)
         self.quick = args.quick
         self.size = args.size if args.size else (32 if args.quick else 450)
@@ -100,6 +102,8 @@ class Setting:
     def config(self, system: str) -> Any:
         """System ``system``'s config at this setting's sizes (composed once per system: composing
         takes seconds)."""
+        from omegaconf import OmegaConf
+
         from talker.config import compose_config
 
         if system not in self._configs:
@@ -116,6 +120,8 @@ class Setting:
 
     def sync(self) -> None:
         if self.device.type == "cuda":
+            import torch
+
             torch.cuda.synchronize(self.device)
 
     def timed(self, fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
@@ -136,6 +142,8 @@ def _to(value: Any, device: torch.device) -> Any:
 def untrained_head(setting: Setting, system: str) -> tuple[Any, Any]:
     """System ``system``'s module with untrained weights on the device, prepared on the clip's training
     frames, its occupancy a head proxy and its torso on; and the datamodule."""
+    import torch
+
     from talker.config import instantiate
 
     cfg = setting.config(system)
@@ -163,9 +171,16 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return 10 * math.log10(1.0 / max(float(((a.float() - b.float()) ** 2).mean()), 1e-20))
 
 
-@torch.no_grad()
 def measure_frames(setting: Setting) -> dict[str, Any]:
+    import torch
+
+    with torch.no_grad():
+        return _measure_frames(setting)
+
+
+def _measure_frames(setting: Setting) -> dict[str, Any]:
     from talker.inference.fast_render import frame_renderer
+
 
     results: dict[str, Any] = {}
     for system in SYSTEMS:
@@ -192,7 +207,10 @@ def measure_frames(setting: Setting) -> dict[str, Any]:
 
 
 def measure_train(setting: Setting) -> dict[str, Any]:
+    import torch
+
     from talker.config import instantiate
+
 
     StepRunner = _load("train_step").StepRunner
     results: dict[str, Any] = {}
@@ -253,6 +271,8 @@ MEASURE: dict[str, Callable[[Setting], dict[str, Any]]] = {
 
 
 def environment(device: torch.device) -> dict[str, Any]:
+    import torch
+
     return {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.machine()})",
         "torch": torch.__version__,
