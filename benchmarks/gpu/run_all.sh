@@ -75,7 +75,9 @@ import json, re, sys
 log, rc, source, out = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 text = open(log, errors="replace").read()
 counts = {k: int(n) for n, k in re.findall(r"(\d+) (passed|failed|skipped|error|errors|deselected)", text.splitlines()[-1] if text else "")}
-outcomes = dict((name, state) for state, name in re.findall(r"^(PASSED|FAILED|SKIPPED|ERROR) (\S+)", text, re.M))
+# "PASSED tests/x.py::test_a", "SKIPPED [2] tests/x.py:105: reason"
+found = re.findall(r"^(PASSED|FAILED|SKIPPED|ERROR)(?: \[\d+\])? (\S+)", text, re.M)
+outcomes = {name.rstrip(":"): state for state, name in found}
 json.dump({"exit_code": rc, "timed_out": rc == 124, "counts": counts, "outcomes": outcomes, "environment": source},
           open(out, "w"), indent=2)
 EOF
