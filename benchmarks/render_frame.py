@@ -38,19 +38,24 @@ from talker.encoders import HashGrid
 from talker.encoders import tcnn as tcnn_backend
 from talker.inference.fast_render import frame_renderer
 from talker.modules.head import HeadModule
-from talker.rendering import UniformSampler, render_chunked
+from talker.rendering import OccupancyGrid, UniformSampler, render_chunked
 from talker.runs import RunFolder
+
+
+def occupy_head_proxy(grid: OccupancyGrid) -> None:
+    """Set an untrained head's occupancy grid to a head-sized ellipsoid at the box centre: every ray
+    through it takes up to ``max_steps`` samples (an untrained field never saturates a ray)."""
+    centers = grid.cell_centers(0, torch.arange(grid.resolution**3, device=grid.density.device))
+    head = ((centers / centers.new_tensor([0.35, 0.45, 0.4])) ** 2).sum(-1) < 1
+    grid.density.view(-1)[:] = head.float() * 100.0
+    grid.updates.fill_(1)
+    grid._threshold()
 
 
 def paper_module() -> tuple[HeadModule, dict, torch.Tensor, torch.Tensor]:
     cfg = compose_config([])
     module: HeadModule = instantiate(cfg.model, "model")
-    grid = module.head.occupancy
-    centers = grid.cell_centers(0, torch.arange(grid.resolution**3))
-    head = ((centers / torch.tensor([0.35, 0.45, 0.4])) ** 2).sum(-1) < 1  # a head-sized ellipsoid
-    grid.density.view(-1)[:] = head.float() * 100.0
-    grid.updates.fill_(1)
-    grid._threshold()
+    occupy_head_proxy(module.head.occupancy)
     cond = {"landmarks": torch.rand(cfg.data.landmark_window, 68, 3) * 0.6 - 0.3}
     c2w = torch.eye(4)
     c2w[2, 3] = -3.0  # ngp frame: the camera looks down +z at the box centre

@@ -2,8 +2,8 @@
 evaluation use it)."""
 
 from talker.inference.drive import (
-    FPS, MotionStage, audio_extractor, draw_landmarks, drive, is_motion_run, pingpong, render_driven, smooth_poses,
-    write_video,
+    FPS, MotionStage, audio_extractor, draw_landmarks, drive, driven_frames, is_motion_run, pingpong, render_driven,
+    smooth_poses, write_video,
 )
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "audio_extractor",
     "draw_landmarks",
     "drive",
+    "driven_frames",
     "is_motion_run",
     "pingpong",
     "render_driven",

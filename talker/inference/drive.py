@@ -14,7 +14,7 @@ evaluation (``talker.evaluation.cross_driven``) both drive heads through this mo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,7 @@ from talker.data.layout import Split
 from talker.head.model import TalkingHead
 from talker.inference.fast_render import frame_renderer
 from talker.motion.processing import frame_rows, gaussian_smooth
+from talker.rendering import RenderOutput
 from talker.runs import RunFolder
 from talker.utils.io import check_writable, to_uint8
 
@@ -106,21 +107,21 @@ def audio_extractor(features_file: str) -> AudioFeatures:
 def render_run(
     run: RunFolder, landmarks: np.ndarray | None, audio: np.ndarray, num_frames: int, device: torch.device,
     pose_smoothing: float, fast: bool = True, compile: bool = False,
-) -> list[np.ndarray]:
-    """Frames of the head of a run folder driven by ``landmarks`` (and/or the audio's feature windows)."""
+) -> Iterator[np.ndarray]:
+    """Frames of the head of a run folder driven by ``landmarks`` (and/or the audio's feature windows),
+    rendered one at a time as the iterator is read (:func:`driven_frames`)."""
     cfg = run.config()
     module = run.load_module(cfg, device=device)
     datamodule = instantiate(cfg.data, "data")
     datamodule.prepare_data()
     datamodule.setup("predict")
-    return render_driven(
+    return driven_frames(
         module.head, datamodule.train_split, landmarks, audio, num_frames, pose_smoothing,
         conditions=datamodule.conditions, audio_features=datamodule.audio_features or LogMel.file_name,
         fast=fast, compile=compile,
     )
 
 
-@torch.no_grad()
 def render_driven(
     head: TalkingHead,
     split: Split,
@@ -133,14 +134,39 @@ def render_driven(
     fast: bool = True,
     compile: bool = False,
 ) -> list[np.ndarray]:
+    """All frames of :func:`driven_frames` in a list: for callers that need them together (the
+    cross-driven evaluation writes, then scores, a few seconds); ``drive`` streams instead."""
+    return list(driven_frames(
+        head, split, landmarks, audio, num_frames, pose_smoothing, conditions, audio_features, fast, compile
+    ))
+
+
+@torch.no_grad()  # the audio extractor (the generator below has its own)
+def driven_frames(
+    head: TalkingHead,
+    split: Split,
+    landmarks: np.ndarray | None,
+    audio: np.ndarray,
+    num_frames: int,
+    pose_smoothing: float = 2.0,
+    conditions: FrameConditions | None = None,
+    audio_features: str = LogMel.file_name,
+    fast: bool = True,
+    compile: bool = False,
+) -> Iterator[np.ndarray]:
     """``num_frames`` frames of a trained head (on its device) driven by ``landmarks [N, 68, 3]`` and/or
     the feature windows of ``audio``, with the poses of ``split`` played forwards and backwards and
     smoothed, over its torso-and-background frames.
 
+    The driving tracks are made here, for the whole file, and checked before anything renders (per
+    second of audio: landmarks 20 kB, poses 1.6 kB, an audio head's ``[T, 16, C]`` windows 128 kB for
+    mel features, 1.6 MB for HuBERT's); each frame is rendered only when the returned iterator is
+    asked for it, so a consumer that writes frames as they come (``drive``) holds one frame at a time
+    whatever the audio's length.
+
     Per-frame inputs the field declares that the driving signal does not give (RAD-NeRF's and
     ER-NeRF's eye input of an audio-driven head reads the landmarks) come from the frame whose pose is
     played back, as the reference codes take the eye from the dataset at test time."""
-    device = head.device
     conditions = conditions if conditions is not None else FrameConditions()
     order = torch.from_numpy(pingpong(num_frames, len(split)))
     poses = smooth_poses(split.poses[order], pose_smoothing)
@@ -156,14 +182,24 @@ def render_driven(
     undriven_needs = [key for key in needs if key not in tracks]
     if undriven_needs:
         raise ConfigError(f"{type(head.conditioning).__name__} reads {undriven_needs}, which nothing drives here")
-    played_tracks = split_tracks(split)
     render = frame_renderer(head, compile=compile) if fast else head.render_frame
     # Rays are made on the CPU, where the split's poses are, and moved per frame.
     ys, xs = torch.meshgrid(
         torch.arange(split.height, device="cpu"), torch.arange(split.width, device="cpu"), indexing="ij"
     )
     pixels = torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=-1)
-    frames = []
+    return _render_frames(head, split, render, tracks, conditions, order, poses, pixels, num_frames)
+
+
+@torch.no_grad()
+def _render_frames(
+    head: TalkingHead, split: Split, render: Callable[[dict], RenderOutput], tracks: dict[str, torch.Tensor],
+    conditions: FrameConditions, order: torch.Tensor, poses: torch.Tensor, pixels: torch.Tensor, num_frames: int,
+) -> Iterator[np.ndarray]:
+    """The frames of :func:`driven_frames`, one per ``next``: a generator, so that the checks above it
+    run when it is called and the rendering only as its frames are read."""
+    device = head.device
+    played_tracks = split_tracks(split)
     for i in tqdm(range(num_frames), desc="rendering frames", unit="frame"):
         cond = conditions(tracks, i, zero=False)  # the windows of the neighbouring frames, as in training
         undriven = [key for key in head.field.frame_keys if key not in cond and key in played_tracks]
@@ -178,32 +214,41 @@ def render_driven(
             "cond": {k: v.to(device) for k, v in cond.items()},
         }
         out = render(frame)
-        frames.append(to_uint8(out.rgb.view(split.height, split.width, 3)))
-    return frames
+        yield to_uint8(out.rgb.view(split.height, split.width, 3))
 
 
-def draw_landmarks(landmarks: np.ndarray, size: int = 256) -> list[np.ndarray]:
-    """Frontal views of ``[N, 68, 3]`` landmarks (x right, y down), one fixed scale for the whole sequence."""
+def draw_landmarks(landmarks: np.ndarray, size: int = 256) -> Iterator[np.ndarray]:
+    """Frontal views of ``[N, 68, 3]`` landmarks (x right, y down), one fixed scale for the whole
+    sequence, drawn one at a time as they are read."""
     xy = landmarks[..., :2]
     lo, hi = xy.reshape(-1, 2).min(0), xy.reshape(-1, 2).max(0)
     scale = 0.8 * size / max(float((hi - lo).max()), 1e-9)
     centre = (lo + hi) / 2
-    frames = []
-    for points in xy:
-        image = Image.new("RGB", (size, size), (255, 255, 255))
-        draw = ImageDraw.Draw(image)
-        for k, (x, y) in enumerate((points - centre) * scale + size / 2):
-            colour = (200, 0, 200) if k >= 48 else (40, 40, 40)
-            draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=colour)
-        frames.append(np.asarray(image))
-    return frames
+    return (_draw(points, centre, scale, size) for points in xy)
 
 
-def write_video(path: Path, frames: Sequence[np.ndarray], audio_file: Path, fps: int = FPS) -> None:
-    """H.264 video of ``frames`` with ``audio_file`` muxed in as AAC (written to a temporary name first)."""
+def _draw(points: np.ndarray, centre: np.ndarray, scale: float, size: int) -> np.ndarray:
+    image = Image.new("RGB", (size, size), (255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    for k, (x, y) in enumerate((points - centre) * scale + size / 2):
+        colour = (200, 0, 200) if k >= 48 else (40, 40, 40)
+        draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=colour)
+    return np.asarray(image)
+
+
+def write_video(path: Path, frames: Iterable[np.ndarray], audio_file: Path, fps: int = FPS) -> None:
+    """H.264 video of ``frames`` with ``audio_file`` muxed in as AAC (written to a temporary name first).
+
+    Each frame goes to the encoder as soon as the iterable yields it: given a generator of rendered
+    frames, only the frame in hand is held. If the frames fail part-way, the temporary file is
+    removed and ``path`` is left as it was."""
     import imageio_ffmpeg
 
-    height, width = frames[0].shape[:2]
+    stream = iter(frames)
+    first = next(stream, None)
+    if first is None:
+        raise ValueError(f"{path}: no frames to write")
+    height, width = first.shape[:2]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp.mp4")
     writer = imageio_ffmpeg.write_frames(
@@ -211,8 +256,15 @@ def write_video(path: Path, frames: Sequence[np.ndarray], audio_file: Path, fps:
         ffmpeg_log_level="error", output_params=["-movflags", "+faststart"],
     )
     writer.send(None)
-    for frame in frames:
-        writer.send(np.ascontiguousarray(frame))
+    try:
+        writer.send(np.ascontiguousarray(first))
+        del first
+        for frame in stream:
+            writer.send(np.ascontiguousarray(frame))
+    except BaseException:
+        writer.close()
+        tmp.unlink(missing_ok=True)
+        raise
     writer.close()
     tmp.replace(path)
 

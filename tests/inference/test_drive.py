@@ -141,3 +141,86 @@ def test_audio_conditioned_head_is_driven_by_the_audio_alone(data_dir: Path, spe
     assert abs(len(frames) / fps - audio.shape[0] / 16000) <= 1 / fps
     assert frames[0].std() > 1
     assert not landmark_path.exists()  # no landmarks were predicted
+
+
+def test_drive_writes_each_frame_as_it_is_rendered(
+    runs: dict[str, Path], speech: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long audio file must not hold all its frames: the encoder receives frame k right after the
+    k-th render, before the next one starts (the structure that keeps drive's memory flat, checked
+    without measuring memory), and what it receives are the frames ``render_driven`` renders for the
+    same head and audio (the whole clip in a list, as drive did before it streamed)."""
+    import importlib
+
+    import imageio_ffmpeg
+
+    from talker.audio import LogMel
+    from talker.config import instantiate
+    from talker.inference.drive import MotionStage, render_driven
+    from talker.runs import RunFolder
+
+    drive_module = importlib.import_module("talker.inference.drive")  # the module: the package's `drive` is the function
+    renders = []
+    real_renderer = drive_module.frame_renderer
+
+    def counting_renderer(head, **options):
+        render = real_renderer(head, **options)
+
+        def counted(frame):
+            renders.append(1)
+            return render(frame)
+
+        return counted
+
+    received: list[tuple[int, np.ndarray]] = []  # (renders done when the frame reached the encoder, frame)
+    real_writer = imageio_ffmpeg.write_frames
+
+    def spying_writer(*args, **kwargs):
+        writer = real_writer(*args, **kwargs)
+
+        class Spy:
+            def send(self, frame):
+                if frame is not None:
+                    received.append((len(renders), frame.copy()))
+                return writer.send(frame)
+
+            def close(self):
+                writer.close()
+
+        return Spy()
+
+    monkeypatch.setattr(drive_module, "frame_renderer", counting_renderer)
+    monkeypatch.setattr(imageio_ffmpeg, "write_frames", spying_writer)
+    short = speech.parent / "short.wav"
+    write_wav(short, load_audio(speech)[: int(0.4 * 16000)])  # 10 frames
+    drive(runs["head"], short, motion=runs["motion"], out=runs["root"] / "out" / "streamed", device="cpu")
+    assert [count for count, _ in received] == list(range(1, 11))
+
+    folder = RunFolder(runs["head"])
+    cfg = folder.config()
+    head = folder.load_module(cfg).head.eval()
+    datamodule = instantiate(cfg.data, "data")
+    datamodule.prepare_data()
+    datamodule.setup("predict")
+    samples = load_audio(short)
+    landmarks = MotionStage(runs["motion"]).landmarks(samples, head.device)
+    listed = render_driven(
+        head, datamodule.train_split, landmarks, samples, 10, conditions=datamodule.conditions,
+        audio_features=datamodule.audio_features or LogMel.file_name,
+    )
+    assert len(listed) == 10
+    for (_, sent), rendered in zip(received, listed):
+        np.testing.assert_array_equal(sent, rendered)
+
+
+def test_a_failed_render_leaves_no_video(tmp_path: Path, speech: Path) -> None:
+    """Frames that fail part-way (an error while rendering) leave neither the video nor its temporary file."""
+    from talker.inference import write_video
+
+    def frames():
+        yield np.zeros((8, 8, 3), np.uint8)
+        raise RuntimeError("render failed")
+
+    with pytest.raises(RuntimeError, match="render failed"):
+        write_video(tmp_path / "v.mp4", frames(), speech)
+    assert not list(tmp_path.glob("*.mp4")) and not list(tmp_path.glob(".*.mp4"))
