@@ -24,6 +24,14 @@ from talker.fields import HeadField
 STRATEGIES = group_options("conditioning")
 
 
+def frame_conditions(window: int, split: Split) -> FrameConditions:
+    """The split's conditions with its reference crops (strategies with an ID encoder read them, the
+    others ignore them)."""
+    conditions = FrameConditions(window)
+    conditions.use_references(split)
+    return conditions
+
+
 def build(name: str, split: Split | None = None, seed: int = 0) -> tuple[ConditioningStrategy, HeadField, int]:
     """A strategy bound to a small field; prepared on ``split``'s training conditions when given."""
     cfg = compose_config([f"conditioning={name}"])
@@ -34,7 +42,8 @@ def build(name: str, split: Split | None = None, seed: int = 0) -> tuple[Conditi
     strategy.bind(field.modulation_widths, field.position_dim)
     window = cfg.data.landmark_window
     if split is not None:
-        strategy.prepare([FrameConditions(window).of_split(split, i) for i in range(len(split))])
+        conditions = frame_conditions(window, split)
+        strategy.prepare([conditions.of_split(split, i) for i in range(len(split))])
     return strategy, field, window
 
 
@@ -45,7 +54,7 @@ def split(tiny_clip: Path) -> Split:
 
 @pytest.fixture(scope="module")
 def inputs(split: Split):
-    return lambda window, i=0: FrameConditions(window).of_split(split, i)
+    return lambda window, i=0: frame_conditions(window, split).of_split(split, i)
 
 
 def test_every_strategy_yaml_is_covered() -> None:
