@@ -98,6 +98,7 @@ CONSTRAINTS: tuple[tuple[str, Bound], ...] = (
     ("data.val_frames", COUNT),
     ("data.lip_patch", NATURAL),
     ("data.audio_window", COUNT),
+    ("*.train_fraction", Bound(float, low=0, high=1, low_open=True)),  # a share of a person's training frames
     ("data.batch_size", COUNT),
     ("data.crops_per_epoch", COUNT),
     ("data.sequence_frames", Bound(int, low=2)),
@@ -149,6 +150,7 @@ CONSTRAINTS: tuple[tuple[str, Bound], ...] = (
     ("*.lr_schedule.*", FACTOR),
     ("*.lr", POSITIVE),
     ("*.lr_*", POSITIVE),
+    ("*.id_lr", POSITIVE),  # LokiTalk's ID embedding once fine-tuning begins
     ("*.attention_lr_scale", POSITIVE),  # the audio attention net's multiple of its strategy's rate
     ("*.attention_weight_decay", Bound(float, low=0, nullable=True)),  # null: the model's weight decay
     ("*.weight_decay*", NON_NEGATIVE),
@@ -191,6 +193,7 @@ CONSTRAINTS: tuple[tuple[str, Bound], ...] = (
     ("*.out_dim", Bound(int, low=1, nullable=True)),
     ("*.*_dim", COUNT),
     ("*.dim", COUNT),
+    ("*.encoder.width", COUNT),  # LokiTalk's ID encoder channels
     ("*.embed", COUNT),
     ("*.num_codes", COUNT),
     ("*.rows", COUNT),
@@ -213,6 +216,8 @@ CONSTRAINTS: tuple[tuple[str, Bound], ...] = (
     ("*.sync_pairs", COUNT),
     ("*.sync_start", NATURAL),
 )
+# data=multi_identity: every person's data module is data.base, with data's keys.
+CONSTRAINTS += tuple((key.replace("data.", "data.base.", 1), bound) for key, bound in CONSTRAINTS if key.startswith("data."))
 
 # Shares of one whole: the keys of each group must sum to at most 1.
 SHARES: tuple[tuple[str, ...], ...] = (("data.face_fraction", "data.mouth_fraction"),)
