@@ -125,6 +125,10 @@ class FrameConditions:
         training frames, also for their held-out frames and for driving)."""
         self.references = face_crops(split)
 
+    def own_tracks(self) -> dict[str, Tensor]:
+        """Tracks the builder holds itself, whichever tracks drive the frame: the person's reference crops."""
+        return {"reference": self.references} if self.references is not None else {}
+
     @property
     def landmark_window(self) -> int:
         return self.providers["landmarks"].size
@@ -134,8 +138,7 @@ class FrameConditions:
     ) -> dict[str, Tensor]:
         """The condition at ``time`` of ``tracks``: every key of ``keys`` (default: every key with a
         track and a provider). ``zero`` overrides the builder's setting (driving is never zeroed)."""
-        if self.references is not None:  # the identity's, whichever tracks drive the frame
-            tracks = {**tracks, "reference": self.references}
+        tracks = {**tracks, **self.own_tracks()}
         wanted = [k for k in self.providers if k in tracks] if keys is None else list(dict.fromkeys(keys))
         cond = {}
         for key in wanted:

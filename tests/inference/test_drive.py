@@ -224,3 +224,17 @@ def test_a_failed_render_leaves_no_video(tmp_path: Path, speech: Path) -> None:
     with pytest.raises(RuntimeError, match="render failed"):
         write_video(tmp_path / "v.mp4", frames(), speech)
     assert not list(tmp_path.glob("*.mp4")) and not list(tmp_path.glob(".*.mp4"))
+
+
+def test_a_head_with_an_id_encoder_is_driven_with_its_persons_reference(tiny_clip: Path) -> None:
+    """system=lokitalk_id reads the person's reference crop, which the frame conditions hold themselves
+    (data.reference): driving must not call it an input nothing drives."""
+    from talker.inference.drive import driven_frames
+
+    from ..fields.test_contract import system_head
+
+    head, split, conditions = system_head("lokitalk_id", tiny_clip)
+    assert conditions.references is not None
+    frames = list(driven_frames(head.eval(), split, split.landmarks[:2].numpy(), np.zeros(16000, np.float32), 2,
+                                conditions=conditions, fast=False))
+    assert len(frames) == 2 and frames[0].shape == (split.height, split.width, 3)
