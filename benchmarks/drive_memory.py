@@ -36,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from talker.config import TINY_NETWORK
+
 REPO = Path(__file__).resolve().parent.parent
 SPEECH = "audio/eng.wav"
 # The test sizes (tests/conftest.py TINY): a head that renders a frame in milliseconds.
@@ -45,20 +47,7 @@ HEAD = [
     "data.synthetic.val_fraction=0.25",
     "data.num_rays=128",
     "data.val_frames=1",
-    "field.position_encoder.num_levels=4",
-    "field.position_encoder.base_resolution=8",
-    "field.position_encoder.desired_resolution=64",
-    "field.position_encoder.log2_hashmap_size=12",
-    "field.hidden_dim=16",
-    "field.geo_feat_dim=15",
-    "field.hidden_dim_color=16",
-    "conditioning.grid.num_levels=2",
-    "conditioning.grid.log2_hashmap_size=10",
-    "conditioning.fusion.hidden_dim=16",
-    "model.head.sampler.max_steps=16",
-    "model.head.occupancy.resolution=16",
-    "model.head.occupancy_warmup=2",
-    "model.head.occupancy_update_every=2",
+    *TINY_NETWORK,
     "schedule.head_steps=4000",
     "schedule.scale=0.005",  # 20 steps: enough for an occupancy grid that is not all full
     "trainer.val_check_interval=10",

@@ -54,6 +54,25 @@ def _budget_scale(head_budget: int | None, head_steps: int) -> float:
     return 1.0 if head_budget is None else float(head_budget) / float(head_steps)
 
 
+# A head at its smallest (field, strategy, sampler, occupancy grid): it trains and renders a frame in
+# milliseconds on a CPU. The test suite's sizes and the benchmarks' quick modes start from these.
+TINY_NETWORK = (
+    "field.position_encoder.num_levels=4",
+    "field.position_encoder.base_resolution=8",
+    "field.position_encoder.desired_resolution=64",
+    "field.position_encoder.log2_hashmap_size=12",
+    "field.hidden_dim=16",
+    "field.geo_feat_dim=15",
+    "field.hidden_dim_color=16",
+    "conditioning.grid.num_levels=2",
+    "conditioning.grid.log2_hashmap_size=10",
+    "conditioning.fusion.hidden_dim=16",
+    "model.head.sampler.max_steps=16",
+    "model.head.occupancy.resolution=16",
+    "model.head.occupancy_warmup=2",
+    "model.head.occupancy_update_every=2",
+)
+
 # Overrides that say where or how a run is stored, not what it is: left out of folder names.
 NOT_IN_NAME = (
     "experiment", "name", "run_dir", "resume", "skip_finished", "claim_device", "launcher", "grid_axes",

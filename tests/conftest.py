@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from talker.config import TINY_NETWORK
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never wait on the hub from a test
 os.environ["TALKER_OFFLINE"] = "1"  # no download is attempted (tests of the downloads switch this off)
 os.environ["TALKER_TRUSTED_MODULES"] = "tests"  # configs of the tests may build test-only classes (tests.test_fit.KillAt)
@@ -37,20 +39,7 @@ TINY = [
     "data.synthetic.val_fraction=0.25",
     "data.num_rays=128",
     "data.val_frames=1",
-    "field.position_encoder.num_levels=4",
-    "field.position_encoder.base_resolution=8",
-    "field.position_encoder.desired_resolution=64",
-    "field.position_encoder.log2_hashmap_size=12",
-    "field.hidden_dim=16",
-    "field.geo_feat_dim=15",
-    "field.hidden_dim_color=16",
-    "conditioning.grid.num_levels=2",
-    "conditioning.grid.log2_hashmap_size=10",
-    "conditioning.fusion.hidden_dim=16",
-    "model.head.sampler.max_steps=16",
-    "model.head.occupancy.resolution=16",
-    "model.head.occupancy_warmup=2",
-    "model.head.occupancy_update_every=2",
+    *TINY_NETWORK,
     "schedule.head_steps=4000",
     "schedule.scale=0.001",
     "trainer.val_check_interval=2",

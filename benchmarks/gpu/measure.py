@@ -50,22 +50,9 @@ SYSTEMS = ("r2talker", "rad_nerf", "er_nerf")
 PARTS = ("frames", "train", "profile")
 PAPER_RAYS = 4096 * 16  # the reference codes' rays per training step
 PAPER_STEPS = 240_000  # R2-Talker's schedule (Table 6)
-# The tests' sizes (tests/conftest.py TINY), for --quick; each applied where a system's config has the key.
-QUICK = [
-    "field.position_encoder.num_levels=4",
-    "field.position_encoder.base_resolution=8",
-    "field.position_encoder.desired_resolution=64",
-    "field.position_encoder.log2_hashmap_size=12",
-    "field.hidden_dim=16",
-    "field.geo_feat_dim=15",
-    "field.hidden_dim_color=16",
-    "conditioning.grid.num_levels=2",
-    "conditioning.grid.log2_hashmap_size=10",
-    "conditioning.fusion.hidden_dim=16",
-    "model.head.sampler.max_steps=16",
-    "model.head.occupancy.resolution=16",
-    "model.head.occupancy_warmup=2",
-    "model.head.occupancy_update_every=2",
+# --quick: the tests' sizes (talker.config.TINY_NETWORK, imported where used so that `combine` needs no
+# talker) and a small torso; each applied where a system's config has the key.
+QUICK_TORSO = [
     "model.head.torso.grid.num_levels=2",
     "model.head.torso.grid.log2_hashmap_size=10",
     "model.head.torso.hidden_dim=8",
@@ -104,13 +91,14 @@ class Setting:
         takes seconds)."""
         from omegaconf import OmegaConf
 
-        from talker.config import compose_config
+        from talker.config import TINY_NETWORK, compose_config
 
         if system not in self._configs:
             sizes = []
             if self.quick:  # each test size where the system's config has the key (strategies differ)
                 full = compose_config([f"system={system}"])
-                sizes = [o for o in QUICK if OmegaConf.select(full, o.split("=", 1)[0], default=None) is not None]
+                quick = [*TINY_NETWORK, *QUICK_TORSO]
+                sizes = [o for o in quick if OmegaConf.select(full, o.split("=", 1)[0], default=None) is not None]
             self._configs[system] = compose_config([
                 f"system={system}", *sizes, f"paths.data_dir={self.data_dir}", f"data.num_rays={self.rays}",
                 f"data.synthetic.resolution={self.size}", f"data.synthetic.num_frames={8 if self.quick else 12}",
