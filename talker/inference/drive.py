@@ -26,6 +26,7 @@ from tqdm import tqdm
 from talker.audio import AudioError, AudioFeatures, HuBERT, LogMel, Wav2Vec2, load_audio
 from talker.config import ConfigError, instantiate
 from talker.data.cameras import pixel_rays
+from talker.data.datamodule import TalkingHeadDataModule
 from talker.data.frames import FrameConditions, split_tracks
 from talker.data.layout import Split
 from talker.head.model import TalkingHead
@@ -104,19 +105,24 @@ def audio_extractor(features_file: str) -> AudioFeatures:
                       f"{[e.file_name for e in (LogMel, HuBERT, Wav2Vec2)]})")
 
 
+def head_and_data(run: RunFolder, device: torch.device | str = "cpu") -> tuple[TalkingHead, TalkingHeadDataModule]:
+    """A run's trained head (eval mode, on ``device``) and its data module set up for driving."""
+    cfg = run.config()
+    datamodule = instantiate(cfg.data, "data")
+    datamodule.prepare_data()
+    datamodule.setup("predict")
+    return run.load_module(cfg, device=device).head, datamodule
+
+
 def render_run(
     run: RunFolder, landmarks: np.ndarray | None, audio: np.ndarray, num_frames: int, device: torch.device,
     pose_smoothing: float, fast: bool = True, compile: bool = False,
 ) -> Iterator[np.ndarray]:
     """Frames of the head of a run folder driven by ``landmarks`` (and/or the audio's feature windows),
     rendered one at a time as the iterator is read (:func:`driven_frames`)."""
-    cfg = run.config()
-    module = run.load_module(cfg, device=device)
-    datamodule = instantiate(cfg.data, "data")
-    datamodule.prepare_data()
-    datamodule.setup("predict")
+    head, datamodule = head_and_data(run, device)
     return driven_frames(
-        module.head, datamodule.train_split, landmarks, audio, num_frames, pose_smoothing,
+        head, datamodule.train_split, landmarks, audio, num_frames, pose_smoothing,
         conditions=datamodule.conditions, audio_features=datamodule.audio_features or LogMel.file_name,
         fast=fast, compile=compile,
     )

@@ -90,16 +90,10 @@ def test_drive_renders_on_the_fast_path_unless_told_otherwise(runs: dict[str, Pa
     mistyped switch is a one-line error before anything loads."""
     import torch
 
-    from talker.config import instantiate
-    from talker.inference.drive import render_driven
+    from talker.inference.drive import head_and_data, render_driven
     from talker.runs import RunFolder
 
-    folder = RunFolder(runs["head"])
-    cfg = folder.config()
-    head = folder.load_module(cfg).head.eval()
-    datamodule = instantiate(cfg.data, "data")
-    datamodule.prepare_data()
-    datamodule.setup("predict")
+    head, datamodule = head_and_data(RunFolder(runs["head"]))
     landmarks = datamodule.train_split.landmarks[:3].numpy().astype(np.float32)
     rendered = {
         fast: render_driven(head, datamodule.train_split, landmarks, np.zeros(16000, np.float32), 3, fast=fast)
@@ -155,8 +149,7 @@ def test_drive_writes_each_frame_as_it_is_rendered(
     import imageio_ffmpeg
 
     from talker.audio import LogMel
-    from talker.config import instantiate
-    from talker.inference.drive import MotionStage, render_driven
+    from talker.inference.drive import MotionStage, head_and_data, render_driven
     from talker.runs import RunFolder
 
     drive_module = importlib.import_module("talker.inference.drive")  # the module: the package's `drive` is the function
@@ -196,12 +189,7 @@ def test_drive_writes_each_frame_as_it_is_rendered(
     drive(runs["head"], short, motion=runs["motion"], out=runs["root"] / "out" / "streamed", device="cpu")
     assert [count for count, _ in received] == list(range(1, 11))
 
-    folder = RunFolder(runs["head"])
-    cfg = folder.config()
-    head = folder.load_module(cfg).head.eval()
-    datamodule = instantiate(cfg.data, "data")
-    datamodule.prepare_data()
-    datamodule.setup("predict")
+    head, datamodule = head_and_data(RunFolder(runs["head"]))
     samples = load_audio(short)
     landmarks = MotionStage(runs["motion"]).landmarks(samples, head.device)
     listed = render_driven(
