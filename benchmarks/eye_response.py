@@ -127,7 +127,7 @@ def main() -> None:
         features = [fusion.attention[name](pos, signals[name])[0] for name in ("audio", "eye")]
     else:  # UnifiedDeformation: every signal concatenated
         features = [torch.cat(list(signals.values())).to(pos.dtype).expand(len(pos), -1)]
-    hidden = torch.relu(fusion.face.trunk(torch.cat([pos, *features], dim=-1)))
+    hidden = fusion.face.hidden(torch.cat([pos, *features], dim=-1))
     print(
         f"face field on {len(surface)} face surface points: {float((hidden > 0).float().mean()):.3f} of its last hidden "
         f"ReLU activations on, {float((hidden > 0).any(0).float().mean()):.3f} of its units on somewhere; |last bias| "

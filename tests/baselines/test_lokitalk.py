@@ -258,3 +258,30 @@ def test_attention_scores_stay_off_saturation_whatever_the_signals_scale() -> No
         assert score.min() >= 1 - bound - 1e-6 and score.max() <= bound + 1e-6
         score.sum().backward()
         assert grown.grad.abs().sum() > 0
+
+
+def test_a_normalised_trunk_cannot_die_and_the_plain_one_loads_as_before() -> None:
+    """Every trunk pre-activation pushed far below zero (as the photometric loss pushed the face field's
+    second layer): the plain ReLU trunk has no unit on and no gradient reaches it; with
+    ``layer_norm`` every point still has units on and the trunk's first layer gets a gradient.
+    The plain trunk computes what it computed before the option (``relu(trunk(x))``), so runs made
+    before it load as they were trained."""
+    from talker.baselines.lokitalk.deformation import DeformationMLP
+
+    torch.manual_seed(0)
+    x = torch.randn(256, 12)
+    plain, normalised = DeformationMLP(12, 16), DeformationMLP(12, 16, layer_norm=True)
+    normalised.load_state_dict(plain.state_dict())
+    assert torch.equal(plain.hidden(x), torch.relu(plain.trunk(x)))
+    for mlp in (plain, normalised):
+        with torch.no_grad():
+            for layer in mlp.trunk.layers:
+                layer.bias.fill_(-10.0)
+            mlp.last.weight.fill_(0.1)
+    assert (plain.hidden(x) > 0).sum() == 0
+    on = (normalised.hidden(x) > 0).float().mean(-1)
+    assert on.min() > 0.1, "a point with every unit off"
+    for mlp, reaches in ((plain, False), (normalised, True)):
+        mlp(x).pow(2).sum().backward()
+        grad = mlp.trunk.layers[0].weight.grad
+        assert (grad is not None and grad.abs().sum() > 0) == reaches

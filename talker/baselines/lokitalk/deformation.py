@@ -64,25 +64,49 @@ def attention_key(signal: str) -> str:
 
 class DeformationMLP(nn.Module):
     """``[N, dim_in] -> [N, 3]`` offsets: a ReLU trunk and a last linear layer that starts at zero (the
-    identity warp) and can be replaced per call (``last``), so that a hyper-network can supply it."""
+    identity warp) and can be replaced per call (``last``), so that a hyper-network can supply it.
 
-    def __init__(self, dim_in: int, hidden_dim: int = 64, num_layers: int = 3, dim_out: int = 3) -> None:
+    ``layer_norm`` puts a layer norm without gain or bias (each point's pre-activations centred
+    and scaled across the units) before every ReLU of the trunk, so that at every point about half of
+    the units are on whatever the weights and biases: the trunk cannot die. With the plain ReLU trunk
+    the photometric loss switched every last hidden unit of LokiTalk's face field off over the face
+    within 200 steps (it pushed the second layer's weights and biases negative), leaving ``dx_face`` a
+    constant offset that no signal moves (docs/lokitalk.md). The paper gives no architecture for its
+    deformation MLPs; ``False`` (the plain trunk) is the default so that runs made before keep loading
+    as they were trained; configs/conditioning/lokitalk*.yaml set it.
+    """
+
+    def __init__(
+        self, dim_in: int, hidden_dim: int = 64, num_layers: int = 3, dim_out: int = 3, layer_norm: bool = False,
+    ) -> None:
         super().__init__()
         if num_layers < 2:
             raise ValueError(f"conditioning.fusion.num_layers={num_layers}: a deformation MLP needs at least 2 layers")
+        # An MLP for its parameters' names (checkpoints made before layer_norm keep loading);
+        # hidden() applies its layers itself.
         self.trunk = MLP(dim_in, hidden_dim, hidden_dim, num_layers - 1)
         self.last = nn.Linear(hidden_dim, dim_out)
         nn.init.zeros_(self.last.weight)  # zero offsets at the start: x' = x
         nn.init.zeros_(self.last.bias)
+        self.layer_norm = layer_norm
 
     @property
     def last_shape(self) -> tuple[int, int]:
         """``(out, hidden)``: the shape of the weight a hyper-network must produce."""
         return tuple(self.last.weight.shape)  # type: ignore[return-value]
 
+    def hidden(self, x: Tensor) -> Tensor:
+        """``[N, dim_in] -> [N, hidden]``: the trunk's last ReLU activations (what ``last`` reads)."""
+        for layer in self.trunk.layers:
+            x = layer(x)
+            if self.layer_norm:
+                x = F.layer_norm(x, x.shape[-1:])
+            x = torch.relu(x)
+        return x
+
     def forward(self, x: Tensor, last: LastLayer | None = None) -> Tensor:
         weight, bias = last if last is not None else (self.last.weight, self.last.bias)
-        return F.linear(torch.relu(self.trunk(x)), weight, bias)
+        return F.linear(self.hidden(x), weight, bias)
 
 
 class SignalAttention(nn.Module):
@@ -120,7 +144,7 @@ class CascadedDeformation(Fusion):
 
     Args:
         grid: the hash-grid positional encoding ``PE`` of both fields.
-        hidden_dim, num_layers: each deformation MLP.
+        hidden_dim, num_layers, layer_norm: each deformation MLP (:class:`DeformationMLP`).
         attention_dim: width of the signal-region cross-attention's queries, keys and values.
         region_weight, attention_weight: the paper's lambda_r and lambda_att (it gives no values).
         face_region, torso_region: ray-batch region flags where each deformation may act.
@@ -138,9 +162,10 @@ class CascadedDeformation(Fusion):
     def __init__(
         self, grid: HashGrid, hidden_dim: int = 64, num_layers: int = 3, attention_dim: int = 16,
         region_weight: float = 1e-3, attention_weight: float = 1e-3, face_region: str = "face",
-        torso_region: str = "torso", signal_regions: Mapping[str, str] | None = None,
+        torso_region: str = "torso", signal_regions: Mapping[str, str] | None = None, layer_norm: bool = False,
     ) -> None:
         super().__init__()
+        self.layer_norm = layer_norm
         if grid.input_dim != 3:
             raise ValueError(f"conditioning.grid.input_dim={grid.input_dim}: the deformation fields encode 3D points")
         self.grid, self.hidden_dim, self.num_layers, self.attention_dim = grid, hidden_dim, num_layers, attention_dim
@@ -168,8 +193,11 @@ class CascadedDeformation(Fusion):
         pos, att, extra = self.grid.output_dim, self.attention_dim, self.identity_dim
         attended = {name: self.signals[name] for name in (*FACE_SIGNALS, *TORSO_SIGNALS)}
         self.attention = nn.ModuleDict({name: SignalAttention(pos, dim, att) for name, dim in attended.items()})
-        self.face = DeformationMLP(pos + att * len(FACE_SIGNALS) + extra, self.hidden_dim, self.num_layers)
-        self.torso = DeformationMLP(pos + att * len(TORSO_SIGNALS) + 3 + extra, self.hidden_dim, self.num_layers)
+        self.face = self.deformation_mlp(pos + att * len(FACE_SIGNALS) + extra)
+        self.torso = self.deformation_mlp(pos + att * len(TORSO_SIGNALS) + 3 + extra)
+
+    def deformation_mlp(self, dim_in: int) -> DeformationMLP:
+        return DeformationMLP(dim_in, self.hidden_dim, self.num_layers, layer_norm=self.layer_norm)
 
     def split(self, h_cond: Tensor) -> dict[str, Tensor]:
         """``h_cond`` -> ``{signal: [width]}``."""
@@ -226,7 +254,7 @@ class UnifiedDeformation(CascadedDeformation):
     def build(self, cond_dim: int, modulation_widths: Sequence[int], position_dim: int = 0) -> None:
         if sum(self.signals.values()) != cond_dim:
             raise ValueError(f"UnifiedDeformation: signals {self.signals} do not add up to h_cond's {cond_dim}")
-        self.face = DeformationMLP(self.grid.output_dim + cond_dim + self.identity_dim, self.hidden_dim, self.num_layers)
+        self.face = self.deformation_mlp(self.grid.output_dim + cond_dim + self.identity_dim)
         self.torso = None
 
     def deform(
