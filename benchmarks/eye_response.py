@@ -13,7 +13,7 @@ Prints, for a head with an eye signal (``TalkingHead.drives_eyes``):
 - for a deformation strategy (LokiTalk): the share of its face field's last hidden ReLUs active on the
   frame's face surface points (0: the field is a constant offset, its last layer's bias), and with
   signal-region attention each signal's score, weight-averaged per opaque ray, in the eye strip
-  (points 36-47 plus 3 px) and on the rest of the face box.
+  (points 36-47 plus 3 px), in the mouth box and on the rest of the face box.
 
 Renders about 1.5 eyes boxes and one face box: a few seconds per run at 128 px on a CPU.
 """
@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from talker.config import instantiate
-from talker.data.landmarks import EYES, eyes_box, face_box
+from talker.data.landmarks import EYES, eyes_box, face_box, mouth_box
 from talker.evaluation import clip_eye_ratios, other_eye_ratio, other_frame, render_box
 from talker.fields.inputs import EYE, eye_ratio
 from talker.metrics import psnr
@@ -137,16 +137,19 @@ def main() -> None:
     scores = [k for k in out.point_values if k.startswith("attention_")]
     if scores:
         ys, xs = flat // width, flat % width
-        y0, y1, x0, x1 = eye_strip(item["lms"])
-        strip = (ys >= y0) & (ys < y1) & (xs >= x0) & (xs < x1)
+
+        def inside(box: tuple[int, int, int, int]) -> torch.Tensor:
+            y0, y1, x0, x1 = box
+            return (ys >= y0) & (ys < y1) & (xs >= x0) & (xs < x1)
+
+        strip, mouth = inside(eye_strip(item["lms"])), inside(mouth_box(item["lms"], height, width))
         weights = out.weights
         parts = []
         for key in scores:
             per_ray = (weights * out.point_values[key]).sum(-1) / weights.sum(-1).clamp_min(1e-6)
-            parts.append(
-                f"{key} {float(per_ray[strip & opaque].mean()):.4f} / {float(per_ray[~strip & opaque].mean()):.4f}"
-            )
-        print("attention per opaque ray, eye strip / rest of the face box: " + ", ".join(parts))
+            parts.append(" / ".join(f"{float(per_ray[region & opaque].mean()):.4f}" for region in (strip, mouth, ~strip & ~mouth)))
+            parts[-1] = f"{key} {parts[-1]}"
+        print("attention per opaque ray, eye strip / mouth box / rest of the face box: " + ", ".join(parts))
 
 
 if __name__ == "__main__":
