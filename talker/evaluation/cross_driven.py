@@ -30,7 +30,7 @@ from talker.config import ConfigError
 from talker.data.datamodule import TalkingHeadDataModule
 from talker.evaluation.scoring import score_frames
 from talker.head.model import TalkingHead
-from talker.inference import FPS, MotionStage, pingpong, render_driven, write_video
+from talker.inference import FPS, MotionStage, driven_frames, pingpong, write_video
 from talker.metrics import EvalContext, EvalFrame, Evaluator
 from talker.runs import RunFolder
 
@@ -65,10 +65,10 @@ def drive_and_score(
         assert motion is not None, "a landmark head is driven through a motion stage"
         landmarks = motion.landmarks(audio, head.device, seed=seed)[:num_frames]
         num_frames = landmarks.shape[0]
-    frames = render_driven(
+    frames = list(driven_frames(  # written, then scored: a few seconds, held together
         head, datamodule.train_split, landmarks, audio, num_frames, pose_smoothing,
         conditions=datamodule.conditions, audio_features=datamodule.audio_features,
-    )
+    ))
     out_dir = RunFolder(run_dir).cross(setting)
     out_dir.mkdir(parents=True, exist_ok=True)
     clip = out_dir / f"{setting}.wav"

@@ -2,8 +2,16 @@
 evaluation use it)."""
 
 from talker.inference.drive import (
-    FPS, MotionStage, audio_extractor, draw_landmarks, drive, driven_frames, is_motion_run, pingpong, render_driven,
-    smooth_poses, write_video,
+    FPS,
+    MotionStage,
+    audio_extractor,
+    draw_landmarks,
+    drive,
+    driven_frames,
+    is_motion_run,
+    pingpong,
+    smooth_poses,
+    write_video,
 )
 
 __all__ = [
@@ -15,7 +23,6 @@ __all__ = [
     "driven_frames",
     "is_motion_run",
     "pingpong",
-    "render_driven",
     "smooth_poses",
     "write_video",
 ]

@@ -128,25 +128,6 @@ def render_run(
     )
 
 
-def render_driven(
-    head: TalkingHead,
-    split: Split,
-    landmarks: np.ndarray | None,
-    audio: np.ndarray,
-    num_frames: int,
-    pose_smoothing: float = 2.0,
-    conditions: FrameConditions | None = None,
-    audio_features: str = LogMel.file_name,
-    fast: bool = True,
-    compile: bool = False,
-) -> list[np.ndarray]:
-    """All frames of :func:`driven_frames` in a list: for callers that need them together (the
-    cross-driven evaluation writes, then scores, a few seconds); ``drive`` streams instead."""
-    return list(driven_frames(
-        head, split, landmarks, audio, num_frames, pose_smoothing, conditions, audio_features, fast, compile
-    ))
-
-
 @torch.no_grad()  # the audio extractor (the generator below has its own)
 def driven_frames(
     head: TalkingHead,

@@ -17,7 +17,7 @@ from talker.data.frames import FrameConditions, TrackWindow
 from talker.data.landmarks import landmark_extent, lower_face_box
 from talker.data.layout import load_split
 from talker.fit import train
-from talker.inference.drive import render_driven
+from talker.inference.drive import driven_frames
 from talker.runs import RunFolder
 
 from ..conftest import TINY
@@ -133,7 +133,7 @@ def test_standardisation_survives_the_checkpoint_and_drives_new_audio(
     from talker.audio import load_audio
 
     speech = load_audio(next(iter(tiny_speech.values())))[::-1].copy()
-    frames = lambda: np.stack(render_driven(head, split, None, speech, 3))
+    frames = lambda: np.stack(list(driven_frames(head, split, None, speech, 3)))
     saved = frames()
     torch.testing.assert_close(strategy_.feature_mean, own.mean(0))  # driving did not recompute them
     with torch.no_grad():

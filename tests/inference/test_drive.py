@@ -90,13 +90,13 @@ def test_drive_renders_on_the_fast_path_unless_told_otherwise(runs: dict[str, Pa
     mistyped switch is a one-line error before anything loads."""
     import torch
 
-    from talker.inference.drive import head_and_data, render_driven
+    from talker.inference.drive import driven_frames, head_and_data
     from talker.runs import RunFolder
 
     head, datamodule = head_and_data(RunFolder(runs["head"]))
     landmarks = datamodule.train_split.landmarks[:3].numpy().astype(np.float32)
     rendered = {
-        fast: render_driven(head, datamodule.train_split, landmarks, np.zeros(16000, np.float32), 3, fast=fast)
+        fast: list(driven_frames(head, datamodule.train_split, landmarks, np.zeros(16000, np.float32), 3, fast=fast))
         for fast in (True, False)
     }
     for a, b in zip(rendered[True], rendered[False]):
@@ -142,14 +142,14 @@ def test_drive_writes_each_frame_as_it_is_rendered(
 ) -> None:
     """A long audio file must not hold all its frames: the encoder receives frame k right after the
     k-th render, before the next one starts (the structure that keeps drive's memory flat, checked
-    without measuring memory), and what it receives are the frames ``render_driven`` renders for the
+    without measuring memory), and what it receives are the frames ``driven_frames`` renders for the
     same head and audio (the whole clip in a list, as drive did before it streamed)."""
     import importlib
 
     import imageio_ffmpeg
 
     from talker.audio import LogMel
-    from talker.inference.drive import MotionStage, head_and_data, render_driven
+    from talker.inference.drive import MotionStage, driven_frames, head_and_data
     from talker.runs import RunFolder
 
     drive_module = importlib.import_module("talker.inference.drive")  # the module: the package's `drive` is the function
@@ -192,10 +192,10 @@ def test_drive_writes_each_frame_as_it_is_rendered(
     head, datamodule = head_and_data(RunFolder(runs["head"]))
     samples = load_audio(short)
     landmarks = MotionStage(runs["motion"]).landmarks(samples, head.device)
-    listed = render_driven(
+    listed = list(driven_frames(
         head, datamodule.train_split, landmarks, samples, 10, conditions=datamodule.conditions,
         audio_features=datamodule.audio_features or LogMel.file_name,
-    )
+    ))
     assert len(listed) == 10
     for (_, sent), rendered in zip(received, listed):
         np.testing.assert_array_equal(sent, rendered)
