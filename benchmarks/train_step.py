@@ -145,7 +145,7 @@ def breakdown(prof: Any, names: list[str], steps: int) -> str:
     for name in names:
         if f"## {name}" in events:
             row(name, events[f"## {name}"].cpu_time_total)
-    for key, name in (("_InterpolateBackward", "hash-grid backward (scatter into the tables)"),):
+    for key, name in (("_InterpolateCornersBackward", "hash-grid backward (scatter into the tables)"),):
         if key in events:
             row(name, events[key].cpu_time_total)
     syncs = {k: events[k].count / steps for k in ("aten::_local_scalar_dense", "aten::nonzero") if k in events}
