@@ -28,9 +28,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_step import build  # noqa: E402  (the benchmarks folder is not a package)
+from train_step import build  # the benchmarks folder is not a package
 
-from talker.fields.base import Field  # noqa: E402
+from talker.fields.base import Field
 
 OWN, SHARED, PLAIN = "field's own", "training net, shared encoding", "plain"
 
@@ -72,8 +72,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                 times[name].append(time.perf_counter() - start)
                 grids[name] = head.occupancy.values.clone(), head.occupancy.occupied.clone()
             plain, plain_cells = grids[PLAIN]
-            for name in worst:
-                values, cells = grids[name]
+            for name, (values, cells) in grids.items():
+                if name == PLAIN:
+                    continue
                 worst[name] = max(worst[name], ((values - plain).abs() / plain.abs().clamp(min=1e-30)).max().item())
                 same_cells[name] = same_cells[name] and torch.equal(cells, plain_cells)
     finally:
