@@ -94,8 +94,8 @@ def test_run_folders_from_before_the_stages_still_load(tiny_overrides: list[str]
     assert loaded.stages["lips"].patch_every == 1
 
 
-def test_the_fused_optimiser_trains_as_the_default_one(tiny_overrides: list[str]) -> None:
-    """model.fused_optimizer=true (the fast path) against the default: the same model, batches and
+def test_the_fused_optimiser_trains_as_the_plain_one(tiny_overrides: list[str]) -> None:
+    """model.fused_optimizer=true (the default) against false: the same model, batches and
     steps give the same losses and parameters up to float32 rounding (measured: below 1e-6
     relative after 4 steps; asserted within 1e-5, while a 1% change of the update fails)."""
     from talker.stages.base import StepContext
