@@ -5,6 +5,7 @@ AdamW, learning-rate schedule) timed outside Lightning, eager and fast path side
                                                                       # checkout against a revision
     python benchmarks/train_step.py --eager ee5137e arm=rad_nerf      # RAD-NeRF's audio arm
     python benchmarks/train_step.py --profile 16                      # where the time of 16 steps goes
+    python benchmarks/train_step.py --compile field                   # torch.compile of the fast path's field
 
 Any other argument is a config override after ``experiment=quickstart``. The eager and the fast
 path are two worker processes, each the code of a git revision (``--eager`` / ``--fast``; default:
@@ -144,13 +145,27 @@ def breakdown(prof: Any, names: list[str], steps: int) -> str:
     for name in names:
         if f"## {name}" in events:
             row(name, events[f"## {name}"].cpu_time_total)
-    for key, name in (("_InterpolateBackward", "hash-grid backward (scatter into the tables)"),):
+    for key, name in (("_InterpolateCornersBackward", "hash-grid backward (scatter into the tables)"),):
         if key in events:
             row(name, events[key].cpu_time_total)
     syncs = {k: events[k].count / steps for k in ("aten::_local_scalar_dense", "aten::nonzero") if k in events}
     rows.append("")
     rows.append("host synchronisations per step: " + ", ".join(f"{k} {v:.1f}" for k, v in syncs.items()))
     return "\n".join(rows)
+
+
+def compile_field(runner: StepRunner, what: str) -> None:
+    """``torch.compile`` (``dynamic=True``: samples per step vary) of the field's per-point work:
+    ``mlp`` the sigma and colour nets, ``field`` the whole ``HeadField.forward`` (hash-grid lookup,
+    with its graph breaks, and both nets). Compilation happens in the first steps after this."""
+    field = runner.module.head.field
+    if what == "mlp":
+        for net in (field.sigma_net, field.color_net):
+            net.forward = torch.compile(net.forward, dynamic=True)  # type: ignore[method-assign]
+    elif what == "field":
+        field.forward = torch.compile(field.forward, dynamic=True)  # type: ignore[method-assign]
+    else:
+        raise ValueError(f"--compile must be mlp or field, got {what!r}")
 
 
 def serve(runner: StepRunner, batches: Iterator[dict[str, Any]], step: int) -> None:
@@ -190,6 +205,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--fast", default=None, metavar="REV", help="git revision of the fast path (default: this checkout)")
     parser.add_argument("--eager-overrides", default="", help="config overrides of the eager path only (one string)")
     parser.add_argument("--fast-overrides", default="", help="config overrides of the fast path only (one string)")
+    parser.add_argument("--compile", default="", choices=["", "mlp", "field"],
+                        help="torch.compile the fast path's field after warm-up (the untimed steps compile)")
     parser.add_argument("--profile", type=int, default=0, help="profile this many steps of this checkout instead")
     parser.add_argument("--rows", type=int, default=30, help="rows of the profile's operator table")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -203,6 +220,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"warm-up: {args.warmup} steps in {time.perf_counter() - started:.1f} s; "
               f"overrides: {' '.join(overrides) or '(none)'}; threads {torch.get_num_threads()}", file=sys.stderr)
         if args.worker:
+            if args.compile:
+                compile_field(runner, args.compile)
             serve(runner, batches, args.warmup)
         else:
             profile_steps(runner, batches, args.warmup, args.profile, args.rows)
@@ -216,10 +235,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             folder.mkdir()
             env = {**os.environ, "PYTHONPATH": str(code_of(revision, folder)), "OMP_NUM_THREADS": str(args.threads)}
             command = [sys.executable, __file__, "--worker", f"--warmup={args.warmup}", f"--threads={args.threads}",
-                       *overrides, *extra]
+                       *([f"--compile={args.compile}"] if name == "fast" and args.compile else []), *overrides, *extra]
             workers[name] = subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
             print(f"{name}: {revision or 'this checkout'} {' '.join(extra)}")
         times: dict[str, list[float]] = {name: [] for name in workers}
+        untimed: dict[str, float] = {name: 0.0 for name in workers}
         losses: dict[str, list[float]] = {name: [] for name in workers}
         for i in range(args.untimed + args.steps):
             for name, worker in workers.items():  # alternate, so that load on the machine slows both alike
@@ -232,18 +252,25 @@ def main(argv: Sequence[str] | None = None) -> None:
                 seconds, loss = map(float, reply)
                 if i >= args.untimed:
                     times[name].append(seconds)
+                else:
+                    untimed[name] += seconds
                 losses[name].append(loss)
         for worker in workers.values():
             assert worker.stdin is not None
             worker.stdin.close()
             worker.wait()
     median = {name: statistics.median(t) for name, t in times.items()}
+    # The median leaves out the occupancy updates (one step in 16); the mean counts them, amortised,
+    # when the timed steps span whole update periods (the defaults: 32 steps, updates at 48 and 64).
+    mean = {name: statistics.fmean(t) for name, t in times.items()}
     gap = max(abs(a - b) / max(abs(a), 1e-12) for a, b in zip(losses["eager"], losses["fast"]))
     print(f"{args.steps} timed steps after {args.warmup} + {args.untimed}, eager and fast alternating, "
-          f"{args.threads} thread(s):")
+          f"{args.threads} thread(s); the {args.untimed} untimed steps (compilation, with --compile): "
+          + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in untimed.items()))
     for name in workers:
-        print(f"  {name:5s}: median {median[name] * 1e3:7.1f} ms/step  ({1 / median[name]:.2f} steps/s)")
-    print(f"  ratio eager/fast: {median['eager'] / median['fast']:.2f}x; "
+        print(f"  {name:5s}: median {median[name] * 1e3:7.1f} ms/step  ({1 / median[name]:.2f} steps/s), "
+              f"mean {mean[name] * 1e3:7.1f} ms/step")
+    print(f"  ratio eager/fast: median {median['eager'] / median['fast']:.2f}x, mean {mean['eager'] / mean['fast']:.2f}x; "
           f"largest relative gap between their losses over {len(losses['eager'])} steps: {gap:.1e}")
 
 

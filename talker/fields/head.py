@@ -122,6 +122,11 @@ class HeadField(Field):
         is computed once."""
         frames = frames if frames is not None else [None] * len(conds)
         pos = None if any(c.warp is not None for c in conds) else self.encoder(x)
+        bound = [self.bind(c, f) for c, f in zip(conds, frames)] if not torch.is_grad_enabled() else []
+        if pos is not None and bound and all(isinstance(b, FrameHead) for b in bound):
+            # Without gradients (occupancy updates), each frame folded into the sigma net's weights
+            # and its density row alone: no colour geometry, no per-point modulation passes.
+            return torch.stack([b.density(x, pos) for b in bound])
         return torch.stack([self._sigma_and_geometry(x, c, f, pos)[0] for c, f in zip(conds, frames)])
 
     def bind(self, cond: Conditioning, frame: Frame | None = None) -> Callable[[Tensor, Tensor], FieldOutput]:
@@ -172,14 +177,25 @@ class FrameHead:
         self.color_dir, self.color_geo, self.color_bias = weight[:, :sh_dim], weight[:, sh_dim:], bias
         self.color = color[1:]
 
-    def __call__(self, x: Tensor, d: Tensor) -> FieldOutput:
-        pos = self.encoder(x)
+    def _hidden(self, x: Tensor, pos: Tensor) -> Tensor:
+        """The sigma net's last hidden layer at points ``x`` whose encoding is ``pos``."""
         h = pos
         if self.spatial is not None:
             h = torch.cat([pos, self.spatial(x, pos)[0]], dim=-1)
         for weight, bias in self.sigma[:-1]:
-            h = F.relu(F.linear(h.to(weight.dtype), weight, bias))
-        h = F.linear(h, *self.sigma[-1])
+            h = F.relu(F.linear(h.to(weight.dtype), weight, bias), inplace=True)
+        return h
+
+    def density(self, x: Tensor, pos: Tensor | None = None) -> Tensor:
+        """``[N]`` densities alone (``pos``: the encoding of ``x`` when several frames share it): the
+        last layer computes its density row only, not the geometry feature the colour net reads."""
+        h = self._hidden(x, self.encoder(x) if pos is None else pos)
+        weight, bias = self.sigma[-1]
+        logit = torch.mv(h, weight[0])  # a matrix-vector product: faster than a one-column matmul
+        return torch.exp((logit if bias is None else logit + bias[0]).float())
+
+    def __call__(self, x: Tensor, d: Tensor) -> FieldOutput:
+        h = F.linear(self._hidden(x, self.encoder(x)), *self.sigma[-1])
         sigma, geometry = torch.exp(h[:, 0].float()), h[:, 1:]  # trunc_exp's forward
         h = F.linear(self.dir_encoder(d).to(geometry.dtype), self.color_dir)
         h = h + F.linear(geometry, self.color_geo, self.color_bias)

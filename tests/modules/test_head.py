@@ -94,8 +94,8 @@ def test_run_folders_from_before_the_stages_still_load(tiny_overrides: list[str]
     assert loaded.stages["lips"].patch_every == 1
 
 
-def test_the_fused_optimiser_trains_as_the_default_one(tiny_overrides: list[str]) -> None:
-    """model.fused_optimizer=true (the fast path) against the default: the same model, batches and
+def test_the_fused_optimiser_trains_as_the_plain_one(tiny_overrides: list[str]) -> None:
+    """model.fused_optimizer=true (the default) against false: the same model, batches and
     steps give the same losses and parameters up to float32 rounding (measured: below 1e-6
     relative after 4 steps; asserted within 1e-5, while a 1% change of the update fails)."""
     from talker.stages.base import StepContext
@@ -124,3 +124,46 @@ def test_the_fused_optimiser_trains_as_the_default_one(tiny_overrides: list[str]
     torch.testing.assert_close(fast, eager, rtol=1e-5, atol=0)
     for a, b in zip(fast_params, eager_params):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_the_occupancy_update_gives_the_grid_of_the_plain_densities(tiny_overrides: list[str], monkeypatch) -> None:
+    """Occupancy updates evaluate each condition's density with the frame folded into the sigma net
+    (``FrameHead.density``: no geometry feature, no per-point modulation); two updates (every seen
+    cell, then occupied cells, neighbours and a lottery) give the grid that the plain per-condition
+    ``field.density`` gives, up to float32 rounding (measured: 1.5e-6 relative; asserted within 1e-5,
+    while dropping the conditions' shifts, scaling them by 1.001 or reading the wrong output row fails), the same occupied cells, and the fast
+    path is the one taken."""
+    from talker.fields.base import Field
+    from talker.fields.head import FrameHead, HeadField
+
+    cfg = compose_config([*tiny_overrides, "model.head.occupancy_conditions=4"])
+    datamodule = instantiate(cfg.data, "data")
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    conditions = datamodule.train_conditions()
+
+    def grids(densities) -> tuple[torch.Tensor, torch.Tensor]:
+        torch.manual_seed(0)
+        head = instantiate(cfg.model, "model").head
+        head.prepare(conditions)
+        with torch.no_grad():  # trained magnitudes: densities that differ by cell and by condition
+            for p in [*head.conditioning.parameters(), *head.field.sigma_net.parameters()]:
+                p.add_(torch.randn_like(p) * 0.3)
+            head.field.encoder.embeddings.normal_(0, 1.0)
+        monkeypatch.setattr(HeadField, "densities", densities)
+        torch.manual_seed(1)  # the cells' jitter and the lottery
+        for _ in range(2):
+            head.update_occupancy(conditions)
+        return head.occupancy.values.clone(), head.occupancy.occupied.clone()
+
+    calls = []
+    folded = FrameHead.density
+    monkeypatch.setattr(FrameHead, "density", lambda self, *a, **k: calls.append(1) or folded(self, *a, **k))
+    fast_values, fast_occupied = grids(HeadField.densities)
+    taken = len(calls)
+    assert taken > 0, "the occupancy update did not take the folded density path"
+    plain_values, plain_occupied = grids(Field.densities)  # stacks field.density(x, cond, frame)
+    assert len(calls) == taken
+    assert 0 < plain_occupied.float().mean() < 0.9 and plain_values.std() > 0.1 * plain_values.mean()
+    torch.testing.assert_close(fast_values, plain_values, rtol=1e-5, atol=0)
+    assert torch.equal(fast_occupied, plain_occupied)
