@@ -122,11 +122,12 @@ class HeadField(Field):
         is computed once."""
         frames = frames if frames is not None else [None] * len(conds)
         pos = None if any(c.warp is not None for c in conds) else self.encoder(x)
-        bound = [self.bind(c, f) for c, f in zip(conds, frames)] if not torch.is_grad_enabled() else []
-        if pos is not None and bound and all(isinstance(b, FrameHead) for b in bound):
+        if pos is not None and not torch.is_grad_enabled():
             # Without gradients (occupancy updates), each frame folded into the sigma net's weights
             # and its density row alone: no colour geometry, no per-point modulation passes.
-            return torch.stack([b.density(x, pos) for b in bound])
+            bound = [self.bind(c, f) for c, f in zip(conds, frames)]
+            if all(isinstance(b, FrameHead) for b in bound):
+                return torch.stack([b.density(x, pos) for b in bound])
         return torch.stack([self._sigma_and_geometry(x, c, f, pos)[0] for c, f in zip(conds, frames)])
 
     def bind(self, cond: Conditioning, frame: Frame | None = None) -> Callable[[Tensor, Tensor], FieldOutput]:

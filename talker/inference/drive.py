@@ -166,7 +166,8 @@ def driven_frames(
         tracks["audio"] = torch.from_numpy(extractor(audio, num_frames=num_frames, fps=FPS)).float()
     if "pose" in needs:  # a pose-driven strategy (LokiTalk's torso deformation) sees the poses played back
         tracks["pose"] = poses.float()
-    undriven_needs = [key for key in needs if key not in tracks and key not in conditions.own_tracks()]
+    available = {**tracks, **conditions.own_tracks()}  # as the builder sees them
+    undriven_needs = [key for key in needs if key not in available]
     if undriven_needs:
         raise ConfigError(f"{type(head.conditioning).__name__} reads {undriven_needs}, which nothing drives here")
     render = frame_renderer(head, compile=compile) if fast else head.render_frame
