@@ -55,6 +55,8 @@ POSE_DIM = 6  # Euler angles + translation (talker.fields.torso.pose_vector)
 # A replacement last layer (weight [out, hidden], bias [out]): what ID-aware transfer's hyper-network
 # will produce per identity.
 LastLayer = tuple[Tensor, Tensor]
+# The deformation trunk's nonlinearities (conditioning.fusion.activation).
+TRUNK_ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {"relu": torch.relu, "silu": F.silu}
 
 
 def attention_key(signal: str) -> str:
@@ -73,12 +75,16 @@ class DeformationMLP(nn.Module):
     within 200 steps (it pushed the second layer's weights and biases negative), leaving ``dx_face`` a
     constant offset that no signal moves (docs/lokitalk.md). The paper gives no architecture for its
     deformation MLPs; ``False`` (the plain trunk) is the default so that runs made before keep loading
-    as they were trained; configs/conditioning/lokitalk.yaml sets it (lokitalk_id does not: it stalled
-    the multi-identity pre-training).
+    as they were trained.
+
+    ``activation`` is the trunk's nonlinearity (:data:`TRUNK_ACTIVATIONS`): ``relu`` (the default, as
+    trained before the option) or ``silu``, whose gradient does not vanish for the small negative
+    pre-activations that switched the plain ReLU trunk off.
     """
 
     def __init__(
         self, dim_in: int, hidden_dim: int = 64, num_layers: int = 3, dim_out: int = 3, layer_norm: bool = False,
+        activation: str = "relu",
     ) -> None:
         super().__init__()
         if num_layers < 2:
@@ -90,6 +96,11 @@ class DeformationMLP(nn.Module):
         nn.init.zeros_(self.last.weight)  # zero offsets at the start: x' = x
         nn.init.zeros_(self.last.bias)
         self.layer_norm = layer_norm
+        if activation not in TRUNK_ACTIVATIONS:
+            raise ValueError(
+                f"conditioning.fusion.activation={activation!r}: expected one of {sorted(TRUNK_ACTIVATIONS)}"
+            )
+        self.activation = TRUNK_ACTIVATIONS[activation]
 
     @property
     def last_shape(self) -> tuple[int, int]:
@@ -97,12 +108,12 @@ class DeformationMLP(nn.Module):
         return tuple(self.last.weight.shape)  # type: ignore[return-value]
 
     def hidden(self, x: Tensor) -> Tensor:
-        """``[N, dim_in] -> [N, hidden]``: the trunk's last ReLU activations (what ``last`` reads)."""
+        """``[N, dim_in] -> [N, hidden]``: the trunk's last activations (what ``last`` reads)."""
         for layer in self.trunk.layers:
             x = layer(x)
             if self.layer_norm:
                 x = F.layer_norm(x, x.shape[-1:])
-            x = torch.relu(x)
+            x = self.activation(x)
         return x
 
     def forward(self, x: Tensor, last: LastLayer | None = None) -> Tensor:
@@ -145,7 +156,7 @@ class CascadedDeformation(Fusion):
 
     Args:
         grid: the hash-grid positional encoding ``PE`` of both fields.
-        hidden_dim, num_layers, layer_norm: each deformation MLP (:class:`DeformationMLP`).
+        hidden_dim, num_layers, layer_norm, activation: each deformation MLP (:class:`DeformationMLP`).
         attention_dim: width of the signal-region cross-attention's queries, keys and values.
         region_weight, attention_weight: the paper's lambda_r and lambda_att (it gives no values).
         face_region, torso_region: ray-batch region flags where each deformation may act.
@@ -164,9 +175,10 @@ class CascadedDeformation(Fusion):
         self, grid: HashGrid, hidden_dim: int = 64, num_layers: int = 3, attention_dim: int = 16,
         region_weight: float = 1e-3, attention_weight: float = 1e-3, face_region: str = "face",
         torso_region: str = "torso", signal_regions: Mapping[str, str] | None = None, layer_norm: bool = False,
+        activation: str = "relu",
     ) -> None:
         super().__init__()
-        self.layer_norm = layer_norm
+        self.layer_norm, self.activation = layer_norm, activation
         if grid.input_dim != 3:
             raise ValueError(f"conditioning.grid.input_dim={grid.input_dim}: the deformation fields encode 3D points")
         self.grid, self.hidden_dim, self.num_layers, self.attention_dim = grid, hidden_dim, num_layers, attention_dim
@@ -198,7 +210,7 @@ class CascadedDeformation(Fusion):
         self.torso = self.deformation_mlp(pos + att * len(TORSO_SIGNALS) + 3 + extra)
 
     def deformation_mlp(self, dim_in: int) -> DeformationMLP:
-        return DeformationMLP(dim_in, self.hidden_dim, self.num_layers, layer_norm=self.layer_norm)
+        return DeformationMLP(dim_in, self.hidden_dim, self.num_layers, layer_norm=self.layer_norm, activation=self.activation)
 
     def split(self, h_cond: Tensor) -> dict[str, Tensor]:
         """``h_cond`` -> ``{signal: [width]}``."""
