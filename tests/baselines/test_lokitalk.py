@@ -285,3 +285,38 @@ def test_a_normalised_trunk_cannot_die_and_the_plain_one_loads_as_before() -> No
         mlp(x).pow(2).sum().backward()
         grad = mlp.trunk.layers[0].weight.grad
         assert (grad is not None and grad.abs().sum() > 0) == reaches
+
+
+def test_a_silu_trunk_keeps_its_gradient_where_the_relu_trunk_died() -> None:
+    """The dead face trunk's state, read off its step-200 checkpoint: the second layer's pre-activations
+    at -0.126 +- 0.058 over the face (here -0.13 +- 0.03, all below zero). There the ReLU trunk passes
+    nothing and gets no gradient; the SiLU trunk (``activation="silu"``) still varies with the point and
+    its first layer gets at least a tenth of the gradient it had at the start (26 % here: the second
+    layer's weights were scaled down to 15 %). An unknown activation is a one-line error naming the config key."""
+    from talker.baselines.lokitalk.deformation import DeformationMLP
+
+    torch.manual_seed(0)
+    x = torch.randn(256, 12)
+    relu, silu = DeformationMLP(12, 16), DeformationMLP(12, 16, activation="silu")
+    silu.load_state_dict(relu.state_dict())
+
+    def first_layer_grad(mlp: DeformationMLP) -> float:
+        mlp.zero_grad()
+        mlp(x).pow(2).sum().backward()
+        return float(mlp.trunk.layers[0].weight.grad.norm())
+
+    for mlp in (relu, silu):
+        with torch.no_grad():
+            mlp.last.weight.fill_(0.1)
+    at_start = first_layer_grad(silu)
+    for mlp in (relu, silu):
+        with torch.no_grad():
+            second = mlp.trunk.layers[1]
+            second.weight.mul_(0.15)  # what stays of the point's influence around the shift
+            second.bias.fill_(-0.126)
+    assert float((relu.trunk.layers[1](torch.relu(relu.trunk.layers[0](x))) < 0).float().mean()) == 1.0
+    assert (relu.hidden(x) > 0).sum() == 0 and first_layer_grad(relu) == 0
+    assert silu.hidden(x).std(0).min() > 0, "a SiLU unit that no longer varies with the point"
+    assert first_layer_grad(silu) > 0.1 * at_start
+    with pytest.raises(ValueError, match="conditioning.fusion.activation='tanh'"):
+        DeformationMLP(12, 16, activation="tanh")
