@@ -79,7 +79,9 @@ class DeformationMLP(nn.Module):
 
     ``activation`` is the trunk's nonlinearity (:data:`TRUNK_ACTIVATIONS`): ``relu`` (the default, as
     trained before the option) or ``silu``, whose gradient does not vanish for the small negative
-    pre-activations that switched the plain ReLU trunk off.
+    pre-activations that switched the plain ReLU trunk off. Measured, SiLU keeps the trunk alive but
+    left both Table 2 deformation rows nearly deaf (mouth gaps 0.50 and 0.89 dB) and the pre-training at
+    21.65 dB held-out (docs/lokitalk.md): the configs keep ``relu``.
     """
 
     def __init__(
