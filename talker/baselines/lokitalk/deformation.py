@@ -75,7 +75,8 @@ class DeformationMLP(nn.Module):
     within 200 steps (it pushed the second layer's weights and biases negative), leaving ``dx_face`` a
     constant offset that no signal moves (docs/lokitalk.md). The paper gives no architecture for its
     deformation MLPs; ``False`` (the plain trunk) is the default so that runs made before keep loading
-    as they were trained.
+    as they were trained; configs/conditioning/lokitalk.yaml sets it (lokitalk_id does not: it stalled
+    the multi-identity pre-training).
 
     ``activation`` is the trunk's nonlinearity (:data:`TRUNK_ACTIVATIONS`): ``relu`` (the default, as
     trained before the option) or ``silu``, whose gradient does not vanish for the small negative
