@@ -20,6 +20,8 @@ from abc import ABC, abstractmethod
 from typing import ClassVar
 
 import numpy as np
+import torch
+from torch import Tensor
 
 from talker.audio.io import SAMPLE_RATE
 
@@ -35,15 +37,53 @@ def video_windows(
     Window ``i`` holds rows ``c - window // 2 ... c + window // 2 - 1`` with ``c = rows_per_frame * i``;
     rows outside ``[0, M)`` are zeros (RAD-NeRF's unfold padding).
     """
+    return windows_of(rows, np.arange(num_frames), rows_per_frame, window)
+
+
+def windows_of(rows: np.ndarray, frames: np.ndarray, rows_per_frame: int = 2, window: int = WINDOW) -> np.ndarray:
+    """``[M, C]`` feature rows -> ``[len(frames), window, C]``: the windows of :func:`video_windows` of
+    the video frames ``frames`` only."""
     if rows.ndim != 2:
         raise ValueError(f"feature rows must be [M, C], got shape {rows.shape}")
     half = window // 2
-    centres = rows_per_frame * np.arange(num_frames)
-    index = centres[:, None] + np.arange(-half, window - half)[None, :]  # [N, window]
+    index = rows_per_frame * np.asarray(frames)[:, None] + np.arange(-half, window - half)[None, :]  # [N, window]
     valid = (index >= 0) & (index < rows.shape[0])
-    out = np.zeros((num_frames, window, rows.shape[1]), dtype=np.float32)
+    out = np.zeros((index.shape[0], window, rows.shape[1]), dtype=np.float32)
     out[valid] = rows[index[valid]]
     return out
+
+
+class FrameWindows:
+    """A ``[num_frames, window, C]`` track of per-frame feature windows that holds only the rows and
+    cuts the windows it is indexed by (:func:`windows_of`): each row is in ``window / rows_per_frame``
+    windows (8 for 16-row windows at 2 rows per frame), so a long audio file's windows take that many
+    times less memory than :func:`video_windows`' array. Indexing with an int or a tensor of frame
+    indices returns a float32 tensor, as the dense track would (``talker.data.frames.TrackWindow``).
+
+        >>> track = FrameWindows(np.ones((50, 3), np.float32), num_frames=25)
+        >>> tuple(track.shape), tuple(track[torch.tensor([0, 24])].shape)
+        ((25, 16, 3), (2, 16, 3))
+    """
+
+    def __init__(self, rows: np.ndarray, num_frames: int, rows_per_frame: int = 2, window: int = WINDOW) -> None:
+        if rows.ndim != 2:
+            raise ValueError(f"feature rows must be [M, C], got shape {rows.shape}")
+        self.rows = np.ascontiguousarray(rows, dtype=np.float32)
+        self.rows_per_frame, self.window = rows_per_frame, window
+        self.shape = torch.Size((num_frames, window, rows.shape[1]))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def dim(self) -> int:
+        return len(self.shape)
+
+    def __getitem__(self, frames: int | Tensor) -> Tensor:
+        index = torch.as_tensor(frames)
+        if ((index < 0) | (index >= len(self))).any():
+            raise IndexError(f"frame index out of range for {len(self)} video frames")
+        cut = windows_of(self.rows, index.reshape(-1).numpy(), self.rows_per_frame, self.window)
+        return torch.from_numpy(cut).reshape(*index.shape, *self.shape[1:])
 
 
 class AudioFeatures(ABC):
@@ -78,6 +118,12 @@ class AudioFeatures(ABC):
 
     def __call__(self, audio: np.ndarray, num_frames: int | None = None, fps: int = VIDEO_FPS) -> np.ndarray:
         """``[T]`` audio -> ``[num_frames, window, dim]`` (``num_frames`` defaults to the audio's length at ``fps``)."""
+        track = self.frame_windows(audio, num_frames, fps)
+        return video_windows(track.rows, len(track), track.rows_per_frame, track.window)
+
+    def frame_windows(self, audio: np.ndarray, num_frames: int | None = None, fps: int = VIDEO_FPS) -> FrameWindows:
+        """``[T]`` audio -> the windows of :meth:`__call__` as a :class:`FrameWindows` track (rows held,
+        windows cut when read): what driving with a long audio file keeps."""
         if self.rows_per_second % fps:
             raise ValueError(
                 f"{type(self).__name__}: {self.rows_per_second} rows/s is not a multiple of {fps} fps"
@@ -87,7 +133,7 @@ class AudioFeatures(ABC):
             raise ValueError(f"audio must be mono [T], got shape {audio.shape}")
         if num_frames is None:
             num_frames = self.num_video_frames(audio.shape[0], fps)
-        return video_windows(self.rows(audio), num_frames, self.rows_per_second // fps, self.window)
+        return FrameWindows(self.rows(audio), num_frames, self.rows_per_second // fps, self.window)
 
 
 def hz_to_mel(freq: np.ndarray | float) -> np.ndarray:

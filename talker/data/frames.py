@@ -22,6 +22,9 @@ reference ``[K, 3, r, r]`` face crops   not a window: one crop of the identity, 
          frames (not time-indexed)      (``data.reference``; LokiTalk's ID encoder reads it)
 ======== ============================= ===================================================
 
+Driving new audio, the audio track is a :class:`talker.audio.FrameWindows`: its 50 Hz rows, each
+window cut when the provider reads it (8x less memory than the dense windows of a long file).
+
 Example:
     >>> track = torch.arange(10.0)
     >>> TrackWindow(4)(track, 0).tolist(), TrackWindow(4)(track, 5).tolist()  # clamped at the ends
@@ -44,7 +47,10 @@ from torch.nn import functional as F
 from talker.data.landmarks import face_box
 
 if TYPE_CHECKING:
+    from talker.audio import FrameWindows
     from talker.data.layout import Split
+
+    Track = Tensor | FrameWindows  # a time-indexed sequence: a tensor, or new audio's windows cut when read
 
 # Frames of audio feature windows per condition: RAD-NeRF's (and ER-NeRF's) attention smoothing window.
 AUDIO_WINDOW = 8
@@ -67,7 +73,7 @@ class TrackWindow:
             raise ValueError(f"TrackWindow pad must be 'clamp' or 'zeros', got {pad!r}")
         self.size, self.pad = size, pad
 
-    def __call__(self, track: Tensor, time: int) -> Tensor:
+    def __call__(self, track: Track, time: int) -> Tensor:
         ids = torch.arange(self.size) - self.size // 2 + time
         inside = (ids >= 0) & (ids < track.shape[0])
         window = track[ids.clamp(0, track.shape[0] - 1)]
@@ -134,7 +140,7 @@ class FrameConditions:
         return self.providers["landmarks"].size
 
     def __call__(
-        self, tracks: Mapping[str, Tensor], time: int, keys: Iterable[str] | None = None, zero: bool | None = None
+        self, tracks: Mapping[str, Track], time: int, keys: Iterable[str] | None = None, zero: bool | None = None
     ) -> dict[str, Tensor]:
         """The condition at ``time`` of ``tracks``: every key of ``keys`` (default: every key with a
         track and a provider). ``zero`` overrides the builder's setting (driving is never zeroed)."""

@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
-from talker.audio import AudioError, AudioFeatures, HuBERT, LogMel, Wav2Vec2, load_audio
+from talker.audio import AudioError, AudioFeatures, FrameWindows, HuBERT, LogMel, Wav2Vec2, load_audio
 from talker.config import ConfigError, instantiate
 from talker.data.cameras import pixel_rays
 from talker.data.datamodule import TalkingHeadDataModule
@@ -146,8 +146,8 @@ def driven_frames(
     smoothed, over its torso-and-background frames.
 
     The driving tracks are made here, for the whole file, and checked before anything renders (per
-    second of audio: landmarks 20 kB, poses 1.6 kB, an audio head's ``[T, 16, C]`` windows 128 kB for
-    mel features, 1.6 MB for HuBERT's); each frame is rendered only when the returned iterator is
+    second of audio: landmarks 20 kB, poses 1.6 kB, an audio head's 50 Hz feature rows 16 kB for mel
+    features, 205 kB for HuBERT's, whose 16-row windows are cut per frame: :class:`FrameWindows`); each frame is rendered only when the returned iterator is
     asked for it, so a consumer that writes frames as they come (``drive``) holds one frame at a time
     whatever the audio's length.
 
@@ -158,12 +158,12 @@ def driven_frames(
     order = torch.from_numpy(pingpong(num_frames, len(split)))
     poses = smooth_poses(split.poses[order], pose_smoothing)
     needs = tuple(head.conditioning.inputs)
-    tracks = {}  # the driving signals, one row per driven frame
+    tracks: dict[str, torch.Tensor | FrameWindows] = {}  # the driving signals, one row per driven frame
     if landmarks is not None:
         tracks["landmarks"] = torch.from_numpy(landmarks).float()[:num_frames]
     if "audio" in needs:
         extractor = audio_extractor(audio_features)
-        tracks["audio"] = torch.from_numpy(extractor(audio, num_frames=num_frames, fps=FPS)).float()
+        tracks["audio"] = extractor.frame_windows(audio, num_frames=num_frames, fps=FPS)  # rows held, windows cut per frame
     if "pose" in needs:  # a pose-driven strategy (LokiTalk's torso deformation) sees the poses played back
         tracks["pose"] = poses.float()
     available = {**tracks, **conditions.own_tracks()}  # as the builder sees them
@@ -181,7 +181,7 @@ def driven_frames(
 
 @torch.no_grad()
 def _render_frames(
-    head: TalkingHead, split: Split, render: Callable[[dict], RenderOutput], tracks: dict[str, torch.Tensor],
+    head: TalkingHead, split: Split, render: Callable[[dict], RenderOutput], tracks: dict[str, torch.Tensor | FrameWindows],
     conditions: FrameConditions, order: torch.Tensor, poses: torch.Tensor, pixels: torch.Tensor, num_frames: int,
 ) -> Iterator[np.ndarray]:
     """The frames of :func:`driven_frames`, one per ``next``: a generator, so that the checks above it

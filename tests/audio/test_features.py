@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from talker.audio import SAMPLE_RATE, AudioError, LogMel, load_audio, video_windows, write_wav
+from talker.audio import SAMPLE_RATE, AudioError, FrameWindows, LogMel, load_audio, video_windows, write_wav
+from talker.data.frames import AUDIO_WINDOW, TrackWindow
 
 
 def burst_at(seconds: float, duration: float = 2.0) -> np.ndarray:
@@ -39,6 +40,23 @@ def test_windows_match_rad_nerf_unfold() -> None:
     reference = unfold.view(5, 16, -1).permute(2, 1, 0).numpy()  # [M // 2 + 1, 16, C]
     ours = video_windows(rows, reference.shape[0])
     np.testing.assert_array_equal(ours, reference)
+
+
+def test_frame_windows_cut_when_read_are_the_dense_windows() -> None:
+    """Driving's lazy audio track gives every frame's provider window (zero-padded at both ends) exactly
+    as the dense ``[N, 16, C]`` array does, and holds only the rows."""
+    rows = np.random.default_rng(2).standard_normal((61, 5)).astype(np.float32)
+    dense = torch.from_numpy(video_windows(rows, 31))
+    lazy = FrameWindows(rows, 31)
+    assert lazy.shape == dense.shape and lazy.dim() == 3 and lazy.rows.nbytes * 8 < dense.numel() * 4
+    provider = TrackWindow(AUDIO_WINDOW, pad="zeros")
+    for time in (0, 1, 15, 29, 30):
+        assert torch.equal(provider(lazy, time), provider(dense, time)), time
+    assert torch.equal(lazy[7], dense[7])
+    with pytest.raises(IndexError, match="31 video frames"):
+        lazy[torch.tensor([31])]
+    np.testing.assert_array_equal(LogMel().frame_windows(rows[:, 0].repeat(400), num_frames=9)[torch.arange(9)].numpy(),
+                                  LogMel()(rows[:, 0].repeat(400), num_frames=9))
 
 
 def test_log_mel_matches_transformers() -> None:
