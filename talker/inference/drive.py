@@ -147,9 +147,9 @@ def driven_frames(
 
     The driving tracks are made here, for the whole file, and checked before anything renders (per
     second of audio: landmarks 20 kB, poses 1.6 kB, an audio head's 50 Hz feature rows 16 kB for mel
-    features, 205 kB for HuBERT's, whose 16-row windows are cut per frame: :class:`FrameWindows`); each frame is rendered only when the returned iterator is
-    asked for it, so a consumer that writes frames as they come (``drive``) holds one frame at a time
-    whatever the audio's length.
+    features, 205 kB for HuBERT's, whose 16-row windows are cut per frame: :class:`FrameWindows`);
+    each frame is rendered only when the returned iterator is asked for it, so a consumer that writes
+    frames as they come (``drive``) holds one frame at a time whatever the audio's length.
 
     Per-frame inputs the field declares that the driving signal does not give (RAD-NeRF's and
     ER-NeRF's eye input of an audio-driven head reads the landmarks) come from the frame whose pose is
