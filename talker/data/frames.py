@@ -44,13 +44,13 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from talker.audio import FrameWindows
 from talker.data.landmarks import face_box
 
 if TYPE_CHECKING:
-    from talker.audio import FrameWindows
     from talker.data.layout import Split
 
-    Track = Tensor | FrameWindows  # a time-indexed sequence: a tensor, or new audio's windows cut when read
+Track = Tensor | FrameWindows  # a time-indexed sequence: a tensor, or new audio's windows cut when read
 
 # Frames of audio feature windows per condition: RAD-NeRF's (and ER-NeRF's) attention smoothing window.
 AUDIO_WINDOW = 8

@@ -23,11 +23,11 @@ from omegaconf import DictConfig, OmegaConf
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
-from talker.audio import AudioError, AudioFeatures, FrameWindows, HuBERT, LogMel, Wav2Vec2, load_audio
+from talker.audio import AudioError, AudioFeatures, HuBERT, LogMel, Wav2Vec2, load_audio
 from talker.config import ConfigError, instantiate
 from talker.data.cameras import pixel_rays
 from talker.data.datamodule import TalkingHeadDataModule
-from talker.data.frames import FrameConditions, split_tracks
+from talker.data.frames import FrameConditions, Track, split_tracks
 from talker.data.layout import Split
 from talker.head.model import TalkingHead
 from talker.inference.fast_render import frame_renderer
@@ -158,7 +158,7 @@ def driven_frames(
     order = torch.from_numpy(pingpong(num_frames, len(split)))
     poses = smooth_poses(split.poses[order], pose_smoothing)
     needs = tuple(head.conditioning.inputs)
-    tracks: dict[str, torch.Tensor | FrameWindows] = {}  # the driving signals, one row per driven frame
+    tracks: dict[str, Track] = {}  # the driving signals, one row per driven frame
     if landmarks is not None:
         tracks["landmarks"] = torch.from_numpy(landmarks).float()[:num_frames]
     if "audio" in needs:
@@ -181,7 +181,7 @@ def driven_frames(
 
 @torch.no_grad()
 def _render_frames(
-    head: TalkingHead, split: Split, render: Callable[[dict], RenderOutput], tracks: dict[str, torch.Tensor | FrameWindows],
+    head: TalkingHead, split: Split, render: Callable[[dict], RenderOutput], tracks: dict[str, Track],
     conditions: FrameConditions, order: torch.Tensor, poses: torch.Tensor, pixels: torch.Tensor, num_frames: int,
 ) -> Iterator[np.ndarray]:
     """The frames of :func:`driven_frames`, one per ``next``: a generator, so that the checks above it
