@@ -92,6 +92,8 @@ CONSTRAINTS: tuple[tuple[str, Bound], ...] = (
     ("data.num_rays", COUNT),
     ("data.face_fraction", FRACTION),
     ("data.mouth_fraction", FRACTION),
+    ("data.eyes_fraction", FRACTION),
+    ("data.blink_share", Bound(float, low=0, high=1, high_open=True)),
     ("data.landmark_window", COUNT),
     ("data.scale", POSITIVE),
     ("data.offset.*", ANY_NUMBER),
@@ -220,7 +222,7 @@ CONSTRAINTS: tuple[tuple[str, Bound], ...] = (
 CONSTRAINTS += tuple((key.replace("data.", "data.base.", 1), bound) for key, bound in CONSTRAINTS if key.startswith("data."))
 
 # Shares of one whole: the keys of each group must sum to at most 1.
-SHARES: tuple[tuple[str, ...], ...] = (("data.face_fraction", "data.mouth_fraction"),)
+SHARES: tuple[tuple[str, ...], ...] = (("data.face_fraction", "data.mouth_fraction", "data.eyes_fraction"),)
 
 _REFERENCE = re.compile(r"^\$\{[\w.\[\]]+\}$")  # ${a.b}: checked where a.b is written
 
@@ -281,10 +283,10 @@ def check_values(cfg: DictConfig) -> None:
             got = f" (got {type(value).__name__} {value!r})" if isinstance(value, (str, bool)) else ""
             raise ConfigError(f"{key}={shown}: must be {bound.describe()}{got}")
     for keys in SHARES:
-        values = [_select(cfg, k) for k in keys]
-        if all(isinstance(v, (int, float)) for v in values) and sum(values) > 1:
-            shown = " + ".join(f"{k}={v}" for k, v in zip(keys, values))
-            raise ConfigError(f"{shown} = {sum(values):g}: shares of one batch must sum to at most 1")
+        given = {k: v for k in keys if isinstance(v := _select(cfg, k), (int, float))}
+        if sum(given.values()) > 1:
+            shown = " + ".join(f"{k}={v}" for k, v in given.items() if v)  # the shares that take rays
+            raise ConfigError(f"{shown} = {sum(given.values()):g}: shares of one batch must sum to at most 1")
 
 
 def _select(cfg: DictConfig, key: str) -> Any:

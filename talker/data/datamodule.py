@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from talker.data.cameras import pixel_rays
 from talker.data.frames import AUDIO_WINDOW, LANDMARK_WINDOW, FrameConditions, ReferenceMode
-from talker.data.landmarks import RAY_REGIONS
+from talker.data.landmarks import RAY_REGIONS, blinking
 from talker.data.layout import Split, load_split, validate_dataset
 from talker.data.synthetic.generator import SyntheticClip
 from talker.rendering.samplers import RayNoise
@@ -23,13 +23,14 @@ from talker.rendering.samplers import RayNoise
 class RayBatches(Dataset):
     """Item ``i``: ``num_rays`` random pixels of training frame ``i`` (one frame per step, as the papers).
 
-    A ``face_fraction`` of the rays is drawn inside the face box and a ``mouth_fraction`` inside
-    the mouth box (both from the frame's 68 landmarks), the rest uniformly over the image: the
-    background is static, while the mouth, the one region that follows the condition, covers about
-    1% of a frame and would otherwise get a few dozen rays per step.
+    A ``face_fraction`` of the rays is drawn inside the face box, a ``mouth_fraction`` inside
+    the mouth box and an ``eyes_fraction`` inside the eye strip (all from the frame's 68 landmarks),
+    the rest uniformly over the image: the background is static, while the mouth, the one region
+    that follows the condition, covers about 1% of a frame and would otherwise get a few dozen rays
+    per step; the lids a blink moves cover less.
 
     Keys: ``rays_o, rays_d, rgb, background, bc [R, 3]`` (``background``: the ground-truth torso over
-    the clean background ``bc``), ``pixels [R, 2]`` (x, y), ``face, lower_face, landmark_extent, mouth, eyes, torso [R]`` (inside each region of
+    the clean background ``bc``), ``pixels [R, 2]`` (x, y), ``face, lower_face, landmark_extent, mouth, eyes, eye_strip, torso [R]`` (inside each region of
     ``talker.data.landmarks.RAY_REGIONS``),
     ``pose [4, 4]``, ``cond`` (the frame's inputs, built by ``conditions``), ``index`` (frame
     position in the split) and, with ``lip_patch > 0``,
@@ -39,21 +40,22 @@ class RayBatches(Dataset):
 
     def __init__(
         self, split: Split, num_rays: int, conditions: FrameConditions, face_fraction: float = 0.0,
-        lip_patch: int = 0, mouth_fraction: float = 0.0,
+        lip_patch: int = 0, mouth_fraction: float = 0.0, eyes_fraction: float = 0.0,
     ) -> None:
-        if face_fraction < 0 or mouth_fraction < 0 or face_fraction + mouth_fraction > 1:
-            raise ValueError(
-                f"data.face_fraction={face_fraction} and data.mouth_fraction={mouth_fraction} "
-                "must be >= 0 and sum to <= 1"
-            )
+        shares = {"face_fraction": face_fraction, "mouth_fraction": mouth_fraction, "eyes_fraction": eyes_fraction}
+        if min(shares.values()) < 0 or sum(shares.values()) > 1:
+            given = " and ".join(f"data.{key}={value}" for key, value in shares.items())
+            raise ValueError(f"{given} must be >= 0 and sum to <= 1")
         self.split, self.num_rays, self.conditions = split, num_rays, conditions
         self.num_face = int(round(num_rays * face_fraction))
         self.num_mouth = int(round(num_rays * mouth_fraction))
+        self.num_eyes = int(round(num_rays * eyes_fraction))
         self.region_boxes = {
             name: [region(lms, split.height, split.width) for lms in split.lms] for name, region in RAY_REGIONS.items()
         }
         self.face_boxes = self.region_boxes["face"]  # where face rays are sampled
         self.mouth_boxes = self.region_boxes["mouth"]  # where mouth rays are sampled
+        self.eye_boxes = self.region_boxes["eye_strip"]  # where eye rays are sampled
         self.lip_patch = min(lip_patch, split.height, split.width)
 
     def __len__(self) -> int:
@@ -62,13 +64,19 @@ class RayBatches(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         return self.sample(index)
 
+    def blinks(self) -> Tensor:
+        """``[N]`` bool: which frames blink (:func:`talker.data.landmarks.blinking`)."""
+        return blinking(self.split.lms)
+
     def sample(self, index: int, generator: torch.Generator | None = None) -> dict[str, Any]:
         s = self.split
         face = _pixels_in(self.face_boxes[index], self.num_face, generator)
         mouth = _pixels_in(self.mouth_boxes[index], self.num_mouth, generator)
-        num_anywhere = self.num_rays - self.num_face - self.num_mouth
+        # Drawn only when asked for, so that runs without eye rays draw the rays they always drew.
+        eyes = _pixels_in(self.eye_boxes[index], self.num_eyes, generator) if self.num_eyes else mouth[:0]
+        num_anywhere = self.num_rays - self.num_face - self.num_mouth - self.num_eyes
         anywhere = torch.randint(0, s.height * s.width, (num_anywhere,), generator=generator)
-        pixels = torch.cat([face, mouth, torch.stack([anywhere % s.width, anywhere // s.width], dim=-1)])
+        pixels = torch.cat([face, mouth, eyes, torch.stack([anywhere % s.width, anywhere // s.width], dim=-1)])
         batch = {
             **self.rays(index, pixels),
             "pose": s.poses[index],
@@ -91,7 +99,7 @@ class RayBatches(Dataset):
             "rgb": s.images[index].view(-1, 3)[flat].float() / 255.0,
             "background": s.backgrounds[index].view(-1, 3)[flat].float() / 255.0,
             "pixels": pixels,
-            # Region flags (talker.data.landmarks.RAY_REGIONS): face, lower_face, landmark_extent, mouth, eyes, torso.
+            # Region flags (talker.data.landmarks.RAY_REGIONS): face, lower_face, landmark_extent, mouth, eyes, eye_strip, torso.
             **{name: _inside(boxes[index], pixels) for name, boxes in self.region_boxes.items()},
         }
         if s.bc is not None:
@@ -151,11 +159,27 @@ class StepLoader:
     Lightning checkpoints, so a resumed run draws exactly the batches an uninterrupted run would.
     Under DDP every rank draws the same batch and keeps its share of the rays (``[rank::world]``,
     see :func:`shard_rays`), so the ranks together train on exactly the batch one process would.
+
+    ``blink_share > 0`` draws each epoch's frames with replacement instead, so that that share of the
+    steps falls on blinking frames (:meth:`RayBatches.blinks`): a clip blinks in a few percent of its
+    frames, and a head that sees a blink a dozen times learns open eyes only.
     """
 
-    def __init__(self, batches: RayBatches, seed: int = 0) -> None:
-        self.batches, self.seed = batches, seed
+    def __init__(self, batches: RayBatches, seed: int = 0, blink_share: float = 0.0) -> None:
+        if not 0 <= blink_share < 1:
+            raise ValueError(f"data.blink_share={blink_share} must be in [0, 1)")
+        self.batches, self.seed, self.blink_share = batches, seed, blink_share
         self.epoch, self.position = 0, 0
+
+    def frame_order(self, generator: torch.Generator) -> list[int]:
+        """This epoch's frames, step by step: a permutation, or with ``blink_share`` frames drawn with
+        replacement (a permutation still when every frame, or none, blinks)."""
+        count = len(self.batches)
+        blinks = self.batches.blinks() if self.blink_share else None
+        if blinks is None or bool(blinks.all()) or not bool(blinks.any()):
+            return torch.randperm(count, generator=generator).tolist()
+        weights = torch.where(blinks, self.blink_share / blinks.sum(), (1 - self.blink_share) / (~blinks).sum())
+        return torch.multinomial(weights, count, replacement=True, generator=generator).tolist()
 
     def _rank(self) -> tuple[int, int]:
         if torch.distributed.is_available() and torch.distributed.is_initialized():
@@ -167,8 +191,7 @@ class StepLoader:
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         rank, world = self._rank()
-        order = torch.randperm(len(self.batches), generator=torch.Generator().manual_seed(self.seed * 100_003 + self.epoch))
-        frames = order.tolist()
+        frames = self.frame_order(torch.Generator().manual_seed(self.seed * 100_003 + self.epoch))
         while self.position < len(frames):
             position = self.position
             self.position += 1
@@ -224,6 +247,9 @@ class TalkingHeadDataModule(L.LightningDataModule):
         num_rays: rays per training step.
         face_fraction: share of each step's rays drawn inside the face box.
         mouth_fraction: share of each step's rays drawn inside the mouth box (on top of the face's).
+        eyes_fraction: share of each step's rays drawn inside the eye strip (``eye_strip``: the lids).
+        blink_share: share of the steps that train on a blinking frame (:class:`StepLoader`); 0: each
+            epoch visits every frame once.
         landmark_window: frames of landmarks per condition (R2-Talker: 5).
         audio_window: frames of audio feature windows per condition (RAD-NeRF: 8).
         scale, offset: NeRF-json to ngp conversion (RAD-NeRF defaults: 4, [0, 0, 0]).
@@ -260,6 +286,8 @@ class TalkingHeadDataModule(L.LightningDataModule):
         lip_patch: int = 32,
         reference: ReferenceMode | None = None,
         train_fraction: float = 1.0,
+        eyes_fraction: float = 0.0,
+        blink_share: float = 0.0,
     ) -> None:
         super().__init__()
         if not 0 < train_fraction <= 1:
@@ -270,7 +298,8 @@ class TalkingHeadDataModule(L.LightningDataModule):
         self.synthetic = synthetic
         self.cache_dir = Path(cache_dir)
         self.num_rays = num_rays
-        self.face_fraction, self.mouth_fraction = face_fraction, mouth_fraction
+        self.face_fraction, self.mouth_fraction, self.eyes_fraction = face_fraction, mouth_fraction, eyes_fraction
+        self.blink_share = blink_share
         self.landmark_window = landmark_window
         # What every frame's condition is made of (training, evaluation, occupancy, projector, speed).
         self.conditions = FrameConditions(landmark_window, audio_window, zero_condition, reference or "first")
@@ -309,11 +338,12 @@ class TalkingHeadDataModule(L.LightningDataModule):
     def ray_batches(self) -> RayBatches:
         """A training step's rays of any training frame."""
         return RayBatches(
-            self.train_split, self.num_rays, self.conditions, self.face_fraction, self.lip_patch, self.mouth_fraction
+            self.train_split, self.num_rays, self.conditions, self.face_fraction, self.lip_patch, self.mouth_fraction,
+            self.eyes_fraction,
         )
 
     def train_dataloader(self) -> StepLoader:
-        return StepLoader(self.ray_batches(), self.seed)
+        return StepLoader(self.ray_batches(), self.seed, self.blink_share)
 
     def val_dataloader(self) -> DataLoader:
         frames = Frames(self.val_split, self.conditions)

@@ -6,6 +6,8 @@ import math
 
 from torch import Tensor
 
+from talker.fields.inputs import eye_aspect_ratio
+
 JAW = slice(0, 17)
 BROWS = slice(17, 27)
 NOSE = slice(27, 36)
@@ -46,6 +48,16 @@ def eyes_box(landmarks: Tensor, height: int, width: int) -> tuple[int, int, int,
     return landmark_box(landmarks[EYES], height, width, pad=0.5)
 
 
+def eye_strip(landmarks: Tensor, height: int, width: int, pad: int = 3) -> tuple[int, int, int, int]:
+    """The lids: the bounding box of points 36-47 grown by ``pad`` pixels per side, clipped. Unlike
+    :func:`eyes_box` (a square holding the brows and the nose as well), it holds the pixels a blink
+    changes and little else: where ``data.eyes_fraction`` draws rays."""
+    eyes = landmarks[EYES]
+    y0, y1 = math.floor(float(eyes[:, 1].min())) - pad, math.floor(float(eyes[:, 1].max())) + pad + 1
+    x0, x1 = math.floor(float(eyes[:, 0].min())) - pad, math.floor(float(eyes[:, 0].max())) + pad + 1
+    return max(0, y0), min(height, y1), max(0, x0), min(width, x1)
+
+
 def torso_box(landmarks: Tensor, height: int, width: int) -> tuple[int, int, int, int]:
     """Rows from the chin (the lowest landmark) to the bottom of the frame, every column: a box standing in
     for the parsing's neck-and-torso mask, where LokiTalk lets the head pose deform the portrait."""
@@ -80,8 +92,19 @@ RAY_REGIONS = {
     "landmark_extent": landmark_extent,
     "mouth": mouth_box,
     "eyes": eyes_box,
+    "eye_strip": eye_strip,
     "torso": torso_box,
 }
+
+
+BLINK = 0.9  # a frame blinks when its eye ratio is below this share of its clip's median
+
+
+def blinking(landmarks: Tensor) -> Tensor:
+    """``[N]`` bool: which of ``[N, 68, 2 or 3]`` frames blink, their eye aspect ratio below
+    :data:`BLINK` x the frames' median (the synthetic clip: 12 of its 225 training frames, 3 blinks)."""
+    ratios = eye_aspect_ratio(landmarks.float())
+    return ratios < BLINK * ratios.median()
 
 
 def mouth_opening(landmarks: Tensor) -> float:

@@ -51,6 +51,8 @@ DX = "dx"  # the one offset of UnifiedDeformation (Table 2's O+D)
 AUDIO, EYE, POSE = "audio", "eye", "pose"
 FACE_SIGNALS, TORSO_SIGNALS = (AUDIO, EYE), (POSE,)
 POSE_DIM = 6  # Euler angles + translation (talker.fields.torso.pose_vector)
+# The least std a standardised F_e divides by: a tenth of the open eye's ratio (about 0.3).
+EYE_STD_FLOOR = 0.03
 
 # A replacement last layer (weight [out, hidden], bias [out]): what ID-aware transfer's hyper-network
 # will produce per identity.
@@ -296,8 +298,10 @@ class RegionSignals(GloConcat):
     - ``F_a [code_dim]``: the landmark window's code (GeneFace's landmark net + attention smoothing,
       :class:`GloConcat`'s encoder), standing in for the paper's audio-motion feature;
     - ``F_e [1]``: the eye aspect ratio of the window's centre frame (``eye_ratio``: ``inputs["eye"]``
-      replaces it), as it is: a
-      scale-free number (about 0.3 open, 0 closed); centring it would silence it on a clip that never blinks;
+      replaces it), as it is: a scale-free number (about 0.3 open, 0 closed). With ``standardise_eye``
+      it is centred and scaled by the training frames' (the std floored at :data:`EYE_STD_FLOOR`, so
+      that a clip that never blinks does not blow a tiny jitter up); a blink is then several units
+      from the open eye, as far as the standardised pose moves, instead of 0.3;
     - ``F_h [6]``: the head pose (``pose_vector``: Euler angles and translation), standardised by the
       training frames' (translations are in each dataset's own units).
 
@@ -307,6 +311,8 @@ class RegionSignals(GloConcat):
         fusion: factory of the :class:`CascadedDeformation` (a Hydra partial), given ``grid``.
         grid: the deformation fields' hash-grid positional encoding.
         window, num_landmarks, code_dim, lr: the landmark code (:class:`GloConcat`).
+        standardise_eye: standardise ``F_e`` by the training frames' eye ratios (False: as it is, as
+            runs made before the option were trained).
     """
 
     inputs = ("landmarks", "pose")
@@ -314,13 +320,17 @@ class RegionSignals(GloConcat):
 
     def __init__(
         self, fusion: Callable[..., CascadedDeformation], grid: HashGrid, window: int = 5, num_landmarks: int = 68,
-        code_dim: int = 64, lr: float | None = None,
+        code_dim: int = 64, lr: float | None = None, standardise_eye: bool = False,
     ) -> None:
         deformation = fusion(grid=grid)
         super().__init__(deformation, window, num_landmarks, code_dim, lr)
         deformation.split_as(self.signal_widths())
         self.register_buffer("pose_mean", torch.zeros(POSE_DIM))
         self.register_buffer("pose_std", torch.ones(POSE_DIM))
+        self.standardise_eye = standardise_eye
+        if standardise_eye:  # only then, so that checkpoints made without them keep loading
+            self.register_buffer("eye_mean", torch.zeros(1))
+            self.register_buffer("eye_std", torch.ones(1))
 
     def signal_widths(self) -> dict[str, int]:
         """The parts of ``h_cond`` in order, ``name -> width``, as the fusion splits it."""
@@ -341,13 +351,18 @@ class RegionSignals(GloConcat):
     def prepare(self, conditions: Sequence[Mapping[str, Tensor]]) -> None:
         """The landmark statistics (:class:`GloConcat`) and those of the pose."""
         if not bool(self.prepared) and conditions:
-            poses = torch.stack([self.eye_and_pose(c)[1] for c in conditions])
+            eyes, poses = (torch.stack(parts) for parts in zip(*(self.eye_and_pose(c) for c in conditions)))
             self.pose_mean.copy_(poses.mean(0))
             self.pose_std.copy_(poses.std(0, unbiased=False).clamp_min(1e-4))
+            if self.standardise_eye:
+                self.eye_mean.copy_(eyes.mean(0))
+                self.eye_std.copy_(eyes.std(0, unbiased=False).clamp_min(EYE_STD_FLOOR))
         super().prepare(conditions)
 
     def encode(self, inputs: Mapping[str, Tensor]) -> Tensor:
         code = super().encode(inputs)
         eye, pose = self.eye_and_pose(inputs)
         pose = (pose - self.pose_mean) / self.pose_std
+        if self.standardise_eye:
+            eye = (eye - self.eye_mean) / self.eye_std
         return torch.cat([code, eye.to(code), pose.to(code)])

@@ -140,9 +140,10 @@ class IdAwareSignals(RegionSignals):
     def __init__(
         self, fusion: Callable[..., IdAwareDeformation], grid: HashGrid, encoder: IdEncoder, window: int = 5,
         num_landmarks: int = 68, code_dim: int = 64, lr: float | None = None, id_lr: float = 1e-3,
+        standardise_eye: bool = False,
     ) -> None:
         self.id_dim = encoder.out.out_features  # before RegionSignals splits h_cond (signal_widths)
-        super().__init__(fusion, grid, window, num_landmarks, code_dim, lr)
+        super().__init__(fusion, grid, window, num_landmarks, code_dim, lr, standardise_eye)
         self.encoder: IdEncoder | None = encoder
         self.embedding: nn.Parameter | None = None  # z once fine-tuning has begun
         self.register_buffer("adopted", torch.tensor(False))  # z is the parameter, the encoder is gone
