@@ -12,21 +12,21 @@ import pytest
 import torch
 
 from talker.baselines.lokitalk import CascadedDeformation, RegionSignals
-from talker.baselines.lokitalk.deformation import DX_FACE, DX_TORSO, attention_key
+from talker.baselines.lokitalk.deformation import DX_FACE, DX_TORSO, EYE_STD_FLOOR, attention_key
 from talker.config import compose_config
 from talker.data.frames import FrameConditions
 from talker.data.landmarks import RAY_REGIONS
 from talker.data.layout import Split, load_split
-from talker.fields import HeadField, eye_aspect_ratio
+from talker.fields import HeadField, eye_aspect_ratio, eye_ratio
 from talker.losses.regions import attention_regularization, region_regularization
 
 from ..conditioning.test_contract import rendered
 from ..conftest import TINY
 
 
-def build(split: Split, seed: int = 0) -> tuple[RegionSignals, HeadField]:
+def build(split: Split, seed: int = 0, overrides: tuple[str, ...] = ()) -> tuple[RegionSignals, HeadField]:
     """conditioning=lokitalk at TINY sizes, bound to a small head field, prepared on ``split``."""
-    cfg = compose_config(["system=lokitalk", *TINY])
+    cfg = compose_config(["system=lokitalk", *TINY, *overrides])
     torch.manual_seed(seed)
     strategy = hydra.utils.instantiate(cfg.conditioning)
     field = hydra.utils.instantiate(cfg.field)(cond_spec=strategy.spec)
@@ -132,6 +132,21 @@ def test_the_eye_ratio_reaches_the_face_deformation_by_itself(split: Split) -> N
     assert (a[DX_FACE] - b[DX_FACE]).abs().max() > 1e-5
     torch.testing.assert_close(a[attention_key("audio")], b[attention_key("audio")], rtol=0, atol=0)
     assert (a[attention_key("eye")] - b[attention_key("eye")]).abs().max() > 0
+
+
+def test_a_standardised_eye_ratio_is_scaled_by_the_training_frames(split: Split) -> None:
+    """``standardise_eye``: F_e is (ratio - mean) / std of the training frames' ratios, the std floored;
+    a given ``eye`` (the eye condition gap's swap) goes through the same scaling."""
+    strategy, _ = build(split, overrides=("conditioning.standardise_eye=true",))
+    eye = deformation(strategy).signals["audio"]
+    ratios = torch.cat([eye_ratio(frame(split, i)) for i in range(len(split))])
+    mean, std = ratios.mean(), ratios.std(unbiased=False).clamp_min(EYE_STD_FLOOR)
+    for i in (0, len(split) - 1):
+        assert strategy.encode(frame(split, i))[eye].item() == pytest.approx(((ratios[i] - mean) / std).item())
+    closed = strategy.encode({**frame(split, 0), "eye": torch.tensor([0.0])})[eye].item()
+    assert closed == pytest.approx((-mean / std).item()) and closed < -5  # 0.3 / 0.03 units from the open eye
+    plain, _ = build(split)
+    assert "eye_mean" in strategy.state_dict() and "eye_mean" not in plain.state_dict()  # old runs keep loading
 
 
 def test_the_last_layers_can_be_supplied_from_outside(split: Split) -> None:

@@ -77,3 +77,51 @@ def test_ray_shares_must_fit_the_batch(tiny_overrides: list[str]) -> None:
 
     with __import__("pytest").raises(ConfigError, match=r"^data.face_fraction=0.6 \+ data.mouth_fraction=0.5 = 1.1: "):
         datamodule([*tiny_overrides, "data.face_fraction=0.6", "data.mouth_fraction=0.5"])
+
+
+def test_eye_rays_land_in_the_lids_strip(tiny_overrides: list[str]) -> None:
+    dm = datamodule([*tiny_overrides, "data.num_rays=100", "data.face_fraction=0.3", "data.mouth_fraction=0.2", "data.eyes_fraction=0.4"])
+    batches = dm.train_dataloader().batches
+    batch = batches.sample(1, torch.Generator().manual_seed(0))
+    assert batch["eye_strip"][50:90].all()  # after the face's 30 and the mouth's 20 rays
+    y0, y1, x0, x1 = batches.eye_boxes[1]
+    eyes = dm.train_split.lms[1, 36:48]
+    assert x0 <= eyes[:, 0].min() and eyes[:, 0].max() < x1 and y0 <= eyes[:, 1].min() and eyes[:, 1].max() < y1
+    ey0, ey1, ex0, ex1 = batches.region_boxes["eyes"][1]
+    assert (y1 - y0) * (x1 - x0) < (ey1 - ey0) * (ex1 - ex0) / 2  # the lids, not the eyes box's upper face
+
+
+def test_no_eye_rays_draws_the_rays_drawn_before_the_option(tiny_overrides: list[str]) -> None:
+    """``eyes_fraction=0`` draws nothing from the generator: the same rays as a run made without it."""
+    from talker.data.datamodule import _pixels_in
+
+    batches = datamodule([*tiny_overrides, "data.num_rays=100", "data.face_fraction=0.3", "data.mouth_fraction=0.5"]).ray_batches()
+    generator = torch.Generator().manual_seed(7)
+    face, mouth = _pixels_in(batches.face_boxes[2], 30, generator), _pixels_in(batches.mouth_boxes[2], 50, generator)
+    anywhere = torch.randint(0, 32 * 32, (20,), generator=generator)
+    before = torch.cat([face, mouth, torch.stack([anywhere % 32, anywhere // 32], dim=-1)])
+    assert torch.equal(batches.sample(2, torch.Generator().manual_seed(7))["pixels"], before)
+
+
+class _Blinking:
+    """A stand-in for RayBatches with frames 3 and 7 of 20 blinking."""
+
+    def __len__(self) -> int:
+        return 20
+
+    def blinks(self) -> torch.Tensor:
+        return torch.isin(torch.arange(20), torch.tensor([3, 7]))
+
+
+def test_blink_share_is_the_share_of_steps_on_blinking_frames() -> None:
+    from talker.data.datamodule import StepLoader
+
+    loader = StepLoader(_Blinking(), seed=1, blink_share=0.3)  # type: ignore[arg-type]
+    frames = [f for epoch in range(100) for f in loader.frame_order(torch.Generator().manual_seed(epoch))]
+    share = sum(f in (3, 7) for f in frames) / len(frames)
+    assert abs(share - 0.3) < 0.03, share  # 2000 draws; uniform would give 0.1
+    assert {3, 7} <= set(frames) and len(set(frames)) == 20
+    plain = StepLoader(_Blinking(), seed=1)  # type: ignore[arg-type]
+    assert plain.frame_order(torch.Generator().manual_seed(5)) == torch.randperm(20, generator=torch.Generator().manual_seed(5)).tolist()
+    with __import__("pytest").raises(ValueError, match=r"data.blink_share=1.0 must be in \[0, 1\)"):
+        StepLoader(_Blinking(), blink_share=1.0)  # type: ignore[arg-type]
