@@ -40,13 +40,16 @@ def video_windows(
     return windows_of(rows, np.arange(num_frames), rows_per_frame, window)
 
 
-def windows_of(rows: np.ndarray, frames: np.ndarray, rows_per_frame: int = 2, window: int = WINDOW) -> np.ndarray:
+def windows_of(
+    rows: np.ndarray, frames: np.ndarray, rows_per_frame: int = 2, window: int = WINDOW, first: int | None = None
+) -> np.ndarray:
     """``[M, C]`` feature rows -> ``[len(frames), window, C]``: the windows of :func:`video_windows` of
-    the video frames ``frames`` only."""
+    the video frames ``frames`` only. ``first``: the first row of frame ``i``'s window relative to
+    ``rows_per_frame * i`` (default ``-window // 2``: the window centred on it)."""
     if rows.ndim != 2:
         raise ValueError(f"feature rows must be [M, C], got shape {rows.shape}")
-    half = window // 2
-    index = rows_per_frame * np.asarray(frames)[:, None] + np.arange(-half, window - half)[None, :]  # [N, window]
+    first = -(window // 2) if first is None else first
+    index = rows_per_frame * np.asarray(frames)[:, None] + np.arange(first, first + window)[None, :]  # [N, window]
     valid = (index >= 0) & (index < rows.shape[0])
     out = np.zeros((index.shape[0], window, rows.shape[1]), dtype=np.float32)
     out[valid] = rows[index[valid]]
@@ -84,6 +87,12 @@ class FrameWindows:
             raise IndexError(f"frame index out of range for {len(self)} video frames")
         cut = windows_of(self.rows, index.reshape(-1).numpy(), self.rows_per_frame, self.window)
         return torch.from_numpy(cut).reshape(*index.shape, *self.shape[1:])
+
+    def own_rows(self) -> Tensor:
+        """``[num_frames, rows_per_frame, C]``: the rows inside each frame (its window's middle rows,
+        zeros past the last row), read off the rows without cutting any window."""
+        frames = np.arange(len(self))
+        return torch.from_numpy(windows_of(self.rows, frames, self.rows_per_frame, self.rows_per_frame, first=0))
 
 
 class AudioFeatures(ABC):

@@ -67,7 +67,7 @@ class MotionStage:
         seed: int = 0,
     ) -> np.ndarray:
         """``[T]`` 16 kHz audio -> ``[N, 68, 3]`` landmarks (N = video frames of the audio)."""
-        rows = frame_rows(self.features()(audio, fps=FPS))
+        rows = frame_rows(self.features().frame_windows(audio, fps=FPS))  # the rows alone, no [N, 16, C] windows
         module = self.folder.load_module(self.cfg, device=device, what="motion stage")
         return module.predict_landmarks(rows, temperature=temperature, smoothing_sigma=smoothing, seed=seed).cpu().numpy()
 

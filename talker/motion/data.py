@@ -100,7 +100,7 @@ class MotionDataModule(L.LightningDataModule):
             raise DatasetError(f"{path}: missing, and no {wav} to compute it from")
         rank_zero_info(f"[talker] {path.name} not in the dataset: computing it from {wav}")
         num_frames = np.load(root / LANDMARKS_ALL, mmap_mode="r").shape[0]
-        return frame_rows(self.features(load_audio(wav), num_frames=num_frames))
+        return frame_rows(self.features.frame_windows(load_audio(wav), num_frames=num_frames))
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits is not None:

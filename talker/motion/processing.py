@@ -6,6 +6,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from talker.audio import FrameWindows
+
 
 def gaussian_kernel(sigma: float) -> Tensor:
     radius = max(1, int(np.ceil(3 * sigma)))
@@ -26,10 +28,12 @@ def gaussian_smooth(sequence: Tensor, sigma: float) -> Tensor:
     return out[:, 0].T.reshape(sequence.shape)
 
 
-def frame_rows(windows: np.ndarray | Tensor) -> Tensor:
+def frame_rows(windows: np.ndarray | Tensor | FrameWindows) -> Tensor:
     """``[N, 16, C]`` per-frame windows -> ``[N, 2C]``: the two 50 Hz rows inside each 40 ms frame
     (window rows 8 and 9 are rows ``2i`` and ``2i + 1``; the generator sees the rest through its
-    receptive field)."""
+    receptive field). A :class:`FrameWindows` track gives them without cutting its windows."""
+    if isinstance(windows, FrameWindows):
+        return windows.own_rows().flatten(1)
     windows = torch.as_tensor(np.asarray(windows), dtype=torch.float32)
     if windows.ndim != 3 or windows.shape[1] < 10:
         raise ValueError(f"audio features must be [N, 16, C] windows, got shape {tuple(windows.shape)}")

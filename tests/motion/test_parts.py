@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
+from talker.audio import FrameWindows, video_windows
 from talker.motion import CouplingFlow, RegressionMotion, SyncExpert, VariationalMotion, WaveNet, gaussian_smooth
 from talker.motion.processing import frame_rows
 from talker.motion.sync import pair_starts, windows_at
@@ -99,3 +101,12 @@ def test_frame_rows_take_each_frames_two_rows() -> None:
     rows = frame_rows(windows)
     assert rows.shape == (3, 4)
     torch.testing.assert_close(rows[1], torch.cat([windows[1, 8], windows[1, 9]]))
+
+
+def test_frame_rows_of_a_lazy_track_are_those_of_its_windows() -> None:
+    """A FrameWindows track gives the rows without cutting windows; the last frame's second row is past
+    the 7 rows (zeros), as in the dense windows."""
+    lazy = FrameWindows(np.random.default_rng(0).normal(size=(7, 3)).astype(np.float32), num_frames=4)
+    dense = video_windows(lazy.rows, 4)
+    torch.testing.assert_close(frame_rows(lazy), frame_rows(dense), rtol=0, atol=0)
+    assert frame_rows(lazy)[3, 3:].abs().sum() == 0 and frame_rows(lazy)[3, :3].abs().sum() > 0
