@@ -26,30 +26,17 @@ from pathlib import Path
 import torch
 
 from talker.config import instantiate
-from talker.data.landmarks import EYES, eyes_box, face_box, mouth_box
+from talker.data.landmarks import BLINK, eye_strip, eyes_box, face_box, mouth_box
 from talker.evaluation import clip_eye_ratios, other_eye_ratio, other_frame, render_box
 from talker.fields.inputs import EYE, eye_ratio
 from talker.metrics import psnr
 from talker.runs import RunFolder
-
-BLINK = 0.9  # a frame blinks when its eye ratio is below this share of the clip's median
-STRIP_PAD = 3  # pixels around points 36-47: the lids, not the eyes box's whole upper face
 
 
 def box_rays(item: dict, box: tuple[int, int, int, int]) -> torch.Tensor:
     y0, y1, x0, x1 = box
     ys, xs = torch.meshgrid(torch.arange(y0, y1), torch.arange(x0, x1), indexing="ij")
     return (ys * item["image"].shape[1] + xs).reshape(-1)
-
-
-def eye_strip(lms: torch.Tensor) -> tuple[int, int, int, int]:
-    eyes = lms[EYES]
-    return (
-        int(eyes[:, 1].min()) - STRIP_PAD,
-        int(eyes[:, 1].max()) + STRIP_PAD + 1,
-        int(eyes[:, 0].min()) - STRIP_PAD,
-        int(eyes[:, 0].max()) + STRIP_PAD + 1,
-    )
 
 
 @torch.no_grad()
@@ -142,7 +129,7 @@ def main() -> None:
             y0, y1, x0, x1 = box
             return (ys >= y0) & (ys < y1) & (xs >= x0) & (xs < x1)
 
-        strip, mouth = inside(eye_strip(item["lms"])), inside(mouth_box(item["lms"], height, width))
+        strip, mouth = inside(eye_strip(item["lms"], height, width)), inside(mouth_box(item["lms"], height, width))
         weights = out.weights
         parts = []
         for key in scores:
