@@ -38,7 +38,8 @@ A column with a ``marker`` (a name in :data:`MARKERS`) marks every row whose mea
 marker's threshold: its symbol follows the row's label, and a footnote under the table (markdown and
 LaTeX; a ``marked`` sub-column in ``frame()``) says what it means. ``marker: deaf`` on the
 ``cond_gap_mouth`` column marks heads that do not use their condition (gap below
-:data:`HEARING_THRESHOLD_DB`), so that no table shows such a row unmarked.
+:data:`HEARING_THRESHOLD_DB`), so that no table shows such a row unmarked; ``marker: blind`` on the
+``cond_gap_eyes`` column does the same for eyes that ignore the eye ratio.
 """
 
 from __future__ import annotations
@@ -81,6 +82,12 @@ MARKERS: dict[str, Marker] = {
         "‡", HEARING_THRESHOLD_DB,
         "Does not use its condition: its held-out mouth-box PSNR with each frame's own condition is less "
         "than {threshold} dB above that with another frame's ({metric} < {threshold} dB).",
+    ),
+    # The same test in the eyes box, where only the eye ratio is swapped (talker.metrics.EyeConditionGap).
+    "blind": Marker(
+        "§", HEARING_THRESHOLD_DB,
+        "Does not use its eye signal: its held-out eyes-box PSNR with each frame's own condition is less "
+        "than {threshold} dB above that with only the eye ratio swapped ({metric} < {threshold} dB).",
     ),
 }
 
@@ -419,7 +426,7 @@ class Table:
 
 
 def _latex_escape(text: str) -> str:
-    for char, escaped in (("\\", "\\textbackslash{}"), ("&", "\\&"), ("%", "\\%"), ("_", "\\_"), ("#", "\\#"), ("†", "$^\\dagger$"), ("‡", "$^\\ddagger$")):
+    for char, escaped in (("\\", "\\textbackslash{}"), ("&", "\\&"), ("%", "\\%"), ("_", "\\_"), ("#", "\\#"), ("†", "$^\\dagger$"), ("‡", "$^\\ddagger$"), ("§", "$^\\S$")):
         text = text.replace(char, escaped)
     return text
 

@@ -161,13 +161,33 @@ def test_a_row_below_the_hearing_threshold_is_marked_with_a_footnote_in_every_fo
 
 
 def test_every_table_of_a_conditioned_head_shows_the_gap_with_the_marker() -> None:
-    for name in ("table1", "table4", "table8"):
+    for name in ("table1", "table4", "table8", "lokitalk_table2"):
         gap = [c for c in load_table_spec(name).columns if c.metric == "cond_gap_mouth"]
         assert len(gap) == 1 and gap[0].marker == "deaf" and not gap[0].optional, name
+    eyes = [c for c in load_table_spec("lokitalk_table2").columns if c.metric == "cond_gap_eyes"]
+    assert len(eyes) == 1 and eyes[0].marker == "blind"
+
+
+def test_eyes_that_ignore_the_eye_ratio_are_marked_and_a_row_without_an_eye_signal_is_not() -> None:
+    """LokiTalk's Table 2 marks a row below the threshold in the eye gap column with §; O has no eye gap."""
+    from talker.reporting.tables import HEARING_THRESHOLD_DB
+
+    base = {"name": "lokitalk_ablation", "psnr": 30.0, "cond_gap_mouth": 5.0}
+    runs = pd.DataFrame([
+        {**base, "conditioning": "lokitalk", "cond_gap_eyes": HEARING_THRESHOLD_DB - 0.01},
+        {**base, "conditioning": "lokitalk_unified", "cond_gap_eyes": HEARING_THRESHOLD_DB + 0.01},
+        {**base, "conditioning": "audio_spatial"},
+    ])
+    table = build_table(runs, "lokitalk_table2")
+    assert table.marked == {"O+D+R": ["Eye gap"]}
+    md, tex = table.markdown(), table.latex()
+    assert "| O+D+R§ |" in md and "| O+D |" in md and "| O |" in md
+    assert "§ Does not use its eye signal" in md and "cond_gap_eyes < 0.5 dB" in md
+    assert "O+D+R$^\\S$ &" in tex
 
 
 def test_an_unknown_marker_fails_in_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("title: x\nrows: [{label: a}]\ncolumns: [{label: Gap, metric: cond_gap_mouth, marker: mute}]\n")
-    with pytest.raises(ReportError, match="bad.yaml: column 'Gap': marker must be one of deaf, not 'mute'"):
+    with pytest.raises(ReportError, match="bad.yaml: column 'Gap': marker must be one of deaf, blind, not 'mute'"):
         load_table_spec(bad)
