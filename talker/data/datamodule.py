@@ -19,6 +19,10 @@ from talker.data.layout import Split, load_split, validate_dataset
 from talker.data.synthetic.generator import SyntheticClip
 from talker.rendering.samplers import RayNoise
 
+# Where a batch's LPIPS patch lies: ``lips`` around the mouth (R2-Talker's lip patch), ``frame``
+# anywhere in the image (LokiTalk's LPIPS on the image, rendered as a patch).
+PATCH_REGIONS = ("lips", "frame")
+
 
 class RayBatches(Dataset):
     """Item ``i``: ``num_rays`` random pixels of training frame ``i`` (one frame per step, as the papers).
@@ -34,14 +38,16 @@ class RayBatches(Dataset):
     ``talker.data.landmarks.RAY_REGIONS``),
     ``pose [4, 4]``, ``cond`` (the frame's inputs, built by ``conditions``), ``index`` (frame
     position in the split) and, with ``lip_patch > 0``,
-    ``patch``: the same ray keys for a ``lip_patch`` x ``lip_patch`` square of pixels around the
-    mouth (row-major), for the lips stage's LPIPS.
+    ``patch``: the same ray keys for a ``lip_patch`` x ``lip_patch`` square of pixels (row-major) for
+    the lips stage's LPIPS, placed by ``patch_region`` (:data:`PATCH_REGIONS`).
     """
 
     def __init__(
         self, split: Split, num_rays: int, conditions: FrameConditions, face_fraction: float = 0.0,
-        lip_patch: int = 0, mouth_fraction: float = 0.0, eyes_fraction: float = 0.0,
+        lip_patch: int = 0, mouth_fraction: float = 0.0, eyes_fraction: float = 0.0, patch_region: str = "lips",
     ) -> None:
+        if patch_region not in PATCH_REGIONS:
+            raise ValueError(f"data.patch_region={patch_region!r}: must be one of {', '.join(PATCH_REGIONS)}")
         shares = {"face_fraction": face_fraction, "mouth_fraction": mouth_fraction, "eyes_fraction": eyes_fraction}
         if min(shares.values()) < 0 or sum(shares.values()) > 1:
             given = " and ".join(f"data.{key}={value}" for key, value in shares.items())
@@ -57,6 +63,7 @@ class RayBatches(Dataset):
         self.mouth_boxes = self.region_boxes["mouth"]  # where mouth rays are sampled
         self.eye_boxes = self.region_boxes["eye_strip"]  # where eye rays are sampled
         self.lip_patch = min(lip_patch, split.height, split.width)
+        self.patch_region = patch_region
 
     def __len__(self) -> int:
         return len(self.split)
@@ -85,7 +92,8 @@ class RayBatches(Dataset):
             "index": index,
         }
         if self.lip_patch > 0:
-            batch["patch"] = self.rays(index, self.lip_pixels(index, generator))
+            corner = self.lip_corner if self.patch_region == "lips" else self.frame_corner
+            batch["patch"] = self.rays(index, self.patch_pixels(*corner(index, generator)))
         return batch
 
     def rays(self, index: int, pixels: Tensor) -> dict[str, Tensor]:
@@ -106,15 +114,25 @@ class RayBatches(Dataset):
             out["bc"] = s.bc.view(-1, 3)[flat].float() / 255.0
         return out
 
-    def lip_pixels(self, index: int, generator: torch.Generator | None = None) -> Tensor:
-        """A ``lip_patch``-sided square around the mouth landmarks (48-67), shifted by up to a quarter
-        of its side so that the patch does not always frame the lips the same way; ``[P * P, 2]``."""
+    def lip_corner(self, index: int, generator: torch.Generator | None = None) -> tuple[int, int]:
+        """``(x0, y0)`` of a ``lip_patch``-sided square around the mouth landmarks (48-67), shifted by up
+        to a quarter of its side so that the patch does not always frame the lips the same way."""
         s, size = self.split, self.lip_patch
         centre = s.lms[index, 48:68].mean(0)
         jitter = (torch.rand(2, generator=generator) - 0.5) * (size / 2)
         x0 = int((centre[0] + jitter[0]).round()) - size // 2
         y0 = int((centre[1] + jitter[1]).round()) - size // 2
-        x0, y0 = min(max(x0, 0), s.width - size), min(max(y0, 0), s.height - size)
+        return min(max(x0, 0), s.width - size), min(max(y0, 0), s.height - size)
+
+    def frame_corner(self, index: int, generator: torch.Generator | None = None) -> tuple[int, int]:
+        """``(x0, y0)`` of a ``lip_patch``-sided square anywhere in the frame, uniformly."""
+        s, size = self.split, self.lip_patch
+        x0, y0 = (int(torch.randint(0, side - size + 1, (1,), generator=generator)) for side in (s.width, s.height))
+        return x0, y0
+
+    def patch_pixels(self, x0: int, y0: int) -> Tensor:
+        """``[P * P, 2]`` (x, y), row-major: the ``lip_patch``-sided square from ``(x0, y0)``."""
+        size = self.lip_patch
         ys, xs = torch.meshgrid(torch.arange(y0, y0 + size), torch.arange(x0, x0 + size), indexing="ij")
         return torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=-1)
 
@@ -254,8 +272,10 @@ class TalkingHeadDataModule(L.LightningDataModule):
         audio_window: frames of audio feature windows per condition (RAD-NeRF: 8).
         scale, offset: NeRF-json to ngp conversion (RAD-NeRF defaults: 4, [0, 0, 0]).
         val_frames: held-out frames rendered by the periodic validation loop (evaluation renders all).
-        lip_patch: side in pixels of the square around the mouth that every training batch also
-            carries (the lips stage renders it for LPIPS); 0: none.
+        lip_patch: side in pixels of the square that every training batch also carries (the lips stage
+            renders it for LPIPS); 0: none.
+        patch_region: where that square lies (:data:`PATCH_REGIONS`): ``lips`` around the mouth
+            (R2-Talker's lip patch), ``frame`` anywhere in the image (LokiTalk's LPIPS on the image).
         audio_features: per-frame audio feature file read by audio-driven strategies (``aud_mel.npy``,
             ``aud_ds.npy``, ``aud_hu.npy``, ...; loaded when the dataset has it).
         zero_condition: feed all-zero conditions (training and evaluation alike): the control arm
@@ -288,6 +308,7 @@ class TalkingHeadDataModule(L.LightningDataModule):
         train_fraction: float = 1.0,
         eyes_fraction: float = 0.0,
         blink_share: float = 0.0,
+        patch_region: str = "lips",
     ) -> None:
         super().__init__()
         if not 0 < train_fraction <= 1:
@@ -309,7 +330,7 @@ class TalkingHeadDataModule(L.LightningDataModule):
         self.seed = seed
         self.zero_condition = zero_condition
         self.audio_features = audio_features
-        self.lip_patch = lip_patch
+        self.lip_patch, self.patch_region = lip_patch, patch_region
         self.train_split: Split | None = None
         self.val_split: Split | None = None
 
@@ -339,7 +360,7 @@ class TalkingHeadDataModule(L.LightningDataModule):
         """A training step's rays of any training frame."""
         return RayBatches(
             self.train_split, self.num_rays, self.conditions, self.face_fraction, self.lip_patch, self.mouth_fraction,
-            self.eyes_fraction,
+            self.eyes_fraction, self.patch_region,
         )
 
     def train_dataloader(self) -> StepLoader:

@@ -41,14 +41,19 @@ class StepDecay(LRSchedule):
     start (x0.1 at 150K, x0.01 at 180K).
 
     With ``stretch`` the milestones are the head schedule's and are stretched to this stage's length
-    (``span.paper_length / plan.head_steps``): the torso stage repeats the head's shape.
+    (``span.paper_length / plan.head_steps``): the torso stage repeats the head's shape. With
+    ``from_run_start`` they count from the fit's first step: a stage that continues the head's decay
+    where the head stage left it (LokiTalk's LPIPS in the last 20 % of its one training).
     """
 
-    def __init__(self, milestones: Sequence[int] = (150_000, 180_000), gamma: float = 0.1, stretch: bool = False) -> None:
-        self.milestones, self.gamma, self.stretch = tuple(milestones), gamma, stretch
+    def __init__(
+        self, milestones: Sequence[int] = (150_000, 180_000), gamma: float = 0.1, stretch: bool = False,
+        from_run_start: bool = False,
+    ) -> None:
+        self.milestones, self.gamma, self.stretch, self.from_run_start = tuple(milestones), gamma, stretch, from_run_start
 
     def factor(self, step: int, span: StageSpan, plan: StagePlan) -> float:
-        into = step - span.start
+        into = step - (0 if self.from_run_start else span.start)
         if self.stretch:
             ratio = span.paper_length / plan.head_steps
             return self.gamma ** sum(into >= plan.real(m * ratio) for m in self.milestones)

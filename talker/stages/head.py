@@ -107,11 +107,13 @@ class HeadStage(Stage):
 
 class LipsStage(HeadStage):
     """Lips fine-tuning (R2-Talker Sec. 3.4): the learning rate starts over; every ``patch_every``-th
-    step renders the batch's lip patch (MSE + ``lpips_weight`` x LPIPS), the other steps the
-    whole-frame batch with MSE (whatever the head stage's colour loss: R2-Talker's fairness note).
+    step renders the batch's patch (``data.patch_region``: R2-Talker's around the lips) with the colour
+    loss + ``lpips_weight`` x LPIPS, the other steps the whole-frame batch with the colour loss: MSE
+    unless ``photometric`` is given (whatever the head stage's: R2-Talker's fairness note).
 
     Args:
         lr: learning-rate shape; None: the initial rates (R2-Talker resets them).
+        photometric: the colour loss; None: MSE. LokiTalk's last 20 % keeps its region-weighted MSE.
         opacity_weight: weight of the opacity entropy (the head stage's).
         lpips_weight: weight of LPIPS on the lip patch (R2-Talker eq. 12: 0.01).
         lpips_weights: the AlexNet file of LPIPS; None: ``$TORCH_HOME/hub/checkpoints``. A fit that
@@ -125,12 +127,13 @@ class LipsStage(HeadStage):
     def __init__(
         self,
         lr: LRSchedule | None = None,
+        photometric: PhotometricLoss | None = None,
         opacity_weight: float = 1e-4,
         lpips_weight: float = 0.01,
         lpips_weights: str | None = None,
         patch_every: int = 2,
     ) -> None:
-        super().__init__(lr if lr is not None else Constant(), opacity_weight=opacity_weight)
+        super().__init__(lr if lr is not None else Constant(), photometric=photometric, opacity_weight=opacity_weight)
         if patch_every < 1:
             raise ValueError(f"model.stages.lips.patch_every={patch_every}: must be at least 1")
         self.lpips_weight, self.lpips_weights, self.patch_every = lpips_weight, lpips_weights, patch_every
@@ -144,16 +147,13 @@ class LipsStage(HeadStage):
         if self._lpips is None:
             self._lpips = LPIPSLoss(self.lpips_weights).to(head.device)
 
-    def colour_loss(self, out: RenderOutput, rays: Mapping[str, Any], loss_rgb: Tensor, ctx: StepContext) -> Tensor:
-        return loss_rgb
-
     def training_step(self, head: TalkingHead, batch: Mapping[str, Any], ctx: StepContext) -> Tensor | None:
         if (ctx.step + 1) % self.patch_every == 0 and "patch" in batch:
             return self.patch_step(head, batch, ctx)
         return self.frame_step(head, batch, ctx)
 
     def patch_step(self, head: TalkingHead, batch: Mapping[str, Any], ctx: StepContext) -> Tensor | None:
-        """The lip patch of the frame: MSE + opacity entropy + ``lpips_weight`` x LPIPS."""
+        """The frame's patch: colour loss + opacity entropy + ``lpips_weight`` x LPIPS."""
         rendered = self.render_loss(head, batch["patch"], batch, ctx, self.colour_loss)
         if rendered is None:
             return None

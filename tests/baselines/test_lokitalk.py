@@ -231,6 +231,35 @@ def test_system_lokitalk_smoke_trains_and_is_scored(tiny_overrides: list[str]) -
     assert {"deformation/dx_face", "deformation/dx_torso", "deformation/dx_face_mean"} <= set(events.Tags()["tensors"])
 
 
+@pytest.mark.slow
+def test_lpips_joins_in_the_last_fifth_on_a_patch_of_the_image_without_restarting_the_rate(
+    tiny_overrides: list[str], alexnet_file: Path
+) -> None:
+    """Sec. 4: lambda_lpips = 0 for the first 80 % of the steps, 5e-3 after; the lips stage carries it on
+    with the region-weighted MSE, on a patch anywhere in the frame, at the head's decayed rate."""
+    from talker.config import instantiate
+    from talker.fit import train
+    from talker.losses import RegionWeightedMSE
+
+    from ..modules.test_stages import scalars
+
+    full = compose_config(["system=lokitalk", *tiny_overrides, "schedule.head_steps=240000", "schedule.scale=0.01",
+                           "schedule.torso_steps=0"])
+    module = instantiate(full.model, "model")
+    assert [module.stage(s) for s in (1919, 1920, 2399)] == ["head", "lips", "lips"]  # 192K of 240K
+    assert [module.lr_factor(s) for s in (1799, 1800, 1919, 1920, 2399)] == pytest.approx([0.1, 0.01, 0.01, 0.01, 0.01])
+    lips = module.stages["lips"]
+    assert isinstance(lips.photometric, RegionWeightedMSE) and lips.lpips_weight == 5e-3
+    assert full.data.patch_region == "frame"
+
+    run = train(compose_config([
+        "system=lokitalk", *tiny_overrides, "schedule.torso_steps=0", "schedule.lips_start=2000",
+        f"model.stages.lips.lpips_weights={alexnet_file}",
+    ]))
+    assert list(scalars(run, "train/loss_lpips")) == [3]  # lips stage: steps 2, 3; the patch every other step
+    assert sorted(scalars(run, "train/loss_rgb_region_weighted")) == [0, 1, 2, 3]  # eq. 6 on both stages
+
+
 def test_the_unified_deformation_is_one_field_of_every_signal_without_regions(split: Split) -> None:
     """Table 2's O+D (conditioning=lokitalk_unified): the identity at the start, one offset ``dx`` that
     every signal (landmark code, eye ratio, pose) moves, and no region regulariser."""

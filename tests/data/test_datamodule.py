@@ -53,6 +53,37 @@ def test_lip_patch_is_a_square_around_the_mouth(tiny_overrides: list[str]) -> No
     torch.testing.assert_close(patch["rgb"], split.images[2].view(-1, 3)[flat].float() / 255)
 
 
+def test_a_frame_patch_lies_anywhere_in_the_image_and_lips_patches_draw_as_before(tiny_overrides: list[str]) -> None:
+    """``data.patch_region=frame`` (LokiTalk's LPIPS on the image): the same square, placed uniformly in
+    the frame; ``lips`` draws the patches it always drew; another value fails naming the key."""
+    import pytest
+
+    dm = datamodule([*tiny_overrides, "data.lip_patch=8", "data.patch_region=frame"])
+    split, batches = dm.train_split, dm.train_dataloader().batches
+    gen = torch.Generator().manual_seed(0)
+    corners = []
+    for _ in range(200):
+        patch = batches.sample(2, gen)["patch"]
+        xs, ys = patch["pixels"][:, 0], patch["pixels"][:, 1]
+        assert xs.max() - xs.min() == 7 and ys.max() - ys.min() == 7 and xs.min() >= 0 and ys.min() >= 0
+        assert xs.max() < split.width and ys.max() < split.height
+        flat = patch["pixels"][:, 1] * split.width + patch["pixels"][:, 0]
+        torch.testing.assert_close(patch["rgb"], split.images[2].view(-1, 3)[flat].float() / 255)
+        corners.append((int(xs.min()), int(ys.min())))
+    # Every corner of the 25 x 25 possible ones is as likely: the draws reach the image's four edges.
+    x0s, y0s = zip(*corners)
+    assert (min(x0s), max(x0s), min(y0s), max(y0s)) == (0, split.width - 8, 0, split.height - 8)
+    mouth = split.lms[2, 48:68].mean(0)
+    assert any(abs(x + 4 - mouth[0]) > 8 or abs(y + 4 - mouth[1]) > 8 for x, y in corners)  # not tied to the lips
+
+    lips = datamodule([*tiny_overrides, "data.lip_patch=8"]).train_dataloader().batches
+    default = datamodule([*tiny_overrides, "data.lip_patch=8", "data.patch_region=lips"]).train_dataloader().batches
+    a, b = (d.sample(2, torch.Generator().manual_seed(1))["patch"]["pixels"] for d in (lips, default))
+    assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="data.patch_region='face': must be one of lips, frame"):
+        datamodule([*tiny_overrides, "data.patch_region=face"]).train_dataloader()
+
+
 def test_ray_shares_land_in_their_boxes(tiny_overrides: list[str]) -> None:
     dm = datamodule([*tiny_overrides, "data.num_rays=100", "data.face_fraction=0.3", "data.mouth_fraction=0.5"])
     batches = dm.train_dataloader().batches

@@ -34,6 +34,18 @@ def test_step_decay_drops_at_milestones_and_lips_start_over() -> None:
     assert Constant().factor(2000, plan.span("lips"), plan) == 1.0
 
 
+def test_step_decay_from_the_run_start_continues_the_heads_decay_into_the_lips_stage() -> None:
+    """LokiTalk's LPIPS in the last 20 %: the lips stage from 192K keeps the head's rate (x0.01 after
+    180K) instead of starting over; a later milestone still drops it."""
+    plan = StagePlan(head_steps=240_000, lips_start=192_000, torso_steps=0, scale=0.01)
+    head, lips = plan.span("head"), plan.span("lips")
+    assert StepDecay().factor(lips.start - 1, head, plan) == pytest.approx(0.01)
+    assert StepDecay(from_run_start=True).factor(lips.start, lips, plan) == pytest.approx(0.01)
+    assert StepDecay().factor(lips.start, lips, plan) == 1.0  # counted from the stage's start: R2-Talker's reset
+    late = StepDecay((150_000, 180_000, 220_000), from_run_start=True)
+    assert [late.factor(s, lips, plan) for s in (2199, 2200)] == pytest.approx([0.01, 0.001])
+
+
 def test_stretched_step_decay_repeats_the_head_shape_over_the_torso() -> None:
     plan = StagePlan(head_steps=240_000, lips_start=200_000, torso_steps=120_000, scale=0.01)
     span = plan.span("torso")  # real steps 2400..3600: milestones at 150K/240K and 180K/240K of it
