@@ -11,8 +11,8 @@ Writes ``<out>.mp4`` (H.264 + AAC, the audio muxed in, via imageio-ffmpeg) and
 ``<run>/drive/<audio stem>``. Other keys: ``device=cpu|cuda``, ``temperature=<float>`` (motion
 sampling), ``smoothing=<frames>`` (landmark smoothing), ``pose_smoothing=<frames>``, ``seed=<int>``,
 ``inference.fast=true|false`` (frames on the fast rendering path, the default, or on the training
-path) and ``inference.compile=true|false`` (the fast path through ``torch.compile``; default false:
-see docs/inference.md). The library is ``talker.inference``.
+path) and ``inference.compile=true|false`` (the fast path with its hash-grid lookups through
+``torch.compile``; default false: see docs/inference.md). The library is ``talker.inference``.
 """
 
 from __future__ import annotations

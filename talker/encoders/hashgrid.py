@@ -32,8 +32,10 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Literal
 
 import numpy as np
@@ -139,6 +141,7 @@ class HashGrid(nn.Module):
 
         self.embeddings = nn.Parameter(torch.empty(offsets[-1], level_dim).uniform_(-init_scale, init_scale))
         self._tcnn = None  # the tiny-cuda-nn encoding, built on first CUDA use (never a submodule)
+        self._compiled = False  # lookups through torch.compile (compile_lookup)
         if backend == "tcnn":
             from talker.encoders import tcnn
 
@@ -189,9 +192,47 @@ class HashGrid(nn.Module):
                 from talker.encoders import tcnn
 
                 out = tcnn.encode(self, x01)
+            elif self._compiled and not (torch.is_grad_enabled() and x.requires_grad):
+                out = self.encode_fused(x01, compiled=True)
             else:
                 out = self.encode_torch(x01)
         return out.reshape(*batch_shape, self.output_dim)
+
+    def compile_lookup(self, enabled: bool = True) -> HashGrid:
+        """Run the torch backend's lookups through ``torch.compile`` of :func:`fused_lookup`: the
+        index arithmetic, the gathers and the interpolation of a level group become one loop (C++ on
+        CPU, Triton on CUDA), and a lookup that trains the table keeps no corner rows or weights for
+        its backward (:class:`_FusedLookup` recomputes them). The first calls compile (about 30 s
+        each for the forward and the backward on 2 CPU cores); a lookup whose points need a gradient
+        (RAD-NeRF's ambient grid) stays on :meth:`encode_torch`. Returns the grid."""
+        self._compiled = enabled
+        return self
+
+    def encode_fused(self, x01: Tensor, compiled: bool = False) -> Tensor:
+        """:meth:`encode_torch` through :func:`fused_lookup`, one call per level group (dense,
+        hashed): ``[N, D]`` in ``[0, 1]`` -> ``[N, L * C]``; the table's gradient, not the points'.
+        Every level of a group is looked up and scaled by its ``level_mask`` entry (a mask change
+        never recompiles)."""
+        outs = []
+        for hashed in (False, True):
+            levels = [lv for lv in range(self.num_levels) if self._hashed[lv] == hashed]
+            if not levels:
+                continue
+            index = torch.tensor(levels, device=x01.device)
+            mult = torch.stack([  # per axis: the hash prime, or the dense lattice's stride
+                torch.full((len(levels), 1), PRIMES[d], dtype=torch.long, device=x01.device) if hashed
+                else (self.resolutions[index] ** d).view(-1, 1)
+                for d in range(self.input_dim)
+            ])
+            layout = (self.scales[index].to(x01.dtype).view(-1, 1), mult, self.sizes[index].view(-1, 1),
+                      self.offsets[index].view(-1, 1))
+            if torch.is_grad_enabled() and self.embeddings.requires_grad:
+                encoded = _FusedLookup.apply(self.embeddings, x01, *layout, self.input_dim, hashed, compiled)
+            else:
+                encoded = fused_lookup(self.input_dim, hashed, compiled)(x01, self.embeddings, *layout)
+            outs.append(encoded * self.level_mask[index].to(encoded.dtype).view(-1, 1, 1))
+        # Dense levels are the coarse ones: the groups are in level order.
+        return torch.cat(outs).transpose(0, 1).reshape(x01.shape[0], self.output_dim)
 
     def vertex_rows(self, base: Tensor, levels: Tensor | list[int]) -> Tensor:
         """Table rows of the ``2**D`` lattice vertices around each point.
@@ -289,6 +330,99 @@ class HashGrid(nn.Module):
         return out.transpose(0, 1).reshape(n, self.output_dim)
 
 
+@contextlib.contextmanager
+def compiled_lookups(module: nn.Module, enabled: bool = True) -> Iterator[None]:
+    """Within the block, every :class:`HashGrid` of ``module`` looks up through ``torch.compile``
+    (``enabled``) or eagerly; each grid's own setting is restored after it."""
+    grids = [grid for grid in module.modules() if isinstance(grid, HashGrid)]
+    before = [grid._compiled for grid in grids]
+    for grid in grids:
+        grid.compile_lookup(enabled)
+    try:
+        yield
+    finally:
+        for grid, compiled in zip(grids, before):
+            grid.compile_lookup(compiled)
+
+
+_COMPILED: dict[tuple[str, int, bool], Callable[..., Tensor]] = {}
+
+
+def fused_lookup(dims: int, hashed: bool, compiled: bool = False) -> Callable[..., Tensor]:
+    """The lookup of a group of levels indexed alike, written corner by corner as whole-tensor
+    operations that ``torch.compile`` fuses into one pass (eager, it is slower than
+    :meth:`HashGrid.encode_torch`: it broadcasts over the trailing channel axis).
+
+    Returns ``f(x01 [N, D], table [T, C], scales [L, 1], mult [D, L, 1], sizes [L, 1], offsets [L, 1])
+    -> [L, N, C]``; ``mult`` holds each axis's hash prime (``hashed``) or dense stride. Hashes are
+    computed in int64; modulo a hashed level's power-of-two size they are tiny-cuda-nn's uint32 hash.
+    ``compiled``: the ``torch.compile`` of it (one per ``(dims, hashed)``, any number of points)."""
+    return _fused("lookup", dims, hashed, compiled)
+
+
+def _fused(kind: str, dims: int, hashed: bool, compiled: bool) -> Callable:
+    if compiled:
+        if (kind, dims, hashed) not in _COMPILED:
+            _COMPILED[kind, dims, hashed] = torch.compile(_fused(kind, dims, hashed, False), dynamic=True)
+        return _COMPILED[kind, dims, hashed]
+    corner_list = list(itertools.product((False, True), repeat=dims))  # the rows' corner order (vertex_rows)
+
+    def corner_terms(x01: Tensor, scales: Tensor, mult: Tensor, sizes: Tensor, offsets: Tensor):
+        pos = x01.t().unsqueeze(1) * scales + 0.5  # [D, L, N]
+        base = pos.floor()
+        frac, coords = pos - base, base.long()
+        for corner in corner_list:
+            index = weight = None
+            for d, upper in enumerate(corner):
+                term = (coords[d] + 1 if upper else coords[d]) * mult[d]
+                index = term if index is None else (index ^ term if hashed else index + term)
+                side = frac[d] if upper else 1 - frac[d]
+                weight = side if weight is None else weight * side
+            # A hashed level has 2**log2_hashmap_size rows: the int64 hash modulo it is the uint32
+            # hash's; a dense level's far-face corner wraps around.
+            index = index % sizes
+            yield index + offsets, weight
+
+    def lookup(x01: Tensor, table: Tensor, scales: Tensor, mult: Tensor, sizes: Tensor, offsets: Tensor) -> Tensor:
+        out = None
+        for rows, weight in corner_terms(x01, scales, mult, sizes, offsets):
+            term = weight.unsqueeze(-1) * table[rows].to(x01.dtype)
+            out = term if out is None else out + term
+        return out
+
+    def scatter(x01: Tensor, grad_out: Tensor, table: Tensor, scales: Tensor, mult: Tensor, sizes: Tensor,
+                offsets: Tensor) -> Tensor:
+        """The table's gradient ``[T, C]`` of ``lookup`` given ``grad_out [L, N, C]``."""
+        grad = torch.zeros_like(table)
+        for rows, weight in corner_terms(x01, scales, mult, sizes, offsets):
+            contrib = (weight.unsqueeze(-1) * grad_out).reshape(-1, table.shape[1])
+            grad = grad.index_put((rows.reshape(-1),), contrib, accumulate=True)
+        return grad
+
+    return {"lookup": lookup, "scatter": scatter}[kind]
+
+
+class _FusedLookup(torch.autograd.Function):
+    """:func:`fused_lookup` that trains the table: the forward keeps no corner rows or weights; the
+    backward recomputes them corner by corner and adds each corner's share into the table's gradient
+    in the same pass (``index_put`` with ``accumulate``, compiled with the lookup). Points get no
+    gradient (a lookup whose points need one runs on ``encode_torch``)."""
+
+    @staticmethod
+    def forward(ctx, table: Tensor, x01: Tensor, scales: Tensor, mult: Tensor, sizes: Tensor, offsets: Tensor,
+                dims: int, hashed: bool, compiled: bool) -> Tensor:
+        ctx.save_for_backward(table, x01, scales, mult, sizes, offsets)
+        ctx.layout = (dims, hashed, compiled)
+        return fused_lookup(dims, hashed, compiled)(x01, table, scales, mult, sizes, offsets)
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):
+        table, x01, scales, mult, sizes, offsets = ctx.saved_tensors
+        dims, hashed, compiled = ctx.layout
+        grad = _fused("scatter", dims, hashed, compiled)(x01, grad_out, table, scales, mult, sizes, offsets)
+        return grad, None, None, None, None, None, None, None, None
+
+
 def _gather_channels(table: Tensor, rows: Tensor, dtype: torch.dtype) -> list[Tensor]:
     """``table[rows, c]`` for each channel ``c``, each shaped like ``rows``.
 
@@ -326,32 +460,37 @@ class _InterpolateCorners(torch.autograd.Function):
     def backward(ctx, grad_out: Tensor):
         table, rows, weights = ctx.saved_tensors
         grad_table = grad_weights = None
-        num_rows, num_channels = table.shape
-        grads = [g.contiguous() for g in grad_out.unbind(-1)]  # C x [L, N]
         if ctx.needs_input_grad[0]:
-            flat_rows = rows.reshape(-1)
-            if table.is_cuda:
-                contrib = (weights.unsqueeze(-1) * grad_out.unsqueeze(0)).reshape(-1, num_channels)
-                grad_table = torch.zeros(table.shape, dtype=contrib.dtype, device=table.device)
-                grad_table.index_add_(0, flat_rows, contrib)
-            elif rows.numel() * num_channels < num_rows:
-                # Few lookups in a large table: one bincount over (row, channel) bins fills the
-                # [T, C] gradient directly instead of C gradients of T entries stacked.
-                bins = (flat_rows.long().unsqueeze(-1) * num_channels + torch.arange(num_channels)).reshape(-1)
-                values = torch.stack([(weights * g).reshape(-1) for g in grads], dim=-1).reshape(-1)
-                grad_table = torch.bincount(bins, weights=values, minlength=table.numel()).view(table.shape)
-            else:  # one contiguous weight vector per channel: bincount's fast path
-                grad_table = torch.stack(
-                    [torch.bincount(flat_rows, weights=(weights * g).reshape(-1), minlength=num_rows) for g in grads],
-                    dim=1,
-                )
-            grad_table = grad_table.to(table.dtype)
+            grad_table = _table_gradient(table, rows, weights, grad_out)
         if ctx.needs_input_grad[2]:
+            grads = [g.contiguous() for g in grad_out.unbind(-1)]  # C x [L, N]
             feats = _gather_channels(table, rows, weights.dtype)
             grad_weights = feats[0] * grads[0]
             for f, g in zip(feats[1:], grads[1:]):
                 grad_weights = grad_weights + f * g
         return grad_table, None, grad_weights
+
+
+def _table_gradient(table: Tensor, rows: Tensor, weights: Tensor, grad_out: Tensor) -> Tensor:
+    """``[T, C]`` gradient of the table for ``out[l, n, c] = sum_k weights[k, l, n] * table[rows[k, l, n], c]``."""
+    num_rows, num_channels = table.shape
+    grads = [g.contiguous() for g in grad_out.unbind(-1)]  # C x [L, N]
+    flat_rows = rows.reshape(-1)
+    if table.is_cuda:
+        contrib = (weights.unsqueeze(-1) * grad_out.unsqueeze(0)).reshape(-1, num_channels)
+        grad_table = torch.zeros(table.shape, dtype=contrib.dtype, device=table.device)
+        grad_table.index_add_(0, flat_rows, contrib)
+    elif rows.numel() * num_channels < num_rows:
+        # Few lookups in a large table: one bincount over (row, channel) bins fills the
+        # [T, C] gradient directly instead of C gradients of T entries stacked.
+        bins = (flat_rows.long().unsqueeze(-1) * num_channels + torch.arange(num_channels)).reshape(-1)
+        values = torch.stack([(weights * g).reshape(-1) for g in grads], dim=-1).reshape(-1)
+        grad_table = torch.bincount(bins, weights=values, minlength=table.numel()).view(table.shape)
+    else:  # one contiguous weight vector per channel: bincount's fast path
+        grad_table = torch.stack(
+            [torch.bincount(flat_rows, weights=(weights * g).reshape(-1), minlength=num_rows) for g in grads], dim=1
+        )
+    return grad_table.to(table.dtype)
 
 
 def interpolate_corners(table: Tensor, rows: Tensor, weights: Tensor) -> Tensor:

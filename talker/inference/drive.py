@@ -271,7 +271,8 @@ def drive(
     compile: bool = False,
 ) -> tuple[Path, Path]:
     """Render ``audio`` with the run's stages; returns the mp4 and the landmark file written. ``fast``:
-    frames on the fast path (else the training path); ``compile``: the fast path through ``torch.compile``."""
+    frames on the fast path (else the training path); ``compile``: the fast path with its hash-grid
+    lookups through ``torch.compile``."""
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     main = RunFolder(run)
     cfg = main.require_trained("head or motion stage")

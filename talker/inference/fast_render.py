@@ -18,11 +18,15 @@ It renders the image the training path (``TalkingHead.render_frame``: the ray ma
   wants). On CPU the gathered form is faster (docs/inference.md): it evaluates about 30 % fewer
   points.
 
-``compile=True`` passes the per-tile function through ``torch.compile`` (the eager function is the
-fallback and the reference).
+``frame_renderer(head, compile=True)`` renders with the head's hash-grid lookups through
+``torch.compile`` (:meth:`~talker.encoders.HashGrid.compile_lookup`), the part of a point's work that
+compiling makes several times faster on CPU; ``FastRenderer(compile=True, gather=False)`` compiles the
+whole static-shape tile (the form a CUDA graph needs). The eager functions are the fallback and the
+reference.
 
 Example:
-    >>> from talker.fields.base import FieldOutput
+    >>> from talker.encoders.hashgrid import compiled_lookups
+from talker.fields.base import FieldOutput
     >>> from talker.rendering import OccupancyGrid, RayMarcher
     >>> grid = OccupancyGrid(bound=1.0, resolution=16)
     >>> grid.update(lambda x: 100.0 * (x.norm(dim=-1) < 0.5))
@@ -35,6 +39,8 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -42,6 +48,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from talker.encoders.hashgrid import compiled_lookups
 from talker.fields.base import FieldOutput
 from talker.rendering import OccupancyGrid, RayMarcher, RenderOutput, ray_aabb
 from talker.rendering.renderer import TRANSMITTANCE_THRESHOLD
@@ -61,7 +68,7 @@ class FastRenderer:
         round_steps: samples per ray evaluated per early-termination round.
         gather: evaluate only the live samples of a round (True) or all of them under a mask.
         threshold: early termination (samples reached by less light get weight 0).
-        compile: run the per-tile function through ``torch.compile``.
+        compile: with ``gather=False``, run the whole tile through ``torch.compile`` (static shapes).
     """
 
     def __init__(
@@ -81,11 +88,11 @@ class FastRenderer:
         self.occupancy, self.marcher, self.bound = occupancy, marcher, bound
         self.tile, self.round_steps, self.gather, self.threshold = tile, round_steps, gather, threshold
         self.budget = marcher.max_steps
-        self._tile_fn, self._field = self._render_tile, _call_field
-        if compile and gather:  # the packed points vary in number: the field is compiled for any count
-            self._field = torch.compile(_call_field, dynamic=True)
-        elif compile:  # every shape is static: the whole tile is compiled
-            self._tile_fn = torch.compile(self._render_tile, dynamic=False)
+        if compile and gather:
+            # Compiling the field for any number of gathered points gained nothing over compiled
+            # hash-grid lookups alone (docs/inference.md): frame_renderer(compile=True) does those.
+            raise ValueError("FastRenderer: compile=True needs gather=False; compile the lookups with frame_renderer")
+        self._tile_fn = torch.compile(self._render_tile, dynamic=False) if compile else self._render_tile
 
     @torch.no_grad()
     def __call__(self, field_fn: FieldFn, rays_o: Tensor, rays_d: Tensor, background: Tensor) -> RenderOutput:
@@ -183,7 +190,7 @@ class FastRenderer:
             rows, cols = live.nonzero(as_tuple=True)
             sigma, rgb = mids.new_zeros(num, n), mids.new_zeros(num, n, 3)
             points = rays_o[rows] + rays_d[rows] * mids[rows, cols].unsqueeze(-1)
-            out = self._field(field_fn, points, rays_d[rows])
+            out = field_fn(points, rays_d[rows])
             sigma[rows, cols] = out.sigma.to(sigma.dtype)
             rgb[rows, cols] = out.rgb.to(rgb.dtype)
             return sigma, rgb
@@ -195,23 +202,27 @@ class FastRenderer:
         return sigma, out.rgb.to(mids.dtype).view(num, n, 3)
 
 
-def _call_field(field_fn: FieldFn, x: Tensor, d: Tensor) -> FieldOutput:
-    return field_fn(x, d)
-
-
 def frame_renderer(head: Any, *, compile: bool = False, **options: Any) -> Callable[[Mapping[str, Any]], RenderOutput]:
     """``frame -> RenderOutput`` of a :class:`~talker.head.model.TalkingHead` on the fast path: the
     frame's condition once, the torso (once the torso stage has run) under the head, then the head.
     A head sampled otherwise than by a :class:`RayMarcher` renders on the training path.
+    ``compile``: the head's hash-grid lookups run through ``torch.compile`` while this renders
+    (``gather=False`` in ``options``: the whole tile instead).
 
     ``frame`` is a frame dictionary of ``talker.data`` (``rays_o``, ``rays_d``, ``background``,
     ``cond``; ``pixels``, ``pose``, ``bc`` and ``image`` for the torso), as ``head.render_frame`` reads."""
     if not isinstance(head.sampler, RayMarcher):  # the fast path reproduces the marcher's samples only
         return head.render_frame
-    renderer = FastRenderer(head.occupancy, head.sampler, head.field.bound, compile=compile, **options)
+    whole_tile = compile and not options.get("gather", True)
+    renderer = FastRenderer(head.occupancy, head.sampler, head.field.bound, compile=whole_tile, **options)
+    lookups = functools.partial(compiled_lookups, head) if compile and not whole_tile else contextlib.nullcontext
 
     @torch.no_grad()
     def render(frame: Mapping[str, Any]) -> RenderOutput:
+        with lookups():
+            return render_head(frame)
+
+    def render_head(frame: Mapping[str, Any]) -> RenderOutput:
         cond = head.condition(frame["cond"])
         background = frame["background"]
         if head.torso is not None and bool(head.torso_trained) and "bc" in frame:

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from talker.encoders import HashGrid
-from talker.encoders.hashgrid import PRIMES, interpolate
+from talker.encoders import hashgrid
+from talker.encoders.hashgrid import PRIMES, compiled_lookups, interpolate
 
 
 def grid(**kw) -> HashGrid:
@@ -125,35 +126,86 @@ def reference_encoding(g: HashGrid, x: torch.Tensor) -> torch.Tensor:
     return torch.cat(levels, dim=-1)
 
 
-@pytest.mark.parametrize(
-    "kw",
-    [
-        dict(input_dim=3, num_levels=3, base_resolution=4, log2_hashmap_size=8, desired_resolution=16),  # dense + hashed
-        dict(input_dim=2, num_levels=4, base_resolution=4, log2_hashmap_size=6, desired_resolution=64, gridtype="tiled"),
-        dict(input_dim=2, num_levels=2, base_resolution=4, log2_hashmap_size=7, desired_resolution=40),  # 2**7 = 128 rows
-        # fewer lookups than table rows: gathers whole rows and scatters into (row, channel) bins
-        dict(input_dim=3, num_levels=2, base_resolution=16, log2_hashmap_size=15, desired_resolution=64),
-    ],
-)
+GRIDS = [
+    dict(input_dim=3, num_levels=3, base_resolution=4, log2_hashmap_size=8, desired_resolution=16),  # dense + hashed
+    dict(input_dim=2, num_levels=4, base_resolution=4, log2_hashmap_size=6, desired_resolution=64, gridtype="tiled"),
+    dict(input_dim=2, num_levels=2, base_resolution=4, log2_hashmap_size=7, desired_resolution=40),  # 2**7 = 128 rows
+    # fewer lookups than table rows: gathers whole rows and scatters into (row, channel) bins
+    dict(input_dim=3, num_levels=2, base_resolution=16, log2_hashmap_size=15, desired_resolution=64),
+]
+
+
+def encodings_and_gradients(encode, g: HashGrid, x: torch.Tensor, probe: torch.Tensor, points_grad: bool = True):
+    """``encode(x)``, and the gradients of ``(encode(x) * probe).sum()`` for the table and the points."""
+    points = x.clone().requires_grad_(points_grad)
+    out = encode(points)
+    (out * probe).sum().backward()
+    table = g.embeddings.grad.clone()
+    g.embeddings.grad = None
+    return out.detach(), table, points.grad
+
+
+def sample_points(g: HashGrid) -> tuple[torch.Tensor, torch.Tensor]:
+    """300 points, some outside the box (clamped onto its faces) and four on the far face (the upper
+    corner lies one past the lattice), and a random probe of the encoding."""
+    torch.manual_seed(0)
+    x = torch.rand(300, g.input_dim) * 2.2 - 1.1
+    x[:4] = 1.0
+    return x, torch.randn(300, g.output_dim)
+
+
+@pytest.mark.parametrize("kw", GRIDS)
 def test_lookup_and_its_gradients_match_the_plain_definition(kw: dict) -> None:
     """The corner-major lookup (and its hand-written backward) against autograd through the plain
     definition: the values agree to float32 rounding, the gradients of the table and of the input
     points (RAD-NeRF's ambient grid trains through its input) to 1e-5 relative."""
     g = grid(**kw)
     g.level_mask[1] = 0.0  # a switched-off level: zeros, no gradient
-    torch.manual_seed(0)
-    x = torch.rand(300, g.input_dim) * 2.2 - 1.1  # some outside the box: clamped onto its faces
-    x[:4] = 1.0  # on the far face: the upper corner lies one past the lattice
-    probe = torch.randn(300, g.output_dim)
-    grads = []
-    for encode in (g, lambda p: reference_encoding(g, p)):
-        points = x.clone().requires_grad_()
-        out = encode(points)
-        (out * probe).sum().backward()
-        grads.append((out.detach(), g.embeddings.grad.clone(), points.grad.clone()))
-        g.embeddings.grad = None
-    (out, table, inputs), (ref_out, ref_table, ref_inputs) = grads
+    x, probe = sample_points(g)
+    out, table, inputs = encodings_and_gradients(g, g, x, probe)
+    ref_out, ref_table, ref_inputs = encodings_and_gradients(lambda p: reference_encoding(g, p), g, x, probe)
     torch.testing.assert_close(out, ref_out, rtol=1e-6, atol=1e-6)
     torch.testing.assert_close(table, ref_table, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(inputs, ref_inputs, rtol=1e-5, atol=1e-4)
     assert table.abs().sum() > 0 and inputs.abs().sum() > 0
+
+
+@pytest.mark.parametrize("kw", GRIDS)
+def test_the_fused_lookup_and_its_table_gradient_match_the_plain_definition(kw: dict) -> None:
+    """:meth:`HashGrid.encode_fused` (what ``compile_lookup`` compiles), run eagerly: the plain
+    definition's values and table gradient, with a switched-off level."""
+    g = grid(**kw)
+    g.level_mask[1] = 0.0
+    x, probe = sample_points(g)
+    out, table, _ = encodings_and_gradients(lambda p: g.encode_fused(g.normalize(p)), g, x, probe, points_grad=False)
+    ref_out, ref_table, _ = encodings_and_gradients(lambda p: reference_encoding(g, p), g, x, probe)
+    torch.testing.assert_close(out, ref_out, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(table, ref_table, rtol=1e-5, atol=1e-5)
+    assert table.abs().sum() > 0
+
+
+@pytest.mark.slow
+def test_compiled_lookups_give_the_eager_encodings_and_gradients(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``compile_lookup()``: lookups with and without gradients go through ``torch.compile`` (C++
+    loops here) and give the eager lookup's encodings and table gradients; points that need a
+    gradient stay on the eager lookup (it alone gives one); ``compiled_lookups`` restores the setting."""
+    g = grid(**GRIDS[0])  # dense and hashed levels: both compiled lookups and both scatters
+    assert set(g.hashed.tolist()) == {False, True}
+    x, probe = sample_points(g)
+    eager = encodings_and_gradients(g, g, x, probe, points_grad=False)
+    fused_calls = []
+    encode_fused = HashGrid.encode_fused
+    monkeypatch.setattr(HashGrid, "encode_fused", lambda self, x01, compiled=False: (
+        fused_calls.append(compiled), encode_fused(self, x01, compiled))[1])
+    with compiled_lookups(g):
+        compiled = encodings_and_gradients(g, g, x, probe, points_grad=False)
+        with torch.no_grad():
+            torch.testing.assert_close(g(x), eager[0], rtol=1e-6, atol=1e-6)
+        assert fused_calls == [True, True]  # the compiled path was taken, through torch.compile:
+        assert all(hasattr(hashgrid._COMPILED[kind, 3, hashed], "_torchdynamo_orig_callable")
+                   for kind in ("lookup", "scatter") for hashed in (False, True))
+        _, _, point_grads = encodings_and_gradients(g, g, x, probe)
+        assert fused_calls == [True, True] and point_grads.abs().sum() > 0
+    assert not g._compiled
+    torch.testing.assert_close(compiled[0], eager[0], rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(compiled[1], eager[1], rtol=1e-5, atol=1e-6)

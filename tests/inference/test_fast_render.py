@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from talker.config import compose_config, instantiate
+from talker.encoders import HashGrid
 from talker.fields.base import FieldOutput
 from talker.fit import train
 from talker.inference.fast_render import FastRenderer, frame_renderer
@@ -99,6 +100,26 @@ def test_masked_and_gathered_evaluation_agree(trained) -> None:
     masked = frame_renderer(head, tile=512, gather=False)(item)
     assert psnr(masked.rgb, gathered.rgb) > 60.0
     assert masked.num_evaluated == gathered.num_evaluated
+
+
+@pytest.mark.slow
+def test_compiled_lookups_render_the_eager_fast_paths_image(trained, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``frame_renderer(head, compile=True)``: the head's and the torso's hash-grid lookups run
+    through ``torch.compile`` while it renders, and give the eager fast path's image; afterwards the
+    grids look up eagerly again."""
+    head, frames = trained
+    item = frames[0]
+    compiled_calls = []
+    encode_fused = HashGrid.encode_fused
+    monkeypatch.setattr(HashGrid, "encode_fused", lambda self, x01, compiled=False: (
+        compiled_calls.append((self.input_dim, compiled)), encode_fused(self, x01, compiled))[1])
+    eager = frame_renderer(head, tile=256)(item)
+    assert not compiled_calls
+    compiled = frame_renderer(head, tile=256, compile=True)(item)
+    assert {dims for dims, on in compiled_calls if on} == {2, 3}  # torso (2D) and head (3D) grids
+    assert psnr(compiled.rgb, eager.rgb) > 60.0
+    assert compiled.num_evaluated == eager.num_evaluated
+    assert not any(grid._compiled for grid in head.modules() if isinstance(grid, HashGrid))
 
 
 def test_a_grid_without_occupied_cells_renders_the_background() -> None:
