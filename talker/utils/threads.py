@@ -6,8 +6,9 @@ cores, and OpenMP's threads busy-wait for each other at every parallel region, s
 partner was descheduled burned its time slice spinning. Two measures, both measured in
 ``benchmarks/threads.py``:
 
-- ``OMP_WAIT_POLICY=PASSIVE`` (set in ``talker/__init__.py`` before torch loads OpenMP, unless the
-  environment says otherwise): waiting threads sleep instead of spinning.
+- ``OMP_WAIT_POLICY=PASSIVE`` with ``GOMP_SPINCOUNT=1000`` (set in ``talker/__init__.py`` before
+  torch loads OpenMP, unless the environment says otherwise): waiting threads sleep after a spin of
+  microseconds instead of spinning for milliseconds.
 - ``threads`` (config key): by default the cores this process may use (its CPU affinity, which
   SLURM and taskset restrict), divided among the cells a launcher runs at once on this machine
   (``parallel_cells``); ``OMP_NUM_THREADS``, when set, is taken as the user's choice.

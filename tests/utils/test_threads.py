@@ -45,13 +45,13 @@ def test_a_fit_uses_and_records_its_threads(tiny_overrides: list[str], monkeypat
         torch.set_num_threads(before)
 
 
-def test_waiting_openmp_threads_sleep_unless_the_environment_says_otherwise() -> None:
+def test_waiting_openmp_threads_sleep_after_a_short_spin_unless_the_environment_says_otherwise() -> None:
     import os
     import subprocess
     import sys
 
-    probe = "import talker, torch, os; print(os.environ['OMP_WAIT_POLICY'])"
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    probe = "import talker, torch, os; print(os.environ['OMP_WAIT_POLICY'], os.environ['GOMP_SPINCOUNT'])"
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     run = lambda env: subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)  # noqa: E731
-    assert run(env).stdout.strip() == "PASSIVE"
-    assert run({**env, "OMP_WAIT_POLICY": "ACTIVE"}).stdout.strip() == "ACTIVE"
+    assert run(env).stdout.split() == ["PASSIVE", "1000"]
+    assert run({**env, "OMP_WAIT_POLICY": "ACTIVE", "GOMP_SPINCOUNT": "0"}).stdout.split() == ["ACTIVE", "0"]
