@@ -147,7 +147,8 @@ def main() -> None:
     parser.add_argument("--run", type=Path, default=None, help="a run folder (config.yaml, checkpoints/last.ckpt)")
     parser.add_argument("--size", type=int, default=450)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--compile", action="store_true", help="also time the fast path with compiled hash-grid lookups")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time the fast path with compiled hash-grid lookups")
     parser.add_argument("--samplers", action="store_true", help="also time the uniform and uncompacted samplers")
     args = parser.parse_args()
     module, cond, c2w, intrinsics = run_module(args.run) if args.run else paper_module()

@@ -383,7 +383,8 @@ def _fused(kind: str, dims: int, hashed: bool, compiled: bool) -> Callable:
             index = index % sizes
             yield index + offsets, weight
 
-    def lookup(x01: Tensor, table: Tensor, scales: Tensor, mult: Tensor, sizes: Tensor, offsets: Tensor) -> Tensor:
+    def lookup(x01: Tensor, table: Tensor, scales: Tensor, mult: Tensor, sizes: Tensor,
+               offsets: Tensor) -> Tensor:
         out = None
         for rows, weight in corner_terms(x01, scales, mult, sizes, offsets):
             term = weight.unsqueeze(-1) * table[rows].to(x01.dtype)
@@ -472,7 +473,8 @@ class _InterpolateCorners(torch.autograd.Function):
 
 
 def _table_gradient(table: Tensor, rows: Tensor, weights: Tensor, grad_out: Tensor) -> Tensor:
-    """``[T, C]`` gradient of the table for ``out[l, n, c] = sum_k weights[k, l, n] * table[rows[k, l, n], c]``."""
+    """``[T, C]`` gradient of the table for
+    ``out[l, n, c] = sum_k weights[k, l, n] * table[rows[k, l, n], c]``."""
     num_rows, num_channels = table.shape
     grads = [g.contiguous() for g in grad_out.unbind(-1)]  # C x [L, N]
     flat_rows = rows.reshape(-1)
@@ -488,7 +490,8 @@ def _table_gradient(table: Tensor, rows: Tensor, weights: Tensor, grad_out: Tens
         grad_table = torch.bincount(bins, weights=values, minlength=table.numel()).view(table.shape)
     else:  # one contiguous weight vector per channel: bincount's fast path
         grad_table = torch.stack(
-            [torch.bincount(flat_rows, weights=(weights * g).reshape(-1), minlength=num_rows) for g in grads], dim=1
+            [torch.bincount(flat_rows, weights=(weights * g).reshape(-1), minlength=num_rows) for g in grads],
+            dim=1,
         )
     return grad_table.to(table.dtype)
 

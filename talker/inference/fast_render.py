@@ -91,7 +91,9 @@ class FastRenderer:
         if compile and gather:
             # Compiling the field for any number of gathered points gained nothing over compiled
             # hash-grid lookups alone (docs/inference.md): frame_renderer(compile=True) does those.
-            raise ValueError("FastRenderer: compile=True needs gather=False; compile the lookups with frame_renderer")
+            raise ValueError(
+                "FastRenderer: compile=True needs gather=False; compile the lookups with frame_renderer"
+            )
         self._tile_fn = torch.compile(self._render_tile, dynamic=False) if compile else self._render_tile
 
     @torch.no_grad()
@@ -215,7 +217,8 @@ def frame_renderer(head: Any, *, compile: bool = False, **options: Any) -> Calla
         return head.render_frame
     whole_tile = compile and not options.get("gather", True)
     renderer = FastRenderer(head.occupancy, head.sampler, head.field.bound, compile=whole_tile, **options)
-    lookups = functools.partial(compiled_lookups, head) if compile and not whole_tile else contextlib.nullcontext
+    compile_lookups = compile and not whole_tile
+    lookups = functools.partial(compiled_lookups, head) if compile_lookups else contextlib.nullcontext
 
     @torch.no_grad()
     def render(frame: Mapping[str, Any]) -> RenderOutput:
