@@ -25,8 +25,7 @@ whole static-shape tile (the form a CUDA graph needs). The eager functions are t
 reference.
 
 Example:
-    >>> from talker.encoders.hashgrid import compiled_lookups
-from talker.fields.base import FieldOutput
+    >>> from talker.fields.base import FieldOutput
     >>> from talker.rendering import OccupancyGrid, RayMarcher
     >>> grid = OccupancyGrid(bound=1.0, resolution=16)
     >>> grid.update(lambda x: 100.0 * (x.norm(dim=-1) < 0.5))
