@@ -35,7 +35,7 @@ import torch
 
 from talker.config import compose_config, instantiate
 from talker.data.cameras import pixel_rays
-from talker.encoders import HashGrid
+from talker.encoders.hashgrid import hash_grids
 from talker.encoders import tcnn as tcnn_backend
 from talker.inference.fast_render import frame_renderer
 from talker.modules.head import HeadModule
@@ -183,9 +183,8 @@ def main() -> None:
         if backend == "tcnn" and not tcnn_backend.available():
             print(f"  tcnn: missing ({tcnn_backend.INSTALL_HINT})")
             continue
-        for grid in module.modules():
-            if isinstance(grid, HashGrid):
-                grid.backend = backend if (backend == "torch" or tcnn_backend.supports(grid)) else "torch"
+        for grid in hash_grids(module):
+            grid.backend = backend if (backend == "torch" or tcnn_backend.supports(grid)) else "torch"
         with torch.no_grad(), torch.autocast("cuda", dtype=torch.float16):
             seconds, _ = time_render(module, frame, marcher, True, max(args.repeats, 5), "cuda")
         times[backend] = seconds

@@ -330,11 +330,16 @@ class HashGrid(nn.Module):
         return out.transpose(0, 1).reshape(n, self.output_dim)
 
 
+def hash_grids(module: nn.Module) -> list[HashGrid]:
+    """Every :class:`HashGrid` in ``module`` (itself included)."""
+    return [grid for grid in module.modules() if isinstance(grid, HashGrid)]
+
+
 @contextlib.contextmanager
 def compiled_lookups(module: nn.Module, enabled: bool = True) -> Iterator[None]:
     """Within the block, every :class:`HashGrid` of ``module`` looks up through ``torch.compile``
     (``enabled``) or eagerly; each grid's own setting is restored after it."""
-    grids = [grid for grid in module.modules() if isinstance(grid, HashGrid)]
+    grids = hash_grids(module)
     before = [grid._compiled for grid in grids]
     for grid in grids:
         grid.compile_lookup(enabled)
@@ -461,39 +466,32 @@ class _InterpolateCorners(torch.autograd.Function):
     def backward(ctx, grad_out: Tensor):
         table, rows, weights = ctx.saved_tensors
         grad_table = grad_weights = None
+        num_rows, num_channels = table.shape
+        grads = [g.contiguous() for g in grad_out.unbind(-1)]  # C x [L, N]
         if ctx.needs_input_grad[0]:
-            grad_table = _table_gradient(table, rows, weights, grad_out)
+            flat_rows = rows.reshape(-1)
+            if table.is_cuda:
+                contrib = (weights.unsqueeze(-1) * grad_out.unsqueeze(0)).reshape(-1, num_channels)
+                grad_table = torch.zeros(table.shape, dtype=contrib.dtype, device=table.device)
+                grad_table.index_add_(0, flat_rows, contrib)
+            elif rows.numel() * num_channels < num_rows:
+                # Few lookups in a large table: one bincount over (row, channel) bins fills the
+                # [T, C] gradient directly instead of C gradients of T entries stacked.
+                bins = (flat_rows.long().unsqueeze(-1) * num_channels + torch.arange(num_channels)).reshape(-1)
+                values = torch.stack([(weights * g).reshape(-1) for g in grads], dim=-1).reshape(-1)
+                grad_table = torch.bincount(bins, weights=values, minlength=table.numel()).view(table.shape)
+            else:  # one contiguous weight vector per channel: bincount's fast path
+                grad_table = torch.stack(
+                    [torch.bincount(flat_rows, weights=(weights * g).reshape(-1), minlength=num_rows) for g in grads],
+                    dim=1,
+                )
+            grad_table = grad_table.to(table.dtype)
         if ctx.needs_input_grad[2]:
-            grads = [g.contiguous() for g in grad_out.unbind(-1)]  # C x [L, N]
             feats = _gather_channels(table, rows, weights.dtype)
             grad_weights = feats[0] * grads[0]
             for f, g in zip(feats[1:], grads[1:]):
                 grad_weights = grad_weights + f * g
         return grad_table, None, grad_weights
-
-
-def _table_gradient(table: Tensor, rows: Tensor, weights: Tensor, grad_out: Tensor) -> Tensor:
-    """``[T, C]`` gradient of the table for
-    ``out[l, n, c] = sum_k weights[k, l, n] * table[rows[k, l, n], c]``."""
-    num_rows, num_channels = table.shape
-    grads = [g.contiguous() for g in grad_out.unbind(-1)]  # C x [L, N]
-    flat_rows = rows.reshape(-1)
-    if table.is_cuda:
-        contrib = (weights.unsqueeze(-1) * grad_out.unsqueeze(0)).reshape(-1, num_channels)
-        grad_table = torch.zeros(table.shape, dtype=contrib.dtype, device=table.device)
-        grad_table.index_add_(0, flat_rows, contrib)
-    elif rows.numel() * num_channels < num_rows:
-        # Few lookups in a large table: one bincount over (row, channel) bins fills the
-        # [T, C] gradient directly instead of C gradients of T entries stacked.
-        bins = (flat_rows.long().unsqueeze(-1) * num_channels + torch.arange(num_channels)).reshape(-1)
-        values = torch.stack([(weights * g).reshape(-1) for g in grads], dim=-1).reshape(-1)
-        grad_table = torch.bincount(bins, weights=values, minlength=table.numel()).view(table.shape)
-    else:  # one contiguous weight vector per channel: bincount's fast path
-        grad_table = torch.stack(
-            [torch.bincount(flat_rows, weights=(weights * g).reshape(-1), minlength=num_rows) for g in grads],
-            dim=1,
-        )
-    return grad_table.to(table.dtype)
 
 
 def interpolate_corners(table: Tensor, rows: Tensor, weights: Tensor) -> Tensor:

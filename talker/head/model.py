@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from talker.conditioning.base import Conditioning, ConditioningStrategy
-from talker.encoders.hashgrid import HashGrid
+from talker.encoders.hashgrid import hash_grids
 from talker.fields.base import Field
 from talker.fields.torso import TorsoField, composite_torso, pixel_coords
 from talker.rendering import ConditionSweep, OccupancyGrid, RayMarcher, RayNoise, RaySampler, RenderOutput
@@ -182,7 +182,7 @@ class TalkingHead(nn.Module):
         strategy asks for its own networks (``ConditioningStrategy.param_groups``: e.g. ``conditioning``
         at its own rate, ``attention`` at RAD-NeRF's 5x)."""
         # Hash tables train with a larger rate and no weight decay (instant-NGP practice).
-        encoders = [m.embeddings for m in self.modules() if isinstance(m, HashGrid)]
+        encoders = [grid.embeddings for grid in hash_grids(self)]
         encoder_ids = {id(p) for p in encoders}
         own = self.conditioning.param_groups(lr_net, weight_decay, encoder_ids)
         taken = encoder_ids | {id(p) for group in own for p in group["params"]}

@@ -222,14 +222,12 @@ def frame_renderer(head: Any, *, compile: bool = False, **options: Any) -> Calla
     @torch.no_grad()
     def render(frame: Mapping[str, Any]) -> RenderOutput:
         with lookups():
-            return render_head(frame)
-
-    def render_head(frame: Mapping[str, Any]) -> RenderOutput:
-        cond = head.condition(frame["cond"])
-        background = frame["background"]
-        if head.torso is not None and bool(head.torso_trained) and "bc" in frame:
-            height, width = frame["image"].shape[:2]
-            background = head.torso_background(frame["pixels"], width, height, frame["pose"], frame["bc"])
-        return renderer(head.field.bind(cond, frame["cond"]), frame["rays_o"], frame["rays_d"], background)
+            cond = head.condition(frame["cond"])
+            background = frame["background"]
+            if head.torso is not None and bool(head.torso_trained) and "bc" in frame:
+                height, width = frame["image"].shape[:2]
+                background = head.torso_background(frame["pixels"], width, height, frame["pose"], frame["bc"])
+            field_fn = head.field.bind(cond, frame["cond"])
+            return renderer(field_fn, frame["rays_o"], frame["rays_d"], background)
 
     return render

@@ -32,7 +32,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 
-from talker.encoders import HashGrid
+from talker.encoders.hashgrid import hash_grids
 from talker.head.model import TalkingHead
 from talker.schedules.plan import StagePlan
 from talker.stages.base import Diverged, Stage, StepContext
@@ -80,9 +80,8 @@ class HeadModule(L.LightningModule):
     ) -> None:
         super().__init__()
         self.head = head
-        for grid in head.modules():
-            if isinstance(grid, HashGrid):
-                grid.compile_lookup(compile_lookup)
+        for grid in hash_grids(head):
+            grid.compile_lookup(compile_lookup)
         self.plan = plan
         missing = [name for name in plan.stages if stages.get(name) is None]
         if missing:

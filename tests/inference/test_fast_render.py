@@ -20,6 +20,7 @@ import torch
 
 from talker.config import compose_config, instantiate
 from talker.encoders import HashGrid
+from talker.encoders.hashgrid import hash_grids
 from talker.fields.base import FieldOutput
 from talker.fit import train
 from talker.inference.fast_render import FastRenderer, frame_renderer
@@ -119,7 +120,7 @@ def test_compiled_lookups_render_the_eager_fast_paths_image(trained, monkeypatch
     assert {dims for dims, on in compiled_calls if on} == {2, 3}  # torso (2D) and head (3D) grids
     assert psnr(compiled.rgb, eager.rgb) > 60.0
     assert compiled.num_evaluated == eager.num_evaluated
-    assert not any(grid._compiled for grid in head.modules() if isinstance(grid, HashGrid))
+    assert not any(grid._compiled for grid in hash_grids(head))
 
 
 def test_a_grid_without_occupied_cells_renders_the_background() -> None:

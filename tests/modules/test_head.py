@@ -8,7 +8,7 @@ import lightning as L
 import torch
 
 from talker.config import compose_config, instantiate
-from talker.encoders import HashGrid
+from talker.encoders.hashgrid import hash_grids
 from talker.fit import train
 from talker.utils.checkpoints import load_checkpoint
 
@@ -95,38 +95,33 @@ def test_run_folders_from_before_the_stages_still_load(tiny_overrides: list[str]
     assert loaded.stages["lips"].patch_every == 1
 
 
-def train_four_steps(overrides: list[str]) -> tuple[list[float], list[torch.Tensor], L.LightningModule]:
-    """Losses and parameters after four head-stage steps of the model ``overrides`` compose, from
-    the same seed and batches."""
-    from talker.stages.base import StepContext
-
-    cfg = compose_config(overrides)
-    L.seed_everything(cfg.seed, verbose=False)
-    module = instantiate(cfg.model, "model")
-    datamodule = instantiate(cfg.data, "data")
-    datamodule.prepare_data()  # generates the tiny clip on first use
-    datamodule.setup("fit")
-    optimizer = module.configure_optimizers()["optimizer"]
-    batches = iter(datamodule.train_dataloader())
-    losses = []
-    for step in range(4):
-        ctx = StepContext(step=step, plan=module.plan, log=lambda *args, **kwargs: None)
-        loss = module.stages["head"].training_step(module.head, next(batches), ctx)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    return losses, [p.detach() for p in module.parameters()], module
-
-
 def test_the_fused_optimiser_trains_as_the_plain_one(tiny_overrides: list[str]) -> None:
     """model.fused_optimizer=true (the default) against false: the same model, batches and
     steps give the same losses and parameters up to float32 rounding (measured: below 1e-6
     relative after 4 steps; asserted within 1e-5, while a 1% change of the update fails)."""
-    eager, eager_params, module = train_four_steps([*tiny_overrides, "model.fused_optimizer=false"])
-    assert all(group.get("fused") is None for group in module.configure_optimizers()["optimizer"].param_groups)
-    fast, fast_params, module = train_four_steps([*tiny_overrides, "model.fused_optimizer=true"])
-    assert all(group.get("fused") is True for group in module.configure_optimizers()["optimizer"].param_groups)
+    from talker.stages.base import StepContext
+
+    def train_steps(fused: bool) -> tuple[list[float], list[torch.Tensor]]:
+        cfg = compose_config([*tiny_overrides, f"model.fused_optimizer={str(fused).lower()}"])
+        L.seed_everything(cfg.seed, verbose=False)
+        module = instantiate(cfg.model, "model")
+        datamodule = instantiate(cfg.data, "data")
+        datamodule.prepare_data()  # generates the tiny clip on first use
+        datamodule.setup("fit")
+        optimizer = module.configure_optimizers()["optimizer"]
+        assert all(group.get("fused") is (True if fused else None) for group in optimizer.param_groups)
+        batches = iter(datamodule.train_dataloader())
+        losses = []
+        for step in range(4):
+            ctx = StepContext(step=step, plan=module.plan, log=lambda *args, **kwargs: None)
+            loss = module.stages["head"].training_step(module.head, next(batches), ctx)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        return losses, [p.detach() for p in module.parameters()]
+
+    (eager, eager_params), (fast, fast_params) = train_steps(False), train_steps(True)
     torch.testing.assert_close(fast, eager, rtol=1e-5, atol=0)
     for a, b in zip(fast_params, eager_params):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
@@ -139,7 +134,7 @@ def test_compile_lookup_compiles_every_hash_grid_of_the_head(tiny_overrides: lis
     for enabled in (False, True):
         cfg = compose_config([*tiny_overrides, f"model.compile_lookup={str(enabled).lower()}"])
         module = instantiate(cfg.model, "model")
-        grids = [grid for grid in module.head.modules() if isinstance(grid, HashGrid)]
+        grids = hash_grids(module.head)
         assert len(grids) >= 2 and all(grid._compiled is enabled for grid in grids)
 
 
